@@ -1,0 +1,78 @@
+// swift-tools-version:6.1
+//
+// MeetKit — an embeddable Swift SDK for sovereign video conferencing.
+// Layers, bottom to top: C libraries → Codec → Transport → Signaling → RoomClient.
+// Documentation/Architecture.md explains who owns what.
+
+import PackageDescription
+
+let package = Package(
+    name: "MeetKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Codec", targets: ["Codec"]),
+        .library(name: "Transport", targets: ["Transport"]),
+        .library(name: "Signaling", targets: ["Signaling"]),
+        .library(name: "RoomClient", targets: ["RoomClient"]),
+        .library(name: "MeetKitTestSupport", targets: ["MeetKitTestSupport"]),
+        .executable(name: "codec-demo", targets: ["CodecDemo"]),
+        .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).
+        .systemLibrary(
+            name: "CSRTP", path: "Sources/CSRTP", pkgConfig: "libsrtp2",
+            providers: [.apt(["libsrtp2-dev"])]),
+        .systemLibrary(
+            name: "COpus", path: "Sources/COpus", pkgConfig: "opus",
+            providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(
+            name: "CVPX", path: "Sources/CVPX", pkgConfig: "vpx",
+            providers: [.apt(["libvpx-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        // The one C target: wrappers for what Swift cannot call (variadic ctl functions,
+        // function-like init macros).
+        .target(name: "CMeetKitShim", dependencies: ["COpus", "CVPX"]),
+
+        // MARK: MeetKit layers
+        .target(
+            name: "Codec",
+            dependencies: ["COpus", "CVPX", "CMeetKitShim"]),
+        .target(
+            name: "Transport",
+            dependencies: ["Codec"]),
+        .target(
+            name: "Signaling",
+            dependencies: ["Transport"]),
+        .target(
+            name: "RoomClient",
+            dependencies: ["Signaling", "Transport", "Codec"]),
+        .target(
+            name: "MeetKitTestSupport",
+            dependencies: ["Codec"]),
+
+        // MARK: Examples and benchmarks
+        .executableTarget(
+            name: "CodecDemo",
+            dependencies: [
+                "Codec", "MeetKitTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/CodecDemo"),
+        .executableTarget(
+            name: "MeetKitBench",
+            dependencies: ["Codec", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim"],
+            path: "Benchmarks/MeetKitBench"),
+
+        // MARK: Tests
+        .testTarget(
+            name: "CodecTests",
+            dependencies: ["Codec", "MeetKitTestSupport"]),
+    ]
+)

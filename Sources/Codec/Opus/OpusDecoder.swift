@@ -1,0 +1,144 @@
+import CMeetKitShim
+import COpus
+
+/// An Opus decoder (libopus): packets in, PCM frames out at any Opus output rate, with
+/// packet-loss concealment and in-band FEC recovery.
+///
+/// Opus decodes to any of 8, 12, 16, 24 or 48 kHz whatever the encoder's rate: a speech
+/// engine asks for 16 kHz mono directly instead of resampling.
+///
+/// ```swift
+/// let decoder = try OpusDecoder(sampleRate: 16_000, channels: 1)
+/// let pcm = try decoder.decode(packet)                  // AudioFrame<Int16>
+/// let filler = try decoder.concealLoss()                // a packet went missing
+/// let recovered = try decoder.recoverLoss(using: next)  // or rebuild it from the next one's FEC
+/// ```
+///
+/// Not thread-safe: use one decoder from one task at a time.
+public final class OpusDecoder {
+    /// Output sample rate.
+    public let sampleRate: Int
+    /// Output channels.
+    public let channels: Int
+    private let state: OpaquePointer
+    /// Reused output buffers sized for the longest Opus packet (120 ms).
+    private var pcm16: [Int16]
+    private var pcmFloat: [Float]
+    /// Output position in samples per channel, used to timestamp frames without one.
+    private var position: Int64 = 0
+
+    /// Creates a decoder producing `sampleRate` Hz (8000, 12000, 16000, 24000 or 48000) with
+    /// `channels` channels (1 or 2).
+    public init(sampleRate: Int = 48_000, channels: Int = 1) throws(OpusError) {
+        guard [8000, 12000, 16000, 24000, 48000].contains(sampleRate) else {
+            throw .invalidConfiguration("sample rate \(sampleRate) Hz")
+        }
+        guard channels == 1 || channels == 2 else { throw .invalidConfiguration("\(channels) channels") }
+        var error: Int32 = 0
+        guard let state = opus_decoder_create(Int32(sampleRate), Int32(channels), &error), error == OPUS_OK else {
+            throw OpusError(code: error)
+        }
+        self.state = state
+        self.sampleRate = sampleRate
+        self.channels = channels
+        let maxSamples = sampleRate * 120 / 1000 * channels
+        pcm16 = [Int16](repeating: 0, count: maxSamples)
+        pcmFloat = [Float](repeating: 0, count: maxSamples)
+    }
+
+    deinit { opus_decoder_destroy(state) }
+
+    /// Samples per channel (at the output rate) of the last packet decoded or concealed;
+    /// 20 ms worth before anything was decoded.
+    public var lastPacketDuration: Int {
+        var value: Int32 = 0
+        _ = mk_opus_decoder_get(state, OPUS_GET_LAST_PACKET_DURATION_REQUEST, &value)
+        return value > 0 ? Int(value) : sampleRate / 50
+    }
+
+    /// Decodes one packet into 16-bit PCM.
+    ///
+    /// - Parameter timestamp: the packet's presentation time; when nil the frame continues
+    ///   from the previous output.
+    /// - Throws: ``OpusError/invalidPacket(reason:)`` for bytes that are not an Opus packet.
+    public func decode(_ packet: [UInt8], timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Int16> {
+        try OpusPacket.validate(packet)
+        let n = try run16(packet, frameSize: pcm16.count / channels, fec: false)
+        return frame16(count: n, timestamp: timestamp)
+    }
+
+    /// Decodes one packet into float PCM. See ``decode(_:timestamp:)``.
+    public func decodeFloat(_ packet: [UInt8], timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Float> {
+        try OpusPacket.validate(packet)
+        let frameSize = pcmFloat.count / channels
+        let n = packet.withUnsafeBufferPointer { p in
+            pcmFloat.withUnsafeMutableBufferPointer { out in
+                opus_decode_float(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), 0)
+            }
+        }
+        guard n >= 0 else { throw OpusError(code: n) }
+        let ts = stamp(timestamp, count: Int(n))
+        return AudioFrame(
+            samples: Array(pcmFloat[0..<(Int(n) * channels)]), sampleRate: sampleRate, channels: channels, timestamp: ts)
+    }
+
+    /// Packet-loss concealment: synthesises audio for a packet that never arrived, so
+    /// playback has no gap. The output is `samples` long per channel (default: the last
+    /// packet's duration), rounded down to a multiple of 2.5 ms.
+    public func concealLoss(samples: Int? = nil, timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Int16> {
+        let n = try run16(nil, frameSize: try lossSize(samples), fec: false)
+        return frame16(count: n, timestamp: timestamp)
+    }
+
+    /// Rebuilds a lost packet from the in-band FEC data carried by the packet that followed
+    /// it (RFC 6716 §2.1.7). When `nextPacket` carries no FEC, libopus falls back to
+    /// concealment. Then decode `nextPacket` itself normally with ``decode(_:timestamp:)``.
+    public func recoverLoss(
+        using nextPacket: [UInt8], samples: Int? = nil, timestamp: MediaTime? = nil
+    ) throws(OpusError) -> AudioFrame<Int16> {
+        try OpusPacket.validate(nextPacket)
+        let n = try run16(nextPacket, frameSize: try lossSize(samples), fec: true)
+        return frame16(count: n, timestamp: timestamp)
+    }
+
+    /// Forgets all decoder state, e.g. when the stream's source changes.
+    public func reset() {
+        _ = mk_opus_decoder_reset(state)
+    }
+
+    private func lossSize(_ samples: Int?) throws(OpusError) -> Int {
+        let quantum = sampleRate / 400  // 2.5 ms
+        let wanted = samples ?? lastPacketDuration
+        let size = Swift.min(wanted, pcm16.count / channels) / quantum * quantum
+        guard size > 0 else {
+            throw .invalidFrameSize(samplesPerChannel: wanted, sampleRate: sampleRate, channels: channels)
+        }
+        return size
+    }
+
+    private func run16(_ packet: [UInt8]?, frameSize: Int, fec: Bool) throws(OpusError) -> Int {
+        let n: Int32 = pcm16.withUnsafeMutableBufferPointer { out in
+            if let packet {
+                packet.withUnsafeBufferPointer { p in
+                    opus_decode(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), fec ? 1 : 0)
+                }
+            } else {
+                opus_decode(state, nil, 0, out.baseAddress!, Int32(frameSize), 0)
+            }
+        }
+        guard n >= 0 else { throw OpusError(code: n) }
+        return Int(n)
+    }
+
+    private func stamp(_ timestamp: MediaTime?, count: Int) -> MediaTime {
+        let ts = timestamp?.converted(to: Int32(sampleRate)) ?? MediaTime(value: position, timescale: Int32(sampleRate))
+        position = ts.value + Int64(count)
+        return ts
+    }
+
+    private func frame16(count: Int, timestamp: MediaTime?) -> AudioFrame<Int16> {
+        AudioFrame(
+            samples: Array(pcm16[0..<(count * channels)]), sampleRate: sampleRate, channels: channels,
+            timestamp: stamp(timestamp, count: count))
+    }
+}

@@ -1,0 +1,98 @@
+import COpus
+
+/// What the first byte (TOC) and framing of an Opus packet say (RFC 6716 §3.1–3.2).
+///
+/// ```swift
+/// let info = try OpusPacket(packet)
+/// info.samplesPerChannel48k   // 960 for a 20 ms packet
+/// ```
+public struct OpusPacket: Sendable, Equatable {
+    /// The coding mode selected by the TOC's configuration number.
+    public enum Mode: Sendable, Equatable {
+        /// SILK only (speech, configurations 0–11).
+        case silk
+        /// SILK + CELT (configurations 12–15).
+        case hybrid
+        /// CELT only (configurations 16–31).
+        case celt
+    }
+
+    /// The audio bandwidth coded.
+    public enum Bandwidth: Int, Sendable, Equatable {
+        /// 4 kHz.
+        case narrowband = 4000
+        /// 6 kHz.
+        case mediumband = 6000
+        /// 8 kHz.
+        case wideband = 8000
+        /// 12 kHz.
+        case superWideband = 12000
+        /// 20 kHz.
+        case fullband = 20000
+    }
+
+    /// Configuration number 0…31 (TOC bits 0–4).
+    public let configuration: Int
+    /// Mode from the configuration.
+    public let mode: Mode
+    /// Bandwidth from the configuration.
+    public let bandwidth: Bandwidth
+    /// Duration of each frame in microseconds (2500…60000).
+    public let frameDurationMicroseconds: Int
+    /// Whether the packet is stereo (TOC bit 5).
+    public let isStereo: Bool
+    /// Number of frames in the packet (1…48).
+    public let frameCount: Int
+
+    /// Total duration in samples per channel at 48 kHz.
+    public var samplesPerChannel48k: Int { frameCount * frameDurationMicroseconds * 48 / 1000 }
+
+    /// Parses and validates `packet` against RFC 6716 §3.4 (R1–R7).
+    /// - Throws: ``OpusError/invalidPacket(reason:)``.
+    public init(_ packet: [UInt8]) throws(OpusError) {
+        try OpusPacket.validate(packet)
+        let toc = Int(packet[0])
+        configuration = toc >> 3
+        isStereo = toc & 0x04 != 0
+        switch configuration {
+        case 0...11:
+            mode = .silk
+            bandwidth = [.narrowband, .mediumband, .wideband][configuration / 4]
+            frameDurationMicroseconds = [10_000, 20_000, 40_000, 60_000][configuration % 4]
+        case 12...15:
+            mode = .hybrid
+            bandwidth = configuration < 14 ? .superWideband : .fullband
+            frameDurationMicroseconds = [10_000, 20_000][configuration % 2]
+        default:
+            mode = .celt
+            bandwidth = [.narrowband, .wideband, .superWideband, .fullband][(configuration - 16) / 4]
+            frameDurationMicroseconds = [2_500, 5_000, 10_000, 20_000][configuration % 4]
+        }
+        frameCount = Int(packet.withUnsafeBufferPointer { opus_packet_get_nb_frames($0.baseAddress!, Int32($0.count)) })
+    }
+
+    /// Whether the packet is a DTX "nothing to send" packet (two bytes or fewer).
+    public static func isDiscontinuousTransmission(_ packet: [UInt8]) -> Bool { packet.count <= 2 }
+
+    /// Checks the framing rules of RFC 6716 §3.4 with libopus's own parser.
+    /// - Throws: ``OpusError/invalidPacket(reason:)``.
+    public static func validate(_ packet: [UInt8]) throws(OpusError) {
+        guard !packet.isEmpty else { throw .invalidPacket(reason: "empty packet") }
+        var toc: UInt8 = 0
+        var offset: Int32 = 0
+        var sizes = [Int16](repeating: 0, count: 48)
+        let rc = packet.withUnsafeBufferPointer { p in
+            sizes.withUnsafeMutableBufferPointer { s in
+                opus_packet_parse(p.baseAddress!, Int32(p.count), &toc, nil, s.baseAddress!, &offset)
+            }
+        }
+        guard rc > 0 else {
+            throw .invalidPacket(reason: "framing of \(packet.count) bytes violates RFC 6716 §3.4 (code \(rc))")
+        }
+        // R5: at most 120 ms of audio in one packet.
+        let samples = packet.withUnsafeBufferPointer { opus_packet_get_nb_samples($0.baseAddress!, Int32($0.count), 48_000) }
+        guard samples > 0, samples <= 5760 else {
+            throw .invalidPacket(reason: "packet lasts \(samples) samples at 48 kHz (max 5760)")
+        }
+    }
+}
