@@ -27,23 +27,20 @@ public final class VP8Decoder {
     /// Frames refused: corrupt, invalid, or inter frames while waiting for a keyframe.
     public private(set) var framesRejected = 0
 
+    private var initialised = false
+
     /// Creates a decoder using `threads` threads (1…16).
     public init(threads: Int = 1) throws(VP8Error) {
-        guard (1...16).contains(threads) else {
-            context.deallocate()
-            throw .invalidConfiguration("\(threads) threads")
-        }
+        // On a throw, deinit runs (every stored property is initialised) and releases.
+        guard (1...16).contains(threads) else { throw .invalidConfiguration("\(threads) threads") }
         var cfg = vpx_codec_dec_cfg_t(threads: UInt32(threads), w: 0, h: 0)
         let rc = mk_vpx_vp8_dec_init(context, &cfg, 0)
-        guard rc == VPX_CODEC_OK else {
-            let error = VP8Error(rc, context: nil)
-            context.deallocate()
-            throw error
-        }
+        guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: nil) }
+        initialised = true
     }
 
     deinit {
-        vpx_codec_destroy(context)
+        if initialised { vpx_codec_destroy(context) }
         context.deallocate()
     }
 

@@ -58,19 +58,12 @@ public final class VP8Encoder {
     /// Creates an encoder. Throws ``VP8Error/invalidConfiguration(_:)`` for values out of range.
     public init(configuration: VP8EncoderConfiguration) throws(VP8Error) {
         self.configuration = configuration
-        do {
-            try open()
-        } catch {
-            release()
-            throw error
-        }
+        // On a throw, deinit runs (every stored property is initialised) and releases.
+        try open()
     }
 
-    deinit { release() }
-
-    private func release() {
+    deinit {
         if initialised { vpx_codec_destroy(context) }
-        initialised = false
         context.deallocate()
         config.deallocate()
         image.deallocate()
