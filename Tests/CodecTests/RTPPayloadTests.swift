@@ -155,6 +155,23 @@ struct RTPPayloadTests {
         #expect(assembler.statistics.packetsMalformed == 1)
     }
 
+    /// The second frame's packets arrive before the first frame's: both come out, in order.
+    @Test func reorderingAtStreamStart() throws {
+        let frames = try Self.vp8Frames(count: 3, width: 160, height: 120)
+        let perFrame = try Self.packets(for: frames, mtu: 200, firstSequence: 500)
+        var assembler = VP8FrameAssembler()
+        var outputs: [VP8FrameAssembler.Output] = []
+        var t = Duration.zero
+        for p in perFrame[1] + perFrame[0] + perFrame[2] {
+            outputs += try assembler.insert(p, now: t)
+            t += .milliseconds(1)
+        }
+        outputs += assembler.poll(now: t + .seconds(1))
+        let timestamps = outputs.compactMap { if case .frame(let f) = $0 { f.rtpTimestamp } else { nil } }
+        #expect(timestamps == perFrame.map { $0[0].timestamp })
+        #expect(assembler.statistics.packetsLate == 0)
+    }
+
     @Test func randomPayloadsNeverCrashTheAssembler() throws {
         var rng = SplitMix64(seed: 11)
         var assembler = VP8FrameAssembler()

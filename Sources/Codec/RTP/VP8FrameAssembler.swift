@@ -191,6 +191,11 @@ public struct VP8FrameAssembler: Sendable {
             let waited = now - slot.firstArrival
             let idle = now - slot.lastArrival
             if slot.isComplete, let start = slot.start {
+                if handedOutThroughSequence == nil, !flushing, idle < configuration.reorderWindow {
+                    // Nothing to continue from (start of stream, or after a loss): an older
+                    // frame may still be on its way, so wait a little before going on.
+                    break
+                }
                 if let done = handedOutThroughSequence, start > done + 1 {
                     // Packets between the previous frame and this one never came: a whole
                     // frame (or its first packets) is missing. Wait a little for them.
