@@ -1,1 +1,148 @@
-print("placeholder")
+// meetkit-bench — MeetKit's codec paths against the same C calls made directly, in one
+// run, printed as ratios. Build in release mode:
+//
+//     swift run -c release meetkit-bench [--quick]
+//
+// Method: inputs are generated once; each measurement runs a fresh encoder over all of
+// them; the MeetKit and direct-C variants alternate for several rounds and the median
+// round is kept, so both see the same machine state. Timings are wall-clock per frame.
+
+import CMeetKitShim
+import COpus
+import CVPX
+import Codec
+import MeetKitTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let quick = CommandLine.arguments.contains("--quick")
+let rounds = quick ? 3 : 7
+let clock = ContinuousClock()
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// Runs `reference` and `candidate` alternately `rounds` times; returns median seconds of each.
+func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) rethrows -> (Double, Double) {
+    var r: [Double] = []
+    var c: [Double] = []
+    for _ in 0..<rounds {
+        var start = clock.now
+        try reference()
+        r.append((clock.now - start).seconds)
+        start = clock.now
+        try candidate()
+        c.append((clock.now - start).seconds)
+    }
+    return (median(r), median(c))
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}
+
+func row(_ name: String, _ unit: String, frames: Int, _ times: (Double, Double)) {
+    let reference = times.0 / Double(frames)
+    let meetkit = times.1 / Double(frames)
+    let scale = unit == "ms" ? 1e3 : 1e6
+    let padded = name.padding(toLength: 50, withPad: " ", startingAt: 0)
+    print(
+        "\(padded) C \(fmt(reference * scale)) \(unit)  MeetKit \(fmt(meetkit * scale)) \(unit)  ratio \(fmt(meetkit / reference, 3))"
+    )
+}
+
+func fmt(_ v: Double, _ digits: Int = 2) -> String {
+    var s = "\(Double(Int((v * pow(10, Double(digits))).rounded())) / pow(10, Double(digits)))"
+    while s.split(separator: ".").last!.count < digits { s += "0" }
+    return s
+}
+
+// MARK: Opus encode + decode, 20 ms mono at 48 kHz
+
+func benchOpus() throws {
+    let frames = quick ? 250 : 1000
+    var tone = ToneGenerator.chirp(from: 200, to: 3000, seconds: 2)
+    let inputs = (0..<frames).map { _ in tone.nextFrame(samplesPerChannel: 960) }
+    var config = OpusEncoderConfiguration()
+    config.bitrate = 32_000
+    config.complexity = 9
+
+    let times = try compare(
+        {
+            var error: Int32 = 0
+            let enc = opus_encoder_create(48_000, 1, OPUS_APPLICATION_VOIP, &error)!
+            _ = mk_opus_encoder_set(enc, OPUS_SET_BITRATE_REQUEST, 32_000)
+            _ = mk_opus_encoder_set(enc, OPUS_SET_COMPLEXITY_REQUEST, 9)
+            _ = mk_opus_encoder_set(enc, OPUS_SET_INBAND_FEC_REQUEST, 0)
+            _ = mk_opus_encoder_set(enc, OPUS_SET_PACKET_LOSS_PERC_REQUEST, 0)
+            _ = mk_opus_encoder_set(enc, OPUS_SET_DTX_REQUEST, 0)
+            _ = mk_opus_encoder_set(enc, OPUS_SET_VBR_REQUEST, 1)
+            let dec = opus_decoder_create(48_000, 1, &error)!
+            var packet = [UInt8](repeating: 0, count: 4000)
+            var pcm = [Int16](repeating: 0, count: 5760)
+            for frame in inputs {
+                let n = frame.samples.withUnsafeBufferPointer { opus_encode(enc, $0.baseAddress!, 960, &packet, 4000) }
+                _ = opus_decode(dec, packet, n, &pcm, 5760, 0)
+            }
+            opus_encoder_destroy(enc)
+            opus_decoder_destroy(dec)
+        },
+        {
+            let encoder = try OpusEncoder(configuration: config)
+            let decoder = try OpusDecoder(sampleRate: 48_000, channels: 1)
+            for frame in inputs { _ = try decoder.decode(try encoder.encode(frame).data) }
+        })
+    row("Opus encode+decode, 20 ms mono 48 kHz 32 kbit/s", "µs", frames: frames, times)
+}
+
+// MARK: VP8 encode, 640x480 at 1 Mbit/s
+
+func benchVP8() throws {
+    let frames = quick ? 60 : 150
+    var pattern = TestPatternGenerator(width: 640, height: 480, frameRate: 30)
+    let inputs = (0..<frames).map { _ in pattern.nextFrame() }
+    var config = VP8EncoderConfiguration(width: 640, height: 480)
+    config.bitrate = 1_000_000
+
+    let times = try compare(
+        {
+            let ctx = UnsafeMutablePointer<vpx_codec_ctx_t>.allocate(capacity: 1)
+            var cfg = try VP8Encoder.libvpxConfiguration(config)
+            guard mk_vpx_vp8_enc_init(ctx, &cfg, 0) == VPX_CODEC_OK else { fatalError("vpx init") }
+            try VP8Encoder.applyControls(config, to: ctx)
+            var image = vpx_image_t()
+            var bytes = 0
+            for (i, frame) in inputs.enumerated() {
+                frame.withPlanes { y, u, v in
+                    vpx_img_wrap(&image, VPX_IMG_FMT_I420, 640, 480, 1, UnsafeMutablePointer(mutating: y.baseAddress))
+                    image.planes.1 = UnsafeMutablePointer(mutating: u.baseAddress)
+                    image.planes.2 = UnsafeMutablePointer(mutating: v.baseAddress)
+                    image.stride = (Int32(frame.strides.y), Int32(frame.strides.u), Int32(frame.strides.v), 0)
+                    let flags: vpx_enc_frame_flags_t = i == 0 ? vpx_enc_frame_flags_t(VPX_EFLAG_FORCE_KF) : 0
+                    _ = vpx_codec_encode(ctx, &image, vpx_codec_pts_t(i * 3000), 3000, flags, UInt(VPX_DL_REALTIME))
+                }
+                var iterator: vpx_codec_iter_t? = nil
+                while let packet = vpx_codec_get_cx_data(ctx, &iterator) {
+                    if packet.pointee.kind == VPX_CODEC_CX_FRAME_PKT { bytes += packet.pointee.data.frame.sz }
+                }
+            }
+            precondition(bytes > 0)
+            vpx_codec_destroy(ctx)
+            ctx.deallocate()
+        },
+        {
+            let encoder = try VP8Encoder(configuration: config)
+            var bytes = 0
+            for frame in inputs { bytes += try encoder.encode(frame)?.data.count ?? 0 }
+            precondition(bytes > 0)
+        })
+    row("VP8 encode, 640x480 1 Mbit/s cpu-used -6", "ms", frames: frames, times)
+}
+
+print("MeetKit codec benchmarks (\(rounds) rounds, median; ratio = MeetKit / direct C, 1.00 = no overhead)")
+try benchOpus()
+try benchVP8()

@@ -70,7 +70,17 @@ public final class VP8Encoder {
     }
 
     private func open() throws(VP8Error) {
-        let c = configuration
+        config.pointee = try Self.libvpxConfiguration(configuration)
+        let rc = mk_vpx_vp8_enc_init(context, config, 0)
+        guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: context) }
+        initialised = true
+        try Self.applyControls(configuration, to: context)
+        keyframeRequested = true
+    }
+
+    /// The libvpx encoder configuration for `c`: one-pass CBR real-time, no lag, error
+    /// resilient on request. Shared with the benchmark's direct C reference.
+    package static func libvpxConfiguration(_ c: VP8EncoderConfiguration) throws(VP8Error) -> vpx_codec_enc_cfg_t {
         guard c.width > 0, c.height > 0, c.width <= 16383, c.height <= 16383 else {
             throw .invalidConfiguration("size \(c.width)x\(c.height)")
         }
@@ -82,42 +92,47 @@ public final class VP8Encoder {
             throw .invalidConfiguration("quantizer range \(c.quantizerRange)")
         }
         guard c.keyframeInterval >= 1 else { throw .invalidConfiguration("keyframe interval \(c.keyframeInterval)") }
-        var rc = mk_vpx_vp8_enc_config_default(config)
+        var cfg = vpx_codec_enc_cfg_t()
+        let rc = mk_vpx_vp8_enc_config_default(&cfg)
         guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: nil) }
-        config.pointee.g_w = UInt32(c.width)
-        config.pointee.g_h = UInt32(c.height)
-        config.pointee.g_timebase = vpx_rational(num: 1, den: 90_000)
-        config.pointee.g_threads = UInt32(c.threads)
-        config.pointee.g_lag_in_frames = 0
-        config.pointee.g_error_resilient = c.errorResilient ? vpx_codec_er_flags_t(VPX_ERROR_RESILIENT_DEFAULT) : 0
-        config.pointee.g_pass = VPX_RC_ONE_PASS
-        config.pointee.rc_end_usage = VPX_CBR
-        config.pointee.rc_target_bitrate = UInt32(max(1, c.bitrate / 1000))
-        config.pointee.rc_min_quantizer = UInt32(c.quantizerRange.lowerBound)
-        config.pointee.rc_max_quantizer = UInt32(c.quantizerRange.upperBound)
-        config.pointee.rc_undershoot_pct = 100
-        config.pointee.rc_overshoot_pct = 15
-        config.pointee.rc_buf_initial_sz = 500
-        config.pointee.rc_buf_optimal_sz = 600
-        config.pointee.rc_buf_sz = 1000
-        config.pointee.rc_dropframe_thresh = 0
-        config.pointee.kf_mode = VPX_KF_AUTO
-        config.pointee.kf_min_dist = 0
-        config.pointee.kf_max_dist = UInt32(c.keyframeInterval)
-        rc = mk_vpx_vp8_enc_init(context, config, 0)
-        guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: context) }
-        initialised = true
-        try control(VP8E_SET_CPUUSED.rawValue, Int32(c.cpuUsed))
-        try control(VP8E_SET_NOISE_SENSITIVITY.rawValue, 0)
-        try control(VP8E_SET_STATIC_THRESHOLD.rawValue, 1)
-        try control(VP8E_SET_MAX_INTRA_BITRATE_PCT.rawValue, 300)
-        try control(VP8E_SET_SCREEN_CONTENT_MODE.rawValue, c.screenContent ? 1 : 0)
-        keyframeRequested = true
+        cfg.g_w = UInt32(c.width)
+        cfg.g_h = UInt32(c.height)
+        cfg.g_timebase = vpx_rational(num: 1, den: 90_000)
+        cfg.g_threads = UInt32(c.threads)
+        cfg.g_lag_in_frames = 0
+        cfg.g_error_resilient = c.errorResilient ? vpx_codec_er_flags_t(VPX_ERROR_RESILIENT_DEFAULT) : 0
+        cfg.g_pass = VPX_RC_ONE_PASS
+        cfg.rc_end_usage = VPX_CBR
+        cfg.rc_target_bitrate = UInt32(max(1, c.bitrate / 1000))
+        cfg.rc_min_quantizer = UInt32(c.quantizerRange.lowerBound)
+        cfg.rc_max_quantizer = UInt32(c.quantizerRange.upperBound)
+        cfg.rc_undershoot_pct = 100
+        cfg.rc_overshoot_pct = 15
+        cfg.rc_buf_initial_sz = 500
+        cfg.rc_buf_optimal_sz = 600
+        cfg.rc_buf_sz = 1000
+        cfg.rc_dropframe_thresh = 0
+        cfg.kf_mode = VPX_KF_AUTO
+        cfg.kf_min_dist = 0
+        cfg.kf_max_dist = UInt32(c.keyframeInterval)
+        return cfg
     }
 
-    private func control(_ id: UInt32, _ value: Int32) throws(VP8Error) {
-        let rc = mk_vpx_control_int(context, Int32(id), value)
-        guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: context) }
+    /// Applies the codec controls of `c` to an initialised libvpx encoder context.
+    package static func applyControls(
+        _ c: VP8EncoderConfiguration, to context: UnsafeMutablePointer<vpx_codec_ctx_t>
+    ) throws(VP8Error) {
+        let controls: [(vp8e_enc_control_id, Int32)] = [
+            (VP8E_SET_CPUUSED, Int32(c.cpuUsed)),
+            (VP8E_SET_NOISE_SENSITIVITY, 0),
+            (VP8E_SET_STATIC_THRESHOLD, 1),
+            (VP8E_SET_MAX_INTRA_BITRATE_PCT, 300),
+            (VP8E_SET_SCREEN_CONTENT_MODE, c.screenContent ? 1 : 0),
+        ]
+        for (id, value) in controls {
+            let rc = mk_vpx_control_int(context, Int32(id.rawValue), value)
+            guard rc == VPX_CODEC_OK else { throw VP8Error(rc, context: context) }
+        }
     }
 
     /// Makes the next encoded frame a keyframe (answer to a PLI or FIR).
