@@ -19,8 +19,7 @@ let package = Package(
         .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).

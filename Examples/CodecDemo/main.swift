@@ -176,7 +176,9 @@ struct CodecDemo: ParsableCommand {
                 let what =
                     r.width.map { "\($0)x\(r.height ?? 0)" }
                     ?? "\(r.channels ?? 0) ch \(r.sampleRate ?? 0) Hz"
-                print("ffprobe \((path as NSString).lastPathComponent): \(r.codecName), \(what), \(format(r.duration ?? 0)) s")
+                print(
+                    "ffprobe \((path as NSString).lastPathComponent): \(r.codecName), \(what), \(format(r.duration ?? 0)) s"
+                )
             } catch {
                 print("ffprobe \((path as NSString).lastPathComponent): \(error)")
             }

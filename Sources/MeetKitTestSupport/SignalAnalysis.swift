@@ -82,18 +82,33 @@ public enum SignalAnalysis {
         return best
     }
 
-    /// Peak signal-to-noise ratio in dB between the luma planes of two pictures of the
-    /// same size (∞ when identical).
+    /// Peak signal-to-noise ratio in dB between two pictures of the same size, over all
+    /// three planes (∞ when identical). Chroma counts, so swapped or shifted chroma planes
+    /// show up as well as luma errors.
     public static func psnr(_ a: VideoFrame, _ b: VideoFrame) -> Double {
         precondition(a.width == b.width && a.height == b.height, "PSNR needs pictures of one size")
         var sum = 0.0
-        for row in 0..<a.height {
-            for col in 0..<a.width {
-                let d = Double(a.luma(x: col, y: row)) - Double(b.luma(x: col, y: row))
-                sum += d * d
+        var count = 0
+        a.withPlanes { ay, au, av in
+            b.withPlanes { by, bu, bv in
+                func add(
+                    _ p: UnsafeBufferPointer<UInt8>, _ sp: Int, _ q: UnsafeBufferPointer<UInt8>, _ sq: Int, _ w: Int,
+                    _ h: Int
+                ) {
+                    for row in 0..<h {
+                        for col in 0..<w {
+                            let d = Double(p[row * sp + col]) - Double(q[row * sq + col])
+                            sum += d * d
+                        }
+                    }
+                    count += w * h
+                }
+                add(ay, a.strides.y, by, b.strides.y, a.width, a.height)
+                add(au, a.strides.u, bu, b.strides.u, a.chromaWidth, a.chromaHeight)
+                add(av, a.strides.v, bv, b.strides.v, a.chromaWidth, a.chromaHeight)
             }
         }
-        let mse = sum / Double(a.width * a.height)
+        let mse = sum / Double(count)
         return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
     }
 }

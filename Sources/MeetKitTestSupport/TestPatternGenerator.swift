@@ -1,7 +1,8 @@
 import Codec
 
-/// Generates a moving test pattern as I420 frames: colour bars, a diagonal gradient that
-/// scrolls, and a bright square bouncing across the picture. Every frame differs from the
+/// Generates a moving test pattern as I420 frames: colour bars, a scrolling diagonal
+/// gradient under a drifting fine checkerboard, and a bright square bouncing across the
+/// picture. Every frame differs from the
 /// previous one, so encoders see real motion; the pattern is deterministic.
 ///
 /// ```swift
@@ -55,7 +56,11 @@ public struct TestPatternGenerator: Sendable {
                     if row < barsBottom {
                         value = Self.bars[col * 8 / w].0
                     } else {
-                        value = UInt8(truncatingIfNeeded: 16 + ((col + row + index * 4) % 220))
+                        // A scrolling gradient crossed by a fine checkerboard drifting the
+                        // other way: detail the encoder has to spend bits on.
+                        let gradient = (col + row + index * 4) % 180
+                        let checker = (((col + index * 2) / 4 + (row / 4)) & 1) * 40
+                        value = UInt8(truncatingIfNeeded: 16 + gradient + checker)
                     }
                     yPlane[row * w + col] = value
                 }

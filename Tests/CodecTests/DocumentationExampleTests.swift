@@ -51,7 +51,8 @@ struct DocumentationExampleTests {
         var tone = ToneGenerator(frequency: 440)
         let folder = try temporaryDirectory()
         try codecTour(
-            pcm: tone.nextFrame(samplesPerChannel: 960), picture: TestPatternGenerator(width: 320, height: 240).frame(at: 0),
+            pcm: tone.nextFrame(samplesPerChannel: 960),
+            picture: TestPatternGenerator(width: 320, height: 240).frame(at: 0),
             folder: folder)
         #expect(try WAVReader(path: folder + "/speaker.wav").samplesPerChannel == 320)
         #expect(try OggOpusReader(path: folder + "/speaker.opus").packets.count == 1)

@@ -115,7 +115,8 @@ struct MediaFileTests {
             }
             try ivf.finish()
             let reader = try IVFReader(path: path)
-            #expect(reader.width == 640 && reader.height == 360 && reader.declaredLength == (name == "fps" ? 150 : 450_000))
+            #expect(
+                reader.width == 640 && reader.height == 360 && reader.declaredLength == (name == "fps" ? 150 : 450_000))
             var n = 0
             while let frame = try reader.nextFrame() {
                 #expect(frame.data == frames[n].data)
@@ -206,7 +207,9 @@ struct MediaFileTests {
             return false
         }
         #expect(reader.framesRead == 9)
-        #expect(throws: MediaFileError.invalidFormat("no DKIF signature")) { try IVFReader(bytes: [UInt8](repeating: 0, count: 40)) }
+        #expect(throws: MediaFileError.invalidFormat("no DKIF signature")) {
+            try IVFReader(bytes: [UInt8](repeating: 0, count: 40))
+        }
         #expect(throws: MediaFileError.self) { try IVFReader(bytes: Array(bytes.prefix(20))) }
         var vp9 = bytes
         vp9[10] = UInt8(ascii: "9")
@@ -224,7 +227,9 @@ struct MediaFileTests {
         try ogg.finish()
         let vp8 = try VP8Encoder(configuration: .init(width: 64, height: 48))
         let ivf = try IVFWriter(path: dir + "/f.ivf", width: 64, height: 48)
-        for i in 0..<5 { try ivf.write(try #require(try vp8.encode(TestPatternGenerator(width: 64, height: 48).frame(at: i)))) }
+        for i in 0..<5 {
+            try ivf.write(try #require(try vp8.encode(TestPatternGenerator(width: 64, height: 48).frame(at: i))))
+        }
         try ivf.finish()
         var rng = SplitMix64(seed: 5)
         for name in ["f.wav", "f.opus", "f.ivf"] {

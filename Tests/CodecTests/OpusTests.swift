@@ -1,6 +1,6 @@
 import Codec
-import MeetKitTestSupport
 import Foundation
+import MeetKitTestSupport
 import Testing
 
 @Suite("Opus encoder and decoder")
@@ -170,7 +170,8 @@ struct OpusTests {
         var tiny = 0
         for i in 0..<50 {
             let silence = AudioFrame<Int16>(
-                silenceOf: 960, sampleRate: 48_000, channels: 1, timestamp: .init(value: Int64(i) * 960, timescale: 48_000))
+                silenceOf: 960, sampleRate: 48_000, channels: 1,
+                timestamp: .init(value: Int64(i) * 960, timescale: 48_000))
             if OpusPacket.isDiscontinuousTransmission(try encoder.encode(silence).data) { tiny += 1 }
         }
         #expect(tiny > 30)

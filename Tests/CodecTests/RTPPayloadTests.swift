@@ -150,7 +150,8 @@ struct RTPPayloadTests {
         // Duplicates and garbage are counted, never assembled.
         #expect(try assembler.insert(perFrame[4][0], now: .seconds(1)).isEmpty)
         #expect(throws: RTPPayloadError.self) {
-            try assembler.insert(RTPPayloadPacket(sequenceNumber: 9, timestamp: 1, marker: true, payload: [0x80]), now: .seconds(1))
+            try assembler.insert(
+                RTPPayloadPacket(sequenceNumber: 9, timestamp: 1, marker: true, payload: [0x80]), now: .seconds(1))
         }
         #expect(assembler.statistics.packetsMalformed == 1)
     }
@@ -180,7 +181,8 @@ struct RTPPayloadTests {
             let count = Int(rng.next() % 40)
             let payload = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let packet = RTPPayloadPacket(
-                sequenceNumber: UInt16(truncatingIfNeeded: rng.next()), timestamp: UInt32(truncatingIfNeeded: rng.next() % 5),
+                sequenceNumber: UInt16(truncatingIfNeeded: rng.next()),
+                timestamp: UInt32(truncatingIfNeeded: rng.next() % 5),
                 marker: rng.next() % 2 == 0, payload: payload)
             do {
                 for output in try assembler.insert(packet, now: .milliseconds(i)) {
@@ -218,7 +220,8 @@ struct RTPPayloadTests {
             RTPPayloadPacket(sequenceNumber: 1, timestamp: sent[0].timestamp, marker: false, payload: sent[0].payload))
         #expect(first.duration == MediaTime(value: 960, timescale: 48_000))
         #expect(throws: RTPPayloadError.emptyPayload) {
-            try OpusRTPDepacketizer.depacketize(RTPPayloadPacket(sequenceNumber: 1, timestamp: 0, marker: false, payload: []))
+            try OpusRTPDepacketizer.depacketize(
+                RTPPayloadPacket(sequenceNumber: 1, timestamp: 0, marker: false, payload: []))
         }
         // Code 3 packet claiming 49 frames: invalid per RFC 6716 §3.2.5.
         #expect(throws: RTPPayloadError.self) {

@@ -4,7 +4,9 @@ import Testing
 
 @Suite("VP8 encoder and decoder")
 struct VP8Tests {
-    /// The moving pattern at 640x360, 1 Mbit/s: every frame decodes, luma PSNR above 30 dB.
+    /// The moving pattern at 640x360, 1 Mbit/s: every frame decodes, PSNR (all planes) above
+    /// 30 dB. libvpx 1.12 measures about 37 dB here; a broken path (wrong strides, swapped
+    /// planes, a frame shown from the wrong reference) falls far below 27 dB.
     @Test func roundTripPSNR() throws {
         var config = VP8EncoderConfiguration(width: 640, height: 360)
         config.bitrate = 1_000_000
@@ -55,7 +57,8 @@ struct VP8Tests {
     @Test func frameSizeChangeReinitialises() throws {
         let encoder = try VP8Encoder(configuration: .init(width: 320, height: 240))
         let decoder = try VP8Decoder()
-        _ = try decoder.decode(try #require(try encoder.encode(TestPatternGenerator(width: 320, height: 240).frame(at: 0))))
+        _ = try decoder.decode(
+            try #require(try encoder.encode(TestPatternGenerator(width: 320, height: 240).frame(at: 0))))
         let big = TestPatternGenerator(width: 640, height: 480).frame(at: 1)
         let frame = try #require(try encoder.encode(big))
         #expect(frame.isKeyframe)

@@ -74,7 +74,8 @@ public final class IVFWriter {
         if tick <= lastTick { tick = lastTick + 1 }
         // The last frame lasts its own duration if known, else the mean interval so far.
         if let d = frame.duration, d.value > 0 {
-            lastDurationTicks = max(1, d.converted(to: Int32(clamping: timebase.denominator)).value / Int64(timebase.numerator))
+            lastDurationTicks = max(
+                1, d.converted(to: Int32(clamping: timebase.denominator)).value / Int64(timebase.numerator))
         } else {
             lastDurationTicks = framesWritten > 0 ? max(1, tick / Int64(framesWritten)) : 1
         }

@@ -222,7 +222,9 @@ public struct OggOpusReader: Sendable {
             if page.granulePosition != -1, collected.count > 2 { granule = page.granulePosition }
             if page.flags & OggPage.endOfStream != 0 { break }
         }
-        guard collected.count >= 2 else { throw .truncated(context: "Opus headers", offset: source.position, needed: 1) }
+        guard collected.count >= 2 else {
+            throw .truncated(context: "Opus headers", offset: source.position, needed: 1)
+        }
         let head = collected[0][...]
         guard head.count >= 19, head.starts(with: Array("OpusHead".utf8)) else {
             throw .invalidFormat("OpusHead of \(head.count) bytes")

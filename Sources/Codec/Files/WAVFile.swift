@@ -57,7 +57,8 @@ public final class WAVWriter {
     /// Appends a frame, which must have the file's rate and channel count.
     public func write(_ frame: AudioFrame<Int16>) throws(MediaFileError) {
         guard frame.sampleRate == sampleRate, frame.channels == channels else {
-            throw .invalidFrame("\(frame.sampleRate) Hz \(frame.channels) ch into a \(sampleRate) Hz \(channels) ch WAV")
+            throw .invalidFrame(
+                "\(frame.sampleRate) Hz \(frame.channels) ch into a \(sampleRate) Hz \(channels) ch WAV")
         }
         try write(samples: frame.samples)
     }

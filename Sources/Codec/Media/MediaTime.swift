@@ -79,4 +79,3 @@ public struct MediaTime: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { "\(value)/\(timescale)s" }
 }
-

@@ -108,8 +108,12 @@ public struct VideoFrame: Sendable, Equatable {
         // Compare visible pixels only: strides and padding may differ.
         return lhs.withPlanes { ly, lu, lv in
             rhs.withPlanes { ry, ru, rv in
-                func same(_ a: UnsafeBufferPointer<UInt8>, _ sa: Int, _ b: UnsafeBufferPointer<UInt8>, _ sb: Int, _ w: Int, _ h: Int) -> Bool {
-                    for row in 0..<h where !a[(row * sa)..<(row * sa + w)].elementsEqual(b[(row * sb)..<(row * sb + w)]) {
+                func same(
+                    _ a: UnsafeBufferPointer<UInt8>, _ sa: Int, _ b: UnsafeBufferPointer<UInt8>, _ sb: Int, _ w: Int,
+                    _ h: Int
+                ) -> Bool {
+                    for row in 0..<h where !a[(row * sa)..<(row * sa + w)].elementsEqual(b[(row * sb)..<(row * sb + w)])
+                    {
                         return false
                     }
                     return true

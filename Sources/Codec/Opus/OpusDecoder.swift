@@ -79,7 +79,8 @@ public final class OpusDecoder {
         guard n >= 0 else { throw OpusError(code: n) }
         let ts = stamp(timestamp, count: Int(n))
         return AudioFrame(
-            samples: Array(pcmFloat[0..<(Int(n) * channels)]), sampleRate: sampleRate, channels: channels, timestamp: ts)
+            samples: Array(pcmFloat[0..<(Int(n) * channels)]), sampleRate: sampleRate, channels: channels, timestamp: ts
+        )
     }
 
     /// Packet-loss concealment: synthesises audio for a packet that never arrived, so

@@ -155,7 +155,8 @@ public final class OpusEncoder {
         _ samples: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<UInt8>
     ) throws(OpusError) -> Int {
         let perChannel = try checkFrame(count: samples.count)
-        let n = opus_encode_float(state, samples.baseAddress!, Int32(perChannel), output.baseAddress!, Int32(output.count))
+        let n = opus_encode_float(
+            state, samples.baseAddress!, Int32(perChannel), output.baseAddress!, Int32(output.count))
         guard n >= 0 else { throw OpusError(code: n) }
         return Int(n)
     }
@@ -192,7 +193,8 @@ public final class OpusEncoder {
     private func checkFrame(count: Int) throws(OpusError) -> Int {
         let c = configuration
         guard count % c.channels == 0, count / c.channels == c.samplesPerFrame else {
-            throw .invalidFrameSize(samplesPerChannel: count / c.channels, sampleRate: c.sampleRate, channels: c.channels)
+            throw .invalidFrameSize(
+                samplesPerChannel: count / c.channels, sampleRate: c.sampleRate, channels: c.channels)
         }
         return count / c.channels
     }

@@ -90,7 +90,9 @@ public struct OpusPacket: Sendable, Equatable {
             throw .invalidPacket(reason: "framing of \(packet.count) bytes violates RFC 6716 §3.4 (code \(rc))")
         }
         // R5: at most 120 ms of audio in one packet.
-        let samples = packet.withUnsafeBufferPointer { opus_packet_get_nb_samples($0.baseAddress!, Int32($0.count), 48_000) }
+        let samples = packet.withUnsafeBufferPointer {
+            opus_packet_get_nb_samples($0.baseAddress!, Int32($0.count), 48_000)
+        }
         guard samples > 0, samples <= 5760 else {
             throw .invalidPacket(reason: "packet lasts \(samples) samples at 48 kHz (max 5760)")
         }

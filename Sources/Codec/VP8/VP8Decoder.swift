@@ -99,7 +99,10 @@ public final class VP8Decoder {
         let (cw, ch) = (out.chromaWidth, out.chromaHeight)
         let (w, h) = (out.width, out.height)
         out.withMutablePlanes { y, u, v in
-            func rows(_ dst: UnsafeMutableBufferPointer<UInt8>, _ src: UnsafeMutablePointer<UInt8>?, _ srcStride: Int32, _ width: Int, _ height: Int) {
+            func rows(
+                _ dst: UnsafeMutableBufferPointer<UInt8>, _ src: UnsafeMutablePointer<UInt8>?, _ srcStride: Int32,
+                _ width: Int, _ height: Int
+            ) {
                 guard let src else { return }
                 for row in 0..<height {
                     (dst.baseAddress! + row * width).update(from: src + row * Int(srcStride), count: width)

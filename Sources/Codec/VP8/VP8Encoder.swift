@@ -163,10 +163,13 @@ public final class VP8Encoder {
         var pts = frame.timestamp.converted(to: 90_000).value
         if pts <= lastPTS { pts = lastPTS + 1 }
         lastPTS = pts
-        let flags: vpx_enc_frame_flags_t = (forceKeyframe || keyframeRequested) ? vpx_enc_frame_flags_t(VPX_EFLAG_FORCE_KF) : 0
+        let flags: vpx_enc_frame_flags_t =
+            (forceKeyframe || keyframeRequested) ? vpx_enc_frame_flags_t(VPX_EFLAG_FORCE_KF) : 0
         let duration = UInt(90_000 / configuration.frameRate)
         let rc: vpx_codec_err_t = frame.withPlanes { y, u, v in
-            vpx_img_wrap(image, VPX_IMG_FMT_I420, UInt32(frame.width), UInt32(frame.height), 1, UnsafeMutablePointer(mutating: y.baseAddress))
+            vpx_img_wrap(
+                image, VPX_IMG_FMT_I420, UInt32(frame.width), UInt32(frame.height), 1,
+                UnsafeMutablePointer(mutating: y.baseAddress))
             image.pointee.planes.0 = UnsafeMutablePointer(mutating: y.baseAddress)
             image.pointee.planes.1 = UnsafeMutablePointer(mutating: u.baseAddress)
             image.pointee.planes.2 = UnsafeMutablePointer(mutating: v.baseAddress)
