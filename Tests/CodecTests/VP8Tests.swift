@@ -115,6 +115,25 @@ struct VP8Tests {
         #expect(throws: VP8Error.self) { try VP8FrameHeader([0x10, 0x02, 0x00, 0x9d, 0x01, 0x2b, 1, 0, 1, 0]) }
     }
 
+    @Test func multithreadedAndBitrateChange() throws {
+        var config = VP8EncoderConfiguration(width: 640, height: 360)
+        config.threads = 2
+        config.bitrate = 2_000_000
+        let encoder = try VP8Encoder(configuration: config)
+        let decoder = try VP8Decoder(threads: 2)
+        var pattern = TestPatternGenerator(width: 640, height: 360)
+        var early = 0
+        var late = 0
+        for i in 0..<40 {
+            if i == 20 { try encoder.setBitrate(400_000) }
+            let frame = try #require(try encoder.encode(pattern.nextFrame()))
+            if (5..<20).contains(i) { early += frame.data.count }
+            if (25..<40).contains(i) { late += frame.data.count }
+            #expect(try decoder.decode(frame)?.width == 640)
+        }
+        #expect(late < early / 2, "lowering the bitrate shrinks the frames: \(early) → \(late) bytes")
+    }
+
     @Test func invalidConfigurationsAreTypedErrors() {
         #expect(throws: VP8Error.self) { try VP8Encoder(configuration: .init(width: 0, height: 240)) }
         var config = VP8EncoderConfiguration(width: 320, height: 240)
