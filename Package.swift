@@ -45,7 +45,7 @@ let package = Package(
             dependencies: ["COpus", "CVPX", "CMeetKitShim"]),
         .target(
             name: "Transport",
-            dependencies: ["Codec"]),
+            dependencies: ["Codec", "COpenSSL"]),
         .target(
             name: "Signaling",
             dependencies: ["Transport"]),
@@ -73,5 +73,8 @@ let package = Package(
         .testTarget(
             name: "CodecTests",
             dependencies: ["Codec", "MeetKitTestSupport"]),
+        .testTarget(
+            name: "TransportTests",
+            dependencies: ["Transport", "Codec", "MeetKitTestSupport"]),
     ]
 )
