@@ -75,6 +75,7 @@ let package = Package(
             dependencies: ["Codec", "MeetKitTestSupport"]),
         .testTarget(
             name: "TransportTests",
-            dependencies: ["Transport", "Codec", "MeetKitTestSupport"]),
+            dependencies: ["Transport", "Codec", "MeetKitTestSupport"],
+            exclude: ["Fixtures"]),
     ]
 )

@@ -179,3 +179,42 @@ struct StunTests {
         #expect(IPAddress("2001:db8::1")?.description == "2001:db8::1")
     }
 }
+
+@Suite("STUN client transactions")
+struct StunTransactionTests {
+    /// RFC 8489 §6.2.1's example: RTO 500 ms, Rc 7, Rm 16 → sends at 0, 500, 1500, 3500,
+    /// 7500, 15500, 31500 ms and failure at 39500 ms.
+    @Test func rfcRetransmissionSchedule() {
+        var t = StunClientTransaction(request: [1, 2, 3], id: .random(), now: .zero)
+        var sends: [Int] = [0]
+        var failedAt: Int?
+        var now = Duration.zero
+        while failedAt == nil {
+            now = t.nextDeadline
+            switch t.handleTimeout(now: now) {
+            case .retransmit(let bytes):
+                #expect(bytes == [1, 2, 3])
+                sends.append(milliseconds(now))
+            case .failed: failedAt = milliseconds(now)
+            case nil: Issue.record("deadline reached without action")
+            }
+        }
+        #expect(sends == [0, 500, 1500, 3500, 7500, 15500, 31500])
+        #expect(failedAt == 39500)
+    }
+
+    @Test func earlyCallsDoNothing() {
+        var t = StunClientTransaction(
+            request: [0], id: .random(), policy: .init(initialRTO: .milliseconds(100), maxTransmissions: 2),
+            now: .seconds(5))
+        #expect(t.handleTimeout(now: .seconds(5)) == nil)
+        #expect(t.handleTimeout(now: .milliseconds(5100)) == .retransmit([0]))
+        #expect(t.nextDeadline == .milliseconds(5100 + 1600))
+        #expect(t.handleTimeout(now: .milliseconds(6700)) == .failed)
+    }
+}
+
+/// Whole milliseconds of a duration.
+func milliseconds(_ d: Duration) -> Int {
+    Int(d.components.seconds) * 1000 + Int(d.components.attoseconds / 1_000_000_000_000_000)
+}
