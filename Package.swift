@@ -54,7 +54,7 @@ let package = Package(
             dependencies: ["Signaling", "Transport", "Codec"]),
         .target(
             name: "MeetKitTestSupport",
-            dependencies: ["Codec"]),
+            dependencies: ["Codec", "Transport"]),
 
         // MARK: Examples and benchmarks
         .executableTarget(
