@@ -19,7 +19,8 @@ let package = Package(
         .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).
@@ -45,7 +46,11 @@ let package = Package(
             dependencies: ["COpus", "CVPX", "CMeetKitShim"]),
         .target(
             name: "Transport",
-            dependencies: ["Codec", "COpenSSL"]),
+            dependencies: [
+                "Codec", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "Signaling",
             dependencies: ["Transport"]),
