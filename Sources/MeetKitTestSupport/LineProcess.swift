@@ -1,0 +1,153 @@
+import Foundation
+
+/// A child process spoken to with one line per message on stdin/stdout — how MeetKit's
+/// tests drive independent peers (aioice, aiortc) written in other languages. Standard
+/// error is passed through for diagnostics. ``terminate()`` (or deinit) stops only this
+/// process, by its PID.
+///
+/// ```swift
+/// let peer = try LineProcess(executable: ".venv/bin/python", arguments: ["peer.py"])
+/// let hello = try await peer.readLine(timeout: .seconds(10))
+/// try peer.writeLine(#"{"type":"answer"}"#)
+/// ```
+public final class LineProcess: @unchecked Sendable {
+    /// Why a line could not be had.
+    public enum Failure: Error, CustomStringConvertible {
+        /// The process could not start.
+        case launch(String)
+        /// No line came within the timeout.
+        case timeout(Duration)
+        /// The process closed its output.
+        case ended(status: Int32)
+
+        public var description: String {
+            switch self {
+            case .launch(let why): "cannot start process: \(why)"
+            case .timeout(let d): "no line within \(d)"
+            case .ended(let status): "process ended (status \(status))"
+            }
+        }
+    }
+
+    private let process = Process()
+    private let stdin = Pipe()
+    private let stdout = Pipe()
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private var partial = Data()
+    private var eof = false
+
+    /// Starts `executable` with `arguments` (and extra `environment` variables).
+    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.standardError
+        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            self?.consume(handle.availableData)
+        }
+        do {
+            try process.run()
+        } catch {
+            throw Failure.launch("\(executable): \(error)")
+        }
+    }
+
+    deinit { terminate() }
+
+    /// The child's PID.
+    public var pid: Int32 { process.processIdentifier }
+
+    private func consume(_ data: Data) {
+        lock.lock()
+        if data.isEmpty {
+            eof = true
+            stdout.fileHandleForReading.readabilityHandler = nil
+        } else {
+            partial.append(data)
+            while let newline = partial.firstIndex(of: 0x0A) {
+                lines.append(String(decoding: partial[partial.startIndex..<newline], as: UTF8.self))
+                partial.removeSubrange(partial.startIndex...newline)
+            }
+        }
+        lock.unlock()
+    }
+
+    private func takeLine() -> (String?, Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        if !lines.isEmpty { return (lines.removeFirst(), false) }
+        return (nil, eof)
+    }
+
+    /// The next line the process printed, waiting at most `timeout`.
+    public func readLine(timeout: Duration = .seconds(30)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (line, ended) = takeLine()
+            if let line { return line }
+            if ended {
+                process.waitUntilExit()
+                throw Failure.ended(status: process.terminationStatus)
+            }
+            if ContinuousClock.now >= deadline { throw Failure.timeout(timeout) }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// The next line parsed as a JSON object.
+    public func readJSON(timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+        let line = try await readLine(timeout: timeout)
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw Failure.launch("not a JSON object: \(line)")
+        }
+        return object
+    }
+
+    /// Writes `line` and a newline to the process's standard input.
+    public func writeLine(_ line: String) throws {
+        try stdin.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    /// Writes a JSON object as one line.
+    public func writeJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object)
+        try writeLine(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Waits for the process to exit and returns its status.
+    public func waitForExit() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Stops the process (SIGTERM) if it still runs.
+    public func terminate() {
+        if process.isRunning { process.terminate() }
+        stdout.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// Where the project's interop peers live: the repository root, its Python venv and scripts.
+public enum InteropPeers {
+    /// The package root, found from this source file's location.
+    public static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+    }
+
+    /// The venv's Python, which `Scripts/bootstrap` creates with the interop packages.
+    public static var python: String { root.appendingPathComponent(".venv/bin/python").path }
+
+    /// A script under `Scripts/interop`.
+    public static func script(_ name: String) -> String {
+        root.appendingPathComponent("Scripts/interop/\(name)").path
+    }
+
+    /// Whether the venv exists; tests fail with a clear message when it does not.
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: python) }
+}
