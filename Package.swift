@@ -59,7 +59,12 @@ let package = Package(
             dependencies: ["Signaling", "Transport", "Codec"]),
         .target(
             name: "MeetKitTestSupport",
-            dependencies: ["Codec", "Transport"]),
+            dependencies: [
+                "Codec", "Transport", "CMeetKitTestShim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .target(name: "CMeetKitTestShim"),
 
         // MARK: Examples and benchmarks
         .executableTarget(

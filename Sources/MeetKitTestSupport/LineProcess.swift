@@ -125,9 +125,9 @@ public final class LineProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Stops the process (SIGTERM) if it still runs.
+    /// Stops the process (SIGTERM, then SIGKILL) if it still runs.
     public func terminate() {
-        if process.isRunning { process.terminate() }
+        stop(process)
         stdout.fileHandleForReading.readabilityHandler = nil
     }
 }

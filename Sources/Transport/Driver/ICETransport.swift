@@ -81,14 +81,19 @@ public final class ICETransport: Sendable {
         var bound: [TransportAddress] = []
         do {
             for ip in localAddresses {
-                let channel = try await DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(DatagramHandler(transport: transport))
+                // Bind from the loop's own thread, so the socket is created there (a loop
+                // whose thread entered a network namespace binds inside it).
+                let host = ip.description
+                let channel = try await loop.flatSubmit {
+                    DatagramBootstrap(group: loop)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(DatagramHandler(transport: transport))
+                            }
                         }
-                    }
-                    .bind(host: ip.description, port: Int(port)).get()
+                        .bind(host: host, port: Int(port))
+                }.get()
                 guard let local = channel.localAddress.flatMap(TransportAddress.init(nio:)) else {
                     try? await channel.close()
                     throw Failure.bindFailed(ip.description)
