@@ -11,7 +11,9 @@ import CMeetKitShim
 import COpus
 import CVPX
 import Codec
+import Foundation
 import MeetKitTestSupport
+import Transport
 
 #if canImport(Glibc)
     import Glibc
@@ -143,6 +145,55 @@ func benchVP8() throws {
     row("VP8 encode, 640x480 1 Mbit/s cpu-used -6", "ms", frames: frames, times)
 }
 
-print("MeetKit codec benchmarks (\(rounds) rounds, median; ratio = MeetKit / direct C, 1.00 = no overhead)")
+// MARK: ICE connection setup on loopback
+
+/// One MeetKit pair over real UDP: milliseconds from exchanging credentials and candidates
+/// to both agents connected.
+func meetKitICEConnect() async throws -> Double {
+    var controlling = ICEConfiguration()
+    controlling.role = .controlling
+    var controlled = ICEConfiguration()
+    controlled.role = .controlled
+    let loopback = IPAddress("127.0.0.1")!
+    let a = try await ICETransport.start(configuration: controlling, localAddresses: [loopback])
+    let b = try await ICETransport.start(configuration: controlled, localAddresses: [loopback])
+    let candidatesA = try await a.localCandidates()
+    let candidatesB = try await b.localCandidates()
+    func connected(_ t: ICETransport) async -> Bool {
+        for await e in t.events where e == .stateChanged(.connected) { return true }
+        return false
+    }
+    let start = clock.now
+    async let doneA = connected(a)
+    async let doneB = connected(b)
+    try await a.setRemote(credentials: b.localCredentials, candidates: candidatesB, endOfCandidates: true)
+    try await b.setRemote(credentials: a.localCredentials, candidates: candidatesA, endOfCandidates: true)
+    let ok = await (doneA, doneB)
+    let elapsed = (clock.now - start).seconds * 1000
+    await a.close()
+    await b.close()
+    precondition(ok.0 && ok.1, "MeetKit pair did not connect")
+    return elapsed
+}
+
+func benchICE() async throws {
+    let pairs = quick ? 10 : 30
+    var meetkit: [Double] = []
+    for _ in 0..<pairs { meetkit.append(try await meetKitICEConnect()) }
+    let python = ".venv/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        print("ICE connect on loopback: MeetKit \(fmt(median(meetkit))) ms (aioice reference missing: run Scripts/bootstrap)")
+        return
+    }
+    let reference = try LineProcess(
+        executable: python, arguments: ["Scripts/interop/aioice_pair_bench.py", String(pairs)])
+    let result = try await reference.readJSON(timeout: .seconds(120))
+    let aioice = result["median_ms"] as? Double ?? .nan
+    let name = "ICE setup on loopback (checks → connected, both)".padding(toLength: 50, withPad: " ", startingAt: 0)
+    print("\(name) aioice \(fmt(aioice)) ms  MeetKit \(fmt(median(meetkit))) ms  ratio \(fmt(median(meetkit) / aioice, 3))")
+}
+
+print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 try benchOpus()
 try benchVP8()
+try await benchICE()

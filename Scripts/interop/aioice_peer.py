@@ -50,8 +50,8 @@ async def main():
     conn.remote_username = remote["ufrag"]
     conn.remote_password = remote["pwd"]
     for c in remote["candidates"]:
-        conn.add_remote_candidate(aioice.Candidate.from_sdp(c))
-    conn.add_remote_candidate(None)
+        await conn.add_remote_candidate(aioice.Candidate.from_sdp(c))
+    await conn.add_remote_candidate(None)
 
     start = time.monotonic()
     await asyncio.wait_for(conn.connect(), args.timeout)

@@ -288,6 +288,19 @@ public struct ICEAgent: Sendable {
         return (min(g, d) << 32) + 2 * max(g, d) + (g > d ? 1 : 0)
     }
 
+    /// Queues a triggered check and sends it at once: pacing (Ta) spaces ordinary checks,
+    /// while triggered checks answer the peer or nominate and should not wait.
+    private mutating func trigger(_ key: PairKey, first: Bool = false, now: Duration) {
+        if let i = triggered.firstIndex(of: key) { triggered.remove(at: i) }
+        if first { triggered.insert(key, at: 0) } else { triggered.append(key) }
+        pairs[key]?.state = .waiting
+        nextCheckAt = now
+        if state == .new, remoteCredentials != nil {
+            setState(.checking)
+            checkingStartedAt = now
+        }
+    }
+
     private mutating func scheduleChecks(now: Duration) {
         guard remoteCredentials != nil, !pairs.isEmpty, state != .closed, state != .failed else { return }
         if state == .new {
@@ -427,8 +440,9 @@ public struct ICEAgent: Sendable {
         case .succeeded: break
         case .inProgress: break
         case .frozen, .waiting, .failed:
-            pair.state = .waiting
-            if !triggered.contains(key) { triggered.append(key) }
+            pairs[key] = pair
+            trigger(key, now: now)
+            pair = pairs[key]!
         }
         // Nomination by the controlling peer (RFC 8445 §7.3.1.5).
         if role == .controlled, m.useCandidate {
@@ -498,9 +512,8 @@ public struct ICEAgent: Sendable {
                 if m.errorCode?.code == 487 {
                     // Role conflict (RFC 8445 §7.2.5.1): take the other role and check again.
                     switchRole(to: sentControlling ? .controlled : .controlling)
-                    pair.state = .waiting
                     pairs[key] = pair
-                    if !triggered.contains(key) { triggered.append(key) }
+                    trigger(key, now: now)
                 } else {
                     pair.state = .failed
                     pairs[key] = pair
@@ -683,9 +696,7 @@ public struct ICEAgent: Sendable {
                 }
                 if !betterPending || now - (firstValidAt ?? now) >= configuration.nominationDelay {
                     nominating = best.key
-                    if !triggered.contains(best.key) { triggered.insert(best.key, at: 0) }
-                    pairs[best.key]!.state = .waiting
-                    scheduleChecks(now: now)
+                    trigger(best.key, first: true, now: now)
                 }
             }
         }
