@@ -92,3 +92,26 @@ struct ICETransportTests {
         await t.close()
     }
 }
+
+@Suite("Host address discovery")
+struct HostAddressTests {
+    @Test func loopbackOnlyWhenAsked() throws {
+        let with = try HostAddresses.discover(includeLoopback: true)
+        let without = try HostAddresses.discover(includeLoopback: false)
+        #expect(with.contains(IPAddress("127.0.0.1")!))
+        #expect(!without.contains { $0.isLoopback })
+        #expect(!with.contains { $0.isIPv6 && $0.isLinkLocal })
+        #expect(Set(without).isSubset(of: Set(with)))
+    }
+
+    /// Gathering on discovered interfaces binds one socket per address and reports one
+    /// host candidate each.
+    @Test func gathersFromInterfaces() async throws {
+        let ice = try await ICETransport.start(includeLoopback: true, includeIPv6: false)
+        let candidates = try await ice.localCandidates()
+        #expect(candidates.contains { $0.address == "127.0.0.1" })
+        #expect(candidates.allSatisfy { $0.kind == .host && $0.port != 0 })
+        #expect(Set(candidates.map(\.priority)).count == candidates.count, "distinct local preferences")
+        await ice.close()
+    }
+}
