@@ -170,23 +170,13 @@ public final class SimulatedNetwork {
             return
         }
         let copies = chance(sender.link.duplicate) ? 2 : 1
-        if lose(&sender) {
-            hosts[datagram.from.ip] = sender
+        // Loss, then serialisation on the sender's uplink.
+        let admitted = admit(&sender, bytes: datagram.data.count, queueFreeAt: \.uplinkFreeAt)
+        hosts[datagram.from.ip] = sender
+        guard let departure = admitted else {
             dropped += 1
             return
         }
-        // Serialise on the sender's uplink.
-        var departure = now
-        if let bandwidth = sender.link.bandwidth {
-            departure = max(now, sender.uplinkFreeAt)
-            guard departure - now <= sender.link.queueLimit else {
-                hosts[datagram.from.ip] = sender
-                dropped += 1
-                return
-            }
-            sender.uplinkFreeAt = departure + transmissionTime(datagram.data.count, bandwidth)
-        }
-        hosts[datagram.from.ip] = sender
         // Through the sender's NAT, if the destination is outside its private realm.
         var outgoing = datagram
         if let natID = sender.nat, !isInside(datagram.to.ip, natID) {
@@ -221,22 +211,12 @@ public final class SimulatedNetwork {
                 dropped += 1
                 continue
             }
-            if lose(&receiver) {
-                hosts[datagram.to.ip] = receiver
+            let admitted = admit(&receiver, bytes: datagram.data.count, queueFreeAt: \.downlinkFreeAt)
+            hosts[datagram.to.ip] = receiver
+            guard let start = admitted else {
                 dropped += 1
                 continue
             }
-            var start = now
-            if let bandwidth = receiver.link.bandwidth {
-                start = max(now, receiver.downlinkFreeAt)
-                guard start - now <= receiver.link.queueLimit else {
-                    hosts[datagram.to.ip] = receiver
-                    dropped += 1
-                    continue
-                }
-                receiver.downlinkFreeAt = start + transmissionTime(datagram.data.count, bandwidth)
-            }
-            hosts[datagram.to.ip] = receiver
             order += 1
             queue.append(
                 InFlight(
@@ -245,6 +225,17 @@ public final class SimulatedNetwork {
         }
         now = max(now, limit)
         return nil
+    }
+
+    /// Applies a link's loss and bandwidth to a datagram of `bytes`: nil when it is lost or
+    /// the queue is full, else when it leaves the queue (now, without a bandwidth limit).
+    private func admit(_ host: inout Host, bytes: Int, queueFreeAt: WritableKeyPath<Host, Duration>) -> Duration? {
+        if lose(&host) { return nil }
+        guard let bandwidth = host.link.bandwidth else { return now }
+        let start = max(now, host[keyPath: queueFreeAt])
+        guard start - now <= host.link.queueLimit else { return nil }
+        host[keyPath: queueFreeAt] = start + transmissionTime(bytes, bandwidth)
+        return start
     }
 
     private func transmissionTime(_ bytes: Int, _ bandwidth: Int) -> Duration {

@@ -1,4 +1,5 @@
 import Foundation
+import MeetKitTestSupport
 import Testing
 import Transport
 
@@ -42,14 +43,8 @@ struct TransportDocumentationTests {
     }
 
     @Test func readmeShowsThisCode() throws {
-        let here = URL(fileURLWithPath: #filePath)
-        let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let source = try String(contentsOf: here, encoding: .utf8)
-        let begin = try #require(source.range(of: "// README-EXAMPLE-BEGIN\n"))
-        let end = try #require(source.range(of: "// README-EXAMPLE-END"))
-        let example = String(source[begin.upperBound..<end.lowerBound])
         #expect(
-            readme.contains("import Transport\n\n" + example), "README's Transport example differs from this file's")
+            try ReadmeExample.isShown(testFile: #filePath, module: "Transport"),
+            "README's Transport example differs from this file's")
     }
 }
