@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "Transport",
             dependencies: [
-                "Codec", "COpenSSL",
+                "Codec", "COpenSSL", "CSRTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
