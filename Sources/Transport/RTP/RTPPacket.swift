@@ -1,0 +1,286 @@
+import Codec
+
+/// Why bytes are not an acceptable RTP or RTCP packet.
+public enum RTPError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Shorter than its headers say.
+    case truncated(needed: Int, available: Int)
+    /// Version is not 2.
+    case badVersion(Int)
+    /// A length or padding field is inconsistent.
+    case badLength(String)
+
+    public var description: String {
+        switch self {
+        case .truncated(let needed, let available): "RTP/RTCP packet of \(available) bytes, needs \(needed)"
+        case .badVersion(let v): "RTP/RTCP version \(v), expected 2"
+        case .badLength(let what): "RTP/RTCP length: \(what)"
+        }
+    }
+}
+
+/// One RTP header extension element (RFC 8285): a local ID (1–14 in one-byte form,
+/// 1–255 in two-byte form) and its data.
+public struct RTPHeaderExtension: Sendable, Hashable {
+    /// The ID negotiated with a=extmap.
+    public var id: UInt8
+    /// The element's data (1–16 bytes in one-byte form, 0–255 in two-byte form).
+    public var data: [UInt8]
+
+    /// An element from its parts.
+    public init(id: UInt8, data: [UInt8]) {
+        self.id = id
+        self.data = data
+    }
+}
+
+/// An RTP packet (RFC 3550 §5.1) with RFC 8285 header extensions. Parsing does not copy
+/// the payload: it is a slice of the datagram.
+///
+/// ```swift
+/// let packet = try RTPPacket(parsing: datagram)
+/// packet.header.sequenceNumber; packet.payload
+/// let level = packet.header.audioLevel(id: 1)          // RFC 6464
+/// let bytes = RTPPacket(header: header, payload: opusPacket[...]).serialized()
+/// ```
+public struct RTPPacket: Sendable, Equatable {
+    /// The fixed header, CSRCs and extensions.
+    public var header: RTPHeader
+    /// The payload, without padding.
+    public var payload: ArraySlice<UInt8>
+    /// Padding bytes to add when serialising (the P bit), 0 for none.
+    public var paddingLength: Int
+
+    /// A packet from its parts.
+    public init(header: RTPHeader, payload: ArraySlice<UInt8>, paddingLength: Int = 0) {
+        self.header = header
+        self.payload = payload
+        self.paddingLength = paddingLength
+    }
+
+    /// Parses a datagram.
+    /// - Throws: ``RTPError`` for a wrong version or inconsistent lengths.
+    public init(parsing data: [UInt8]) throws(RTPError) {
+        guard data.count >= 12 else { throw .truncated(needed: 12, available: data.count) }
+        let version = Int(data[0] >> 6)
+        guard version == 2 else { throw .badVersion(version) }
+        let hasPadding = data[0] & 0x20 != 0
+        let hasExtension = data[0] & 0x10 != 0
+        let csrcCount = Int(data[0] & 0x0F)
+        var header = RTPHeader(
+            payloadType: data[1] & 0x7F, sequenceNumber: UInt16(data[2]) << 8 | UInt16(data[3]),
+            timestamp: be32(data, 4), ssrc: be32(data, 8), marker: data[1] & 0x80 != 0)
+        var offset = 12
+        guard data.count >= offset + 4 * csrcCount else {
+            throw .truncated(needed: offset + 4 * csrcCount, available: data.count)
+        }
+        header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) }
+        offset += 4 * csrcCount
+        if hasExtension {
+            guard data.count >= offset + 4 else { throw .truncated(needed: offset + 4, available: data.count) }
+            let profile = UInt16(data[offset]) << 8 | UInt16(data[offset + 1])
+            let words = Int(data[offset + 2]) << 8 | Int(data[offset + 3])
+            let start = offset + 4
+            let end = start + 4 * words
+            guard data.count >= end else { throw .truncated(needed: end, available: data.count) }
+            header.extensionProfile = profile
+            header.extensions = Self.parseExtensions(data, start, end, profile: profile)
+            offset = end
+        }
+        var payloadEnd = data.count
+        if hasPadding {
+            let pad = Int(data[data.count - 1])
+            guard pad >= 1, pad <= data.count - offset else { throw .badLength("padding of \(pad) bytes") }
+            payloadEnd -= pad
+        }
+        self.header = header
+        payload = data[offset..<payloadEnd]
+        paddingLength = hasPadding ? data.count - payloadEnd : 0
+    }
+
+    /// RFC 8285 elements: one-byte (profile 0xBEDE) or two-byte (0x100x). Other profiles
+    /// keep their data as a single element with ID 0. Malformed elements end the list.
+    private static func parseExtensions(_ d: [UInt8], _ start: Int, _ end: Int, profile: UInt16) -> [RTPHeaderExtension]
+    {
+        var out: [RTPHeaderExtension] = []
+        var i = start
+        if profile == 0xBEDE {
+            while i < end {
+                let id = d[i] >> 4
+                if id == 0 {  // padding
+                    i += 1
+                    continue
+                }
+                if id == 15 { break }  // reserved: stop parsing (RFC 8285 §4.2)
+                let length = Int(d[i] & 0x0F) + 1
+                guard i + 1 + length <= end else { break }
+                out.append(RTPHeaderExtension(id: id, data: Array(d[(i + 1)..<(i + 1 + length)])))
+                i += 1 + length
+            }
+        } else if profile & 0xFFF0 == 0x1000 {
+            while i < end {
+                let id = d[i]
+                if id == 0 {
+                    i += 1
+                    continue
+                }
+                guard i + 1 < end else { break }
+                let length = Int(d[i + 1])
+                guard i + 2 + length <= end else { break }
+                out.append(RTPHeaderExtension(id: id, data: Array(d[(i + 2)..<(i + 2 + length)])))
+                i += 2 + length
+            }
+        } else {
+            out.append(RTPHeaderExtension(id: 0, data: Array(d[start..<end])))
+        }
+        return out
+    }
+
+    /// The packet's bytes. Extensions use the one-byte form when every ID is 1–14 and every
+    /// element 1–16 bytes, else the two-byte form.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(12 + 4 * header.csrcs.count + 64 + payload.count + paddingLength)
+        let ext = header.encodedExtensions()
+        var first: UInt8 = 0x80 | UInt8(min(15, header.csrcs.count))
+        if paddingLength > 0 { first |= 0x20 }
+        if ext != nil { first |= 0x10 }
+        out.append(first)
+        out.append((header.marker ? 0x80 : 0) | (header.payloadType & 0x7F))
+        out.append(UInt8(header.sequenceNumber >> 8))
+        out.append(UInt8(header.sequenceNumber & 0xFF))
+        putBE32(&out, header.timestamp)
+        putBE32(&out, header.ssrc)
+        for c in header.csrcs.prefix(15) { putBE32(&out, c) }
+        if let ext { out += ext }
+        out += payload
+        if paddingLength > 0 {
+            out += [UInt8](repeating: 0, count: paddingLength - 1)
+            out.append(UInt8(paddingLength))
+        }
+        return out
+    }
+
+    /// The fields a payload format needs (Codec's view of RTP).
+    public var payloadPacket: RTPPayloadPacket {
+        RTPPayloadPacket(
+            sequenceNumber: header.sequenceNumber, timestamp: header.timestamp, marker: header.marker,
+            payload: Array(payload))
+    }
+}
+
+/// The RTP fixed header with CSRCs and extensions.
+public struct RTPHeader: Sendable, Hashable {
+    /// Payload type 0–127.
+    public var payloadType: UInt8
+    /// Sequence number.
+    public var sequenceNumber: UInt16
+    /// Timestamp on the payload format's clock.
+    public var timestamp: UInt32
+    /// Synchronisation source.
+    public var ssrc: UInt32
+    /// The marker bit.
+    public var marker: Bool
+    /// Contributing sources.
+    public var csrcs: [UInt32] = []
+    /// The extension profile seen when parsing (0xBEDE one-byte, 0x100x two-byte).
+    public var extensionProfile: UInt16?
+    /// Extension elements.
+    public var extensions: [RTPHeaderExtension] = []
+
+    /// A header with no CSRC and no extension.
+    public init(payloadType: UInt8, sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, marker: Bool = false) {
+        self.payloadType = payloadType
+        self.sequenceNumber = sequenceNumber
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.marker = marker
+    }
+
+    /// The data of extension `id`, if present.
+    public func extensionData(id: UInt8) -> [UInt8]? { extensions.first { $0.id == id }?.data }
+
+    /// Sets (or removes, with nil) extension `id`.
+    public mutating func setExtension(id: UInt8, _ data: [UInt8]?) {
+        extensions.removeAll { $0.id == id }
+        if let data { extensions.append(RTPHeaderExtension(id: id, data: data)) }
+    }
+
+    /// ssrc-audio-level (RFC 6464): voice activity flag and level in −dBov (0 loudest, 127 silence).
+    public func audioLevel(id: UInt8) -> (voiceActivity: Bool, level: UInt8)? {
+        guard let d = extensionData(id: id), let b = d.first else { return nil }
+        return (b & 0x80 != 0, b & 0x7F)
+    }
+
+    /// Sets ssrc-audio-level (RFC 6464).
+    public mutating func setAudioLevel(id: UInt8, voiceActivity: Bool, level: UInt8) {
+        setExtension(id: id, [(voiceActivity ? 0x80 : 0) | (level & 0x7F)])
+    }
+
+    /// abs-send-time: 24-bit 6.18 fixed-point seconds.
+    public func absSendTime(id: UInt8) -> UInt32? {
+        guard let d = extensionData(id: id), d.count == 3 else { return nil }
+        return UInt32(d[0]) << 16 | UInt32(d[1]) << 8 | UInt32(d[2])
+    }
+
+    /// Sets abs-send-time from 6.18 fixed-point seconds (the low 24 bits are kept).
+    public mutating func setAbsSendTime(id: UInt8, _ value: UInt32) {
+        setExtension(id: id, [UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)])
+    }
+
+    /// transport-wide sequence number (draft-holmer-rmcat-transport-wide-cc-extensions).
+    public func transportSequenceNumber(id: UInt8) -> UInt16? {
+        guard let d = extensionData(id: id), d.count == 2 else { return nil }
+        return UInt16(d[0]) << 8 | UInt16(d[1])
+    }
+
+    /// Sets the transport-wide sequence number.
+    public mutating func setTransportSequenceNumber(id: UInt8, _ value: UInt16) {
+        setExtension(id: id, [UInt8(value >> 8), UInt8(value & 0xFF)])
+    }
+
+    /// sdes:mid (RFC 9143 §15.2): the media section's mid.
+    public func mid(id: UInt8) -> String? {
+        extensionData(id: id).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// Sets sdes:mid.
+    public mutating func setMid(id: UInt8, _ mid: String) { setExtension(id: id, Array(mid.utf8.prefix(255))) }
+
+    /// The extension block (profile, length, elements, padding), or nil without extensions.
+    func encodedExtensions() -> [UInt8]? {
+        guard !extensions.isEmpty else { return nil }
+        let oneByte = extensions.allSatisfy { (1...14).contains($0.id) && (1...16).contains($0.data.count) }
+        var body: [UInt8] = []
+        for e in extensions {
+            if oneByte {
+                body.append(e.id << 4 | UInt8(e.data.count - 1))
+            } else {
+                body.append(e.id)
+                body.append(UInt8(min(255, e.data.count)))
+            }
+            body += e.data.prefix(255)
+        }
+        while body.count % 4 != 0 { body.append(0) }
+        let profile: UInt16 = oneByte ? 0xBEDE : 0x1000
+        return [
+            UInt8(profile >> 8), UInt8(profile & 0xFF), UInt8((body.count / 4) >> 8), UInt8((body.count / 4) & 0xFF),
+        ]
+            + body
+    }
+}
+
+func be32(_ d: [UInt8], _ i: Int) -> UInt32 {
+    UInt32(d[i]) << 24 | UInt32(d[i + 1]) << 16 | UInt32(d[i + 2]) << 8 | UInt32(d[i + 3])
+}
+
+func putBE32(_ out: inout [UInt8], _ v: UInt32) {
+    out.append(UInt8(v >> 24))
+    out.append(UInt8((v >> 16) & 0xFF))
+    out.append(UInt8((v >> 8) & 0xFF))
+    out.append(UInt8(v & 0xFF))
+}
+
+func putBE16(_ out: inout [UInt8], _ v: UInt16) {
+    out.append(UInt8(v >> 8))
+    out.append(UInt8(v & 0xFF))
+}
