@@ -126,6 +126,19 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
 
 @Suite("ICE + DTLS + SRTP over the simulated network")
 struct SecureTransportTests {
+    /// What signalling carries: credentials, candidates and fingerprints; `a` is the DTLS
+    /// client (a=setup:active). `fingerprintOfB` overrides what `a` is told of `b`.
+    static func signal(_ a: SimulatedMediaPeer, _ b: SimulatedMediaPeer, fingerprintOfB: String? = nil) throws {
+        a.core.start(localAddresses: [a.address], now: .zero)
+        b.core.start(localAddresses: [b.address], now: .zero)
+        try a.core.setRemote(
+            credentials: b.core.ice.localCredentials, candidates: b.core.ice.localCandidates, endOfCandidates: true,
+            fingerprint: ("sha-256", fingerprintOfB ?? b.core.certificate.fingerprint), dtlsRole: .client, now: .zero)
+        try b.core.setRemote(
+            credentials: a.core.ice.localCredentials, candidates: a.core.ice.localCandidates, endOfCandidates: true,
+            fingerprint: ("sha-256", a.core.certificate.fingerprint), dtlsRole: .server, now: .zero)
+    }
+
     /// Two peers negotiate ICE, DTLS-SRTP, then send Opus and VP8 both ways for 5 s.
     @Test func audioAndVideoBothWays() throws {
         let net = SimulatedNetwork(seed: 17)
@@ -137,15 +150,7 @@ struct SecureTransportTests {
             address: TransportAddress("10.0.0.2:5000")!, role: .controlling, frequency: 440, ssrc: 1000)
         let b = try SimulatedMediaPeer(
             address: TransportAddress("203.0.113.20:5000")!, role: .controlled, frequency: 880, ssrc: 2000)
-        a.core.start(localAddresses: [a.address], now: .zero)
-        b.core.start(localAddresses: [b.address], now: .zero)
-        // Signalling: credentials, candidates, fingerprints; a is the DTLS client (a=setup:active).
-        try a.core.setRemote(
-            credentials: b.core.ice.localCredentials, candidates: b.core.ice.localCandidates, endOfCandidates: true,
-            fingerprint: ("sha-256", b.core.certificate.fingerprint), dtlsRole: .client, now: .zero)
-        try b.core.setRemote(
-            credentials: a.core.ice.localCredentials, candidates: a.core.ice.localCandidates, endOfCandidates: true,
-            fingerprint: ("sha-256", a.core.certificate.fingerprint), dtlsRole: .server, now: .zero)
+        try Self.signal(a, b)
         net.run([a, b], until: .seconds(8))
         #expect(a.secured && b.secured, "a: \(a.failure ?? "-"), b: \(b.failure ?? "-")")
         #expect(a.core.srtp?.profile == .aeadAES128GCM)
@@ -180,15 +185,7 @@ struct SecureTransportTests {
             address: TransportAddress("203.0.113.1:5000")!, role: .controlling, frequency: 440, ssrc: 1)
         let b = try SimulatedMediaPeer(
             address: TransportAddress("203.0.113.2:5000")!, role: .controlled, frequency: 880, ssrc: 2)
-        a.core.start(localAddresses: [a.address], now: .zero)
-        b.core.start(localAddresses: [b.address], now: .zero)
-        let wrong = String(b.core.certificate.fingerprint.reversed())
-        try a.core.setRemote(
-            credentials: b.core.ice.localCredentials, candidates: b.core.ice.localCandidates, endOfCandidates: true,
-            fingerprint: ("sha-256", wrong), dtlsRole: .client, now: .zero)
-        try b.core.setRemote(
-            credentials: a.core.ice.localCredentials, candidates: a.core.ice.localCandidates, endOfCandidates: true,
-            fingerprint: ("sha-256", a.core.certificate.fingerprint), dtlsRole: .server, now: .zero)
+        try Self.signal(a, b, fingerprintOfB: String(b.core.certificate.fingerprint.reversed()))
         net.run([a, b], until: .seconds(5))
         #expect(!a.secured && !b.secured)
         #expect(a.failure?.contains("fingerprint") == true)
