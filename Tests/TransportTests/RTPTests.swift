@@ -128,3 +128,39 @@ struct RTPTests {
         }
     }
 }
+
+@Suite("NACK history and RTX")
+struct RetransmissionTests {
+    @Test func historyAnswersRecentSequenceNumbersOnly() {
+        var history = RTPSendHistory(capacity: 100)  // rounded to 128
+        for i in 0..<300 {
+            let seq = UInt16(truncatingIfNeeded: 65_400 + i)
+            history.store(
+                RTPPacket(
+                    header: RTPHeader(payloadType: 96, sequenceNumber: seq, timestamp: 0, ssrc: 1),
+                    payload: [UInt8(i & 0xFF)][...]))
+        }
+        let last = UInt16(truncatingIfNeeded: 65_400 + 299)
+        #expect(history.packet(sequenceNumber: last)?.payload.first == UInt8(299 & 0xFF))
+        #expect(history.packet(sequenceNumber: last &- 127) != nil)
+        #expect(history.packet(sequenceNumber: last &- 128) == nil, "overwritten")
+    }
+
+    @Test func rtxWrapsAndUnwraps() throws {
+        var header = RTPHeader(payloadType: 96, sequenceNumber: 4242, timestamp: 90_000, ssrc: 0xAAAA, marker: true)
+        header.setTransportSequenceNumber(id: 3, 17)
+        let original = RTPPacket(header: header, payload: [1, 2, 3][...])
+        var rtx = RTXStream(ssrc: 0xBBBB, payloadType: 97, firstSequenceNumber: 65535)
+        let wrapped = rtx.wrap(original)
+        #expect(
+            wrapped.header.ssrc == 0xBBBB && wrapped.header.payloadType == 97 && wrapped.header.sequenceNumber == 65535)
+        #expect(Array(wrapped.payload) == [0x10, 0x92, 1, 2, 3], "OSN 4242 then the payload")
+        #expect(rtx.nextSequenceNumber == 0)
+        let back = try RTXStream.unwrap(
+            try RTPPacket(parsing: wrapped.serialized()), mediaSSRC: 0xAAAA, mediaPayloadType: 96)
+        #expect(back.header.sequenceNumber == 4242 && Array(back.payload) == [1, 2, 3] && back.header.marker)
+        #expect(throws: RTPError.self) {
+            try RTXStream.unwrap(RTPPacket(header: header, payload: [9][...]), mediaSSRC: 1, mediaPayloadType: 96)
+        }
+    }
+}
