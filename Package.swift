@@ -76,7 +76,7 @@ let package = Package(
             path: "Examples/CodecDemo"),
         .executableTarget(
             name: "MeetKitBench",
-            dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim"],
+            dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP"],
             path: "Benchmarks/MeetKitBench"),
 
         // MARK: Tests

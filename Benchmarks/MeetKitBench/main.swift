@@ -9,6 +9,7 @@
 
 import CMeetKitShim
 import COpus
+import CSRTP
 import CVPX
 import Codec
 import Foundation
@@ -182,7 +183,9 @@ func benchICE() async throws {
     for _ in 0..<pairs { meetkit.append(try await meetKitICEConnect()) }
     let python = ".venv/bin/python"
     guard FileManager.default.isExecutableFile(atPath: python) else {
-        print("ICE connect on loopback: MeetKit \(fmt(median(meetkit))) ms (aioice reference missing: run Scripts/bootstrap)")
+        print(
+            "ICE connect on loopback: MeetKit \(fmt(median(meetkit))) ms (aioice reference missing: run Scripts/bootstrap)"
+        )
         return
     }
     let reference = try LineProcess(
@@ -190,10 +193,80 @@ func benchICE() async throws {
     let result = try await reference.readJSON(timeout: .seconds(120))
     let aioice = result["median_ms"] as? Double ?? .nan
     let name = "ICE setup on loopback (checks → connected, both)".padding(toLength: 50, withPad: " ", startingAt: 0)
-    print("\(name) aioice \(fmt(aioice)) ms  MeetKit \(fmt(median(meetkit))) ms  ratio \(fmt(median(meetkit) / aioice, 3))")
+    print(
+        "\(name) aioice \(fmt(aioice)) ms  MeetKit \(fmt(median(meetkit))) ms  ratio \(fmt(median(meetkit) / aioice, 3))"
+    )
+}
+
+// MARK: Receive path: SRTP unprotect + RTP parse + depacketize
+
+func benchReceivePath(_ profile: SRTPProfile) throws {
+    let count = quick ? 5_000 : 20_000
+    let key = (0..<16).map { UInt8($0) }
+    let salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
+    let sender = try SRTPSession(
+        keys: SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
+    // Real Opus packets (20 ms, 32 kbit/s ≈ 80 bytes) in RTP, protected once.
+    let encoder = try OpusEncoder()
+    var tone = ToneGenerator(frequency: 440)
+    let opusPackets = try (0..<50).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)).data }
+    let wire = try (0..<count).map { i in
+        let header = RTPHeader(
+            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+        return try sender.protectRTP(RTPPacket(header: header, payload: opusPackets[i % 50][...]).serialized())
+    }
+    let times = try compare(
+        {
+            // Bare libsrtp: one inbound context, unprotect in a reused buffer.
+            var policy = srtp_policy_t()
+            if profile == .aeadAES128GCM {
+                srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp)
+                srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp)
+            } else {
+                srtp_crypto_policy_set_rtp_default(&policy.rtp)
+                srtp_crypto_policy_set_rtcp_default(&policy.rtcp)
+            }
+            policy.ssrc.type = ssrc_any_inbound
+            policy.window_size = 1024
+            var material = key + salt
+            var session: srtp_t?
+            material.withUnsafeMutableBufferPointer { policy.key = $0.baseAddress }
+            guard srtp_create(&session, &policy) == srtp_err_status_ok else { fatalError("srtp_create") }
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            var ok = 0
+            for packet in wire {
+                var length = Int32(packet.count)
+                buffer.withUnsafeMutableBytes { b in
+                    packet.withUnsafeBytes { b.copyMemory(from: $0) }
+                    if srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok { ok += 1 }
+                }
+            }
+            precondition(ok == count)
+            srtp_dealloc(session)
+        },
+        {
+            let receiver = try SRTPSession(
+                keys: SRTPKeyingMaterial(
+                    profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
+            var frames = 0
+            for var packet in wire {
+                try receiver.unprotectRTP(inPlace: &packet)
+                let rtp = try RTPPacket(parsing: packet)
+                frames += try OpusRTPDepacketizer.depacketize(rtp.payloadPacket).data.isEmpty ? 0 : 1
+            }
+            precondition(frames == count)
+        })
+    let reference = Double(count) / times.0
+    let meetkit = Double(count) / times.1
+    let name = "Receive path \(profile == .aeadAES128GCM ? "AES-GCM" : "AES-CM") (unprotect+parse+depacketize)"
+    print(
+        "\(name.padding(toLength: 50, withPad: " ", startingAt: 0)) libsrtp \(fmt(reference / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / reference, 3))"
+    )
 }
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 try benchOpus()
 try benchVP8()
+try benchReceivePath(.aeadAES128GCM)
+try benchReceivePath(.aes128CMHMACSHA1_80)
 try await benchICE()

@@ -72,3 +72,21 @@ struct SRTPTests {
         #expect(stats.unprotected == 1)
     }
 }
+
+@Suite("SRTP in place")
+struct SRTPInPlaceTests {
+    @Test func inPlaceMatchesCopying() throws {
+        let (alice, bob) = try SRTPTests.sessions(.aeadAES128GCM)
+        let clear = rtpPacket(seq: 1)
+        var wire = try alice.protectRTP(clear)
+        try bob.unprotectRTP(inPlace: &wire)
+        #expect(wire == clear)
+        var replay = try alice.protectRTP(rtpPacket(seq: 2))
+        let copy = replay
+        try bob.unprotectRTP(inPlace: &replay)
+        var again = copy
+        #expect(throws: SRTPError.replayed) { try bob.unprotectRTP(inPlace: &again) }
+        var short: [UInt8] = [0x80, 1]
+        #expect(throws: SRTPError.malformed) { try bob.unprotectRTP(inPlace: &short) }
+    }
+}

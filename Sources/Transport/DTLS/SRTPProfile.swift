@@ -38,6 +38,15 @@ public struct SRTPKeyingMaterial: Sendable, Hashable {
     /// Salt for packets this side receives.
     public var remoteSalt: [UInt8]
 
+    /// Keys given directly (e.g. for tests, or keys agreed by other means).
+    public init(profile: SRTPProfile, localKey: [UInt8], localSalt: [UInt8], remoteKey: [UInt8], remoteSalt: [UInt8]) {
+        self.profile = profile
+        self.localKey = localKey
+        self.localSalt = localSalt
+        self.remoteKey = remoteKey
+        self.remoteSalt = remoteSalt
+    }
+
     /// Splits the exporter output client_key | server_key | client_salt | server_salt.
     init(profile: SRTPProfile, exported: [UInt8], isClient: Bool) {
         let k = profile.keyLength

@@ -203,7 +203,8 @@ public final class SecureTransportCore {
                 }
                 events.append(.rtcp(packets))
             } else {
-                let clear = try srtp.unprotectRTP(data)
+                var clear = data
+                try srtp.unprotectRTP(inPlace: &clear)
                 guard let packet = try? RTPPacket(parsing: clear) else {
                     statistics.malformedMedia += 1
                     return

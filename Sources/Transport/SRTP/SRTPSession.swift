@@ -121,6 +121,20 @@ public final class SRTPSession {
         try run(packet, minimum: 12, extra: 0) { srtp_unprotect(inbound, $0, $1) }
     }
 
+    /// Verifies and decrypts an SRTP packet in its own buffer, without allocating: on
+    /// success `packet` holds the clear RTP packet.
+    public func unprotectRTP(inPlace packet: inout [UInt8]) throws(SRTPError) {
+        guard packet.count >= 12, packet[0] >> 6 == 2 else {
+            statistics.malformed += 1
+            throw .malformed
+        }
+        var length = Int32(packet.count)
+        let status = packet.withUnsafeMutableBytes { srtp_unprotect(inbound, $0.baseAddress!, &length) }
+        guard status == srtp_err_status_ok else { throw refused(status) }
+        packet.removeLast(packet.count - Int(length))
+        statistics.unprotected += 1
+    }
+
     /// SRTCP-protects an RTCP compound packet (4 bytes of SRTCP index plus the tag appended).
     public func protectRTCP(_ packet: [UInt8]) throws(SRTPError) -> [UInt8] {
         try run(packet, minimum: 8, extra: Int(SRTP_MAX_TRAILER_LEN) + 4) { srtp_protect_rtcp(outbound, $0, $1) }
@@ -129,6 +143,17 @@ public final class SRTPSession {
     /// Verifies and decrypts an SRTCP packet.
     public func unprotectRTCP(_ packet: [UInt8]) throws(SRTPError) -> [UInt8] {
         try run(packet, minimum: 8, extra: 0) { srtp_unprotect_rtcp(inbound, $0, $1) }
+    }
+
+    /// Counts a refusal and returns its typed error.
+    private func refused(_ status: srtp_err_status_t) -> SRTPError {
+        let error = SRTPError(status)
+        switch error {
+        case .authenticationFailed: statistics.authenticationFailures += 1
+        case .replayed: statistics.replays += 1
+        default: statistics.malformed += 1
+        }
+        return error
     }
 
     private func run(
@@ -146,15 +171,7 @@ public final class SRTPSession {
             packet.withUnsafeBytes { buffer.copyMemory(from: $0) }
             return body(buffer.baseAddress!, &length)
         }
-        guard status == srtp_err_status_ok else {
-            let error = SRTPError(status)
-            switch error {
-            case .authenticationFailed: statistics.authenticationFailures += 1
-            case .replayed: statistics.replays += 1
-            default: statistics.malformed += 1
-            }
-            throw error
-        }
+        guard status == srtp_err_status_ok else { throw refused(status) }
         if protecting { statistics.protected += 1 } else { statistics.unprotected += 1 }
         return Array(scratch[0..<Int(length)])
     }
