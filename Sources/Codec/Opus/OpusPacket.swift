@@ -80,10 +80,10 @@ public struct OpusPacket: Sendable, Equatable {
         guard !packet.isEmpty else { throw .invalidPacket(reason: "empty packet") }
         var toc: UInt8 = 0
         var offset: Int32 = 0
-        var sizes = [Int16](repeating: 0, count: 48)
+        // libopus writes up to 48 frame sizes; a stack buffer keeps this path allocation-free.
         let rc = packet.withUnsafeBufferPointer { p in
-            sizes.withUnsafeMutableBufferPointer { s in
-                opus_packet_parse(p.baseAddress!, Int32(p.count), &toc, nil, s.baseAddress!, &offset)
+            withUnsafeTemporaryAllocation(of: Int16.self, capacity: 48) { sizes in
+                opus_packet_parse(p.baseAddress!, Int32(p.count), &toc, nil, sizes.baseAddress!, &offset)
             }
         }
         guard rc > 0 else {
