@@ -1,0 +1,120 @@
+import Testing
+
+@testable import Transport
+
+@Suite("JSEP offer/answer negotiation")
+struct NegotiationTests {
+    static let transport = LocalTransportParameters(
+        credentials: ICECredentials(ufrag: "mkUfrag1", pwd: "meetkitPasswordOf24chr"),
+        fingerprint: "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99",
+        candidates: [
+            ICECandidate(foundation: "1", priority: 2_130_706_431, address: "127.0.0.1", port: 50_000, kind: .host)
+        ],
+        endOfCandidates: true)
+
+    static func sections() -> [LocalMediaSection] {
+        [
+            LocalMediaSection(
+                mid: "0", kind: .audio, direction: .sendrecv, track: .random(kind: .audio, cname: "c", streamID: "s")),
+            LocalMediaSection(
+                mid: "1", kind: .video, direction: .sendrecv, track: .random(kind: .video, cname: "c", streamID: "s")),
+        ]
+    }
+
+    @Test func ourOfferNegotiatesAgainstItself() throws {
+        let sections = Self.sections()
+        let offer = SessionNegotiation.makeOffer(
+            sessionID: 1, version: 1, transport: Self.transport, sections: sections)
+        let text = offer.serialized()
+        let parsed = try SessionDescription(parsing: text)
+        #expect(parsed.bundleGroups == [["0", "1"]])
+        let n = try SessionNegotiation.negotiate(remote: parsed, remoteIsOffer: true)
+        #expect(n.dtlsRole == .client, "answering actpass, MeetKit takes the client role")
+        #expect(n.remoteCredentials == Self.transport.credentials && n.remoteFingerprint == Self.transport.fingerprint)
+        #expect(n.remoteCandidates.count == 1 && n.remoteEndOfCandidates)
+        #expect(n.media.map(\.codec.codec) == [.opus, .vp8])
+        #expect(n.media[1].codec.rtxPayloadType == 97 && n.media[1].codec.feedback.contains("nack pli"))
+        #expect(n.media[0].remoteSSRCs == [sections[0].track!.ssrc])
+        #expect(n.media[1].remoteRTX[sections[1].track!.ssrc] == sections[1].track!.rtxSSRC)
+        #expect(n.media[0].extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"] == 2)
+        #expect(n.media[1].extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"] == nil)
+        #expect(n.media[0].remoteTrackID == sections[0].track!.trackID)
+    }
+
+    /// aiortc numbers Opus 96 and VP8 97 (RTX 98): the answer takes its numbers.
+    @Test func answerToAiortcOfferUsesItsPayloadTypes() throws {
+        let offer = try SessionDescription(parsing: try fixture("aiortc-offer.sdp"))
+        let tracks = ["0": LocalTrackIdentity.random(kind: .audio, cname: "c", streamID: "s")]
+        let answer = try SessionNegotiation.makeAnswer(
+            to: offer, sessionID: 2, version: 1, transport: Self.transport, tracks: tracks)
+        let reparsed = try SessionDescription(parsing: answer.serialized())
+        #expect(reparsed.media.map(\.mid) == ["0", "1"])
+        #expect(reparsed.media[0].codecs.first?.rtpMap.payloadType == 96)
+        #expect(reparsed.media[1].codecs.first?.rtpMap.payloadType == 97)
+        #expect(reparsed.media[1].codecs.dropFirst().first?.parameters["apt"] == "97")
+        #expect(reparsed.media[0].direction == .sendrecv && reparsed.media[1].direction == .recvonly)
+        #expect(reparsed.media.allSatisfy { $0.setup == "active" })
+        #expect(reparsed.media[1].ssrcs.isEmpty, "nothing sent on video")
+        // The offerer reading our answer: it is the DTLS server, we the client.
+        let back = try SessionNegotiation.negotiate(remote: reparsed, remoteIsOffer: false)
+        #expect(back.dtlsRole == .server)
+    }
+
+    @Test func browserAndLiveKitOffersNegotiate() throws {
+        let browser = try SessionNegotiation.negotiate(
+            remote: SessionDescription(parsing: try fixture("browser-offer.sdp")), remoteIsOffer: true)
+        #expect(browser.media.count == 2, "the data channel section is not media")
+        #expect(browser.media[0].codec.payloadType == 111 && browser.media[1].codec.payloadType == 96)
+        #expect(browser.media[1].codec.rtxPayloadType == 97)
+        #expect(browser.remoteCandidates.count == 3)
+        #expect(browser.remoteCandidates.filter { $0.transportAddress != nil }.count == 2, "the mDNS one is a name")
+        let livekit = try SessionNegotiation.negotiate(
+            remote: SessionDescription(parsing: try fixture("livekit-subscriber-offer.sdp")), remoteIsOffer: true)
+        #expect(livekit.remoteIsLite && livekit.media.map(\.direction) == [.recvonly, .recvonly])
+        #expect(livekit.media[1].remoteRTX == [2_791_370_437: 3_145_620_211])
+        let janus = try SessionNegotiation.negotiate(
+            remote: SessionDescription(parsing: try fixture("janus-answer.sdp")), remoteIsOffer: false)
+        #expect(janus.dtlsRole == .server, "Janus answers setup:active")
+        #expect(janus.remoteFingerprint.hasPrefix("D2:FA"), "session-level fingerprint")
+    }
+
+    /// Hostile descriptions: typed errors naming the section.
+    @Test func hostileDescriptionsAreTypedErrors() throws {
+        let good = try fixture("aiortc-offer.sdp")
+        func without(_ prefix: String) throws -> SessionDescription {
+            try SessionDescription(
+                parsing: good.split(separator: "\r\n", omittingEmptySubsequences: false)
+                    .filter { !$0.hasPrefix(prefix) }.joined(separator: "\r\n"))
+        }
+        #expect(throws: NegotiationError.missingFingerprint(mid: "0")) {
+            try SessionNegotiation.negotiate(remote: try without("a=fingerprint"), remoteIsOffer: true)
+        }
+        #expect(throws: NegotiationError.missingICECredentials(mid: "0")) {
+            try SessionNegotiation.negotiate(remote: try without("a=ice-pwd"), remoteIsOffer: true)
+        }
+        #expect(throws: NegotiationError.missingMid(index: 0)) {
+            try SessionNegotiation.negotiate(remote: try without("a=mid"), remoteIsOffer: true)
+        }
+        let onlyH264 = try SessionDescription(
+            parsing: good.replacingOccurrences(of: "VP8/90000", with: "H265/90000").replacingOccurrences(
+                of: "opus/48000/2", with: "G729/8000"))
+        #expect(throws: NegotiationError.noCommonCodec(mid: "0", offered: ["G729", "PCMU", "PCMA"])) {
+            try SessionNegotiation.negotiate(remote: onlyH264, remoteIsOffer: true)
+        }
+        let badSetup = try SessionDescription(
+            parsing: good.replacingOccurrences(of: "a=setup:actpass", with: "a=setup:holdconn"))
+        #expect(throws: NegotiationError.invalidSetup(mid: "0", value: "holdconn")) {
+            try SessionNegotiation.negotiate(remote: badSetup, remoteIsOffer: true)
+        }
+        let sha1 = try SessionDescription(
+            parsing: good.replacingOccurrences(of: "a=fingerprint:sha-256", with: "a=fingerprint:sha-1")
+                .replacingOccurrences(of: "a=fingerprint:sha-384", with: "a=fingerprint:sha-1"))
+        #expect(throws: NegotiationError.unsupportedFingerprint(mid: "0", algorithms: ["sha-1", "sha-1"])) {
+            try SessionNegotiation.negotiate(remote: sha1, remoteIsOffer: true)
+        }
+        let empty = try SessionDescription(parsing: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
+        #expect(throws: NegotiationError.noMedia) {
+            try SessionNegotiation.negotiate(remote: empty, remoteIsOffer: true)
+        }
+    }
+}
