@@ -1,0 +1,184 @@
+import NIOCore
+import NIOPosix
+
+/// A sans-IO machine that a ``UDPDriver`` runs over real sockets.
+public protocol DatagramMachine: AnyObject, SendableMetatype {
+    /// A datagram arrived from `source` on the socket bound to `local`.
+    func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration)
+    /// The machine's deadline passed.
+    func handleTimeout(now: Duration)
+    /// When ``handleTimeout(now:)`` must next be called.
+    var nextDeadline: Duration? { get }
+    /// Datagrams to send now.
+    func drainTransmits() -> [ICETransmit]
+}
+
+/// Runs a ``DatagramMachine`` over UDP sockets on one SwiftNIO event loop: binds the
+/// sockets, hands the machine every datagram with the current time, fires its deadline,
+/// sends what it asks. Everything touching the machine runs on the loop, so the machine
+/// needs no locks; ``perform(_:)`` is the async door into it. ``close()`` releases every
+/// socket.
+///
+/// ```swift
+/// let driver = try await UDPDriver.start(localAddresses: [ip]) { SecureTransportCore(...) }
+/// try await driver.perform { core, now in try core.sendRTP(packet) }
+/// ```
+public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
+    private final class State {
+        let machine: Machine
+        var channels: [TransportAddress: Channel] = [:]
+        var timer: Scheduled<Void>?
+        var timerDeadline: Duration?
+        var closed = false
+        init(machine: Machine) { self.machine = machine }
+    }
+
+    /// The event loop everything runs on.
+    public let eventLoop: any EventLoop
+    /// The addresses the sockets are bound to.
+    public private(set) var localAddresses: [TransportAddress] = []
+    private let state: NIOLoopBound<State>
+    private let origin: NIODeadline
+    private let afterPump: @Sendable (Machine) -> Void
+
+    private init(machine: Machine, eventLoop: any EventLoop, afterPump: @escaping @Sendable (Machine) -> Void) {
+        self.eventLoop = eventLoop
+        state = NIOLoopBound(State(machine: machine), eventLoop: eventLoop)
+        origin = .now()
+        self.afterPump = afterPump
+    }
+
+    /// Creates the machine on the loop, binds a socket on each address (port 0: any), and
+    /// calls `started` with the bound addresses. `afterPump` runs on the loop after every
+    /// input, e.g. to move the machine's events into an `AsyncStream`.
+    public static func start(
+        localAddresses: [IPAddress], port: UInt16 = 0,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        afterPump: @escaping @Sendable (Machine) -> Void = { _ in },
+        started: @escaping @Sendable (Machine, [TransportAddress], Duration) -> Void = { _, _, _ in },
+        makeMachine: @escaping @Sendable () throws -> Machine
+    ) async throws -> UDPDriver<Machine> {
+        let loop = group.next()
+        let driver = try await loop.submit {
+            UDPDriver(machine: try makeMachine(), eventLoop: loop, afterPump: afterPump)
+        }.get()
+        do {
+            for ip in localAddresses {
+                let host = ip.description
+                // Bound from the loop's thread (a loop in a network namespace binds there).
+                let channel = try await loop.flatSubmit {
+                    DatagramBootstrap(group: loop)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(DriverHandler(driver: driver))
+                            }
+                        }
+                        .bind(host: host, port: Int(port))
+                }.get()
+                guard let local = channel.localAddress.flatMap(TransportAddress.init(nio:)) else {
+                    try? await channel.close()
+                    throw ICETransport.Failure.bindFailed(host)
+                }
+                try await loop.submit {
+                    driver.state.value.channels[local] = channel
+                    driver.localAddresses.append(local)
+                }.get()
+            }
+        } catch {
+            await driver.close()
+            throw error
+        }
+        try await loop.submit {
+            started(driver.state.value.machine, driver.localAddresses, driver.now())
+            driver.pump()
+        }.get()
+        return driver
+    }
+
+    private func now() -> Duration {
+        .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds) - Int64(origin.uptimeNanoseconds))
+    }
+
+    /// Runs `body` with the machine on its loop, then sends what it produced.
+    public func perform<R: Sendable>(_ body: @escaping @Sendable (Machine, Duration) throws -> R) async throws -> R {
+        try await eventLoop.submit {
+            let state = self.state.value
+            guard !state.closed else { throw ICETransport.Failure.closed }
+            defer { self.pump() }
+            return try body(state.machine, self.now())
+        }.get()
+    }
+
+    fileprivate func received(_ data: [UInt8], from source: TransportAddress, on local: TransportAddress) {
+        let state = self.state.value
+        guard !state.closed else { return }
+        state.machine.handleDatagram(data, from: source, to: local, now: now())
+        pump()
+    }
+
+    private func pump() {
+        let state = self.state.value
+        guard !state.closed else { return }
+        for t in state.machine.drainTransmits() {
+            guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { continue }
+            channel.writeAndFlush(
+                AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: t.data)), promise: nil)
+        }
+        afterPump(state.machine)
+        let deadline = state.machine.nextDeadline
+        guard deadline != state.timerDeadline else { return }
+        state.timer?.cancel()
+        state.timerDeadline = deadline
+        state.timer = deadline.map { d in
+            let nanos = d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+            return eventLoop.scheduleTask(deadline: origin + .nanoseconds(nanos)) { [self] in
+                let state = self.state.value
+                state.timerDeadline = nil
+                state.machine.handleTimeout(now: self.now())
+                self.pump()
+            }
+        }
+    }
+
+    /// Stops the timer and closes every socket. `beforeClose` runs on the loop first (to
+    /// send a goodbye, e.g. DTLS close_notify).
+    public func close(beforeClose: (@Sendable (Machine, Duration) -> Void)? = nil) async {
+        let channels: [Channel] =
+            (try? await eventLoop.submit {
+                let state = self.state.value
+                if let beforeClose, !state.closed {
+                    beforeClose(state.machine, self.now())
+                    self.pump()
+                }
+                state.closed = true
+                state.timer?.cancel()
+                defer { state.channels = [:] }
+                return Array(state.channels.values)
+            }.get()) ?? []
+        for channel in channels { try? await channel.close() }
+    }
+}
+
+/// Reads datagrams from one socket into the driver.
+private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let driver: UDPDriver<Machine>
+    var local: TransportAddress?
+
+    init(driver: UDPDriver<Machine>) { self.driver = driver }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if local == nil { local = context.channel.localAddress.flatMap(TransportAddress.init(nio:)) }
+        guard let local, let source = TransportAddress(nio: envelope.remoteAddress) else { return }
+        var buffer = envelope.data
+        driver.received(buffer.readBytes(length: buffer.readableBytes) ?? [], from: source, on: local)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // ICMP errors on UDP sockets: the protocol machines time out on their own.
+    }
+}
+
+extension SecureTransportCore: DatagramMachine {}
