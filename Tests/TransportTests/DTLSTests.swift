@@ -138,7 +138,7 @@ struct DTLSTests {
     }
 
     @Test func garbageNeverCrashes() throws {
-        var pair = try DTLSPair()
+        let pair = try DTLSPair()
         var rng = SplitMix64(seed: 9)
         for _ in 0..<500 {
             let bytes =
