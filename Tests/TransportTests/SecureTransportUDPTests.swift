@@ -27,9 +27,10 @@ struct SecureTransportUDPTests {
     }
 
     /// Sends `frames` Opus packets and VP8 frames from `side`, paced in real time.
-    static func send(from side: Side, seconds: Int, frequency: Double, ssrc: UInt32) async throws -> (
-        audio: Int, video: Int
-    ) {
+    static func send(
+        from side: Side, seconds: Int, frequency: Double, ssrc: UInt32, videoSSRC: UInt32? = nil, audioPT: UInt8 = 111,
+        videoPT: UInt8 = 96
+    ) async throws -> (audio: Int, video: Int) {
         let opus = try OpusEncoder()
         let vp8 = try VP8Encoder(configuration: .init(width: 320, height: 240))
         var packetizer = try VP8RTPPacketizer(maxPayloadSize: 1100)
@@ -42,17 +43,19 @@ struct SecureTransportUDPTests {
             let packet = try opus.encode(tone.nextFrame(samplesPerChannel: 960))
             let audio = RTPPacket(
                 header: RTPHeader(
-                    payloadType: 111, sequenceNumber: audioSeq,
+                    payloadType: audioPT, sequenceNumber: audioSeq,
                     timestamp: UInt32(truncatingIfNeeded: packet.timestamp.value), ssrc: ssrc),
                 payload: packet.data[...])
             audioSeq &+= 1
             var batch = [audio]
-            if tick % 2 == 0, let frame = try vp8.encode(pattern.nextFrame()) {
+            // A keyframe each second, so a receiver that starts late or loses one recovers.
+            if tick % 2 == 0, let frame = try vp8.encode(pattern.nextFrame(), forceKeyframe: tick % 50 == 0) {
                 for f in try packetizer.packetize(frame) {
                     batch.append(
                         RTPPacket(
                             header: RTPHeader(
-                                payloadType: 96, sequenceNumber: videoSeq, timestamp: f.timestamp, ssrc: ssrc + 1,
+                                payloadType: videoPT, sequenceNumber: videoSeq, timestamp: f.timestamp,
+                                ssrc: videoSSRC ?? ssrc + 1,
                                 marker: f.marker),
                             payload: f.payload[...]))
                     videoSeq &+= 1
@@ -68,9 +71,9 @@ struct SecureTransportUDPTests {
     }
 
     /// Decodes what arrives on `side` until `deadline`.
-    static func receive(on side: Side, until deadline: ContinuousClock.Instant) async -> (
-        audio: Int, video: Int, pcm: [Float]
-    ) {
+    static func receive(
+        on side: Side, until deadline: ContinuousClock.Instant, audioPT: UInt8 = 111, videoPT: UInt8 = 96
+    ) async -> (audio: Int, video: Int, pcm: [Float]) {
         await withTaskGroup(of: (audio: Int, video: Int, pcm: [Float])?.self) { group in
             group.addTask {
                 let opus = try! OpusDecoder()
@@ -81,10 +84,10 @@ struct SecureTransportUDPTests {
                 let origin = clock.now
                 for await event in side.events {
                     guard case .rtp(let p) = event else { continue }
-                    if p.header.payloadType == 111, let frame = try? opus.decode(Array(p.payload)) {
+                    if p.header.payloadType == audioPT, let frame = try? opus.decode(Array(p.payload)) {
                         result.audio += 1
                         result.pcm += frame.samples.map(\.normalized)
-                    } else if p.header.payloadType == 96 {
+                    } else if p.header.payloadType == videoPT {
                         for output in (try? assembler.insert(p.payloadPacket, now: clock.now - origin)) ?? [] {
                             if case .frame(let f) = output, (try? vp8.decode(f.encoded)) != nil { result.video += 1 }
                         }

@@ -1,0 +1,80 @@
+import Foundation
+import MeetKitTestSupport
+import Testing
+
+@testable import Transport
+
+/// MeetKit's secure media path and SDP negotiation against aiortc, an independent WebRTC
+/// stack, over real UDP on loopback: aiortc offers audio and video, MeetKit answers;
+/// both send for five seconds and count the frames they decode.
+@Suite("Media interop with aiortc", .serialized)
+struct AiortcInteropTests {
+    @Test func meetKitAnswersAiortcOffer() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let peer = try LineProcess(
+            executable: InteropPeers.python,
+            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer", "--seconds", "6"])
+        defer { peer.terminate() }
+        let offerMessage = try await peer.readJSON()
+        let offer = try SessionDescription(parsing: try #require(offerMessage["sdp"] as? String))
+        let negotiated = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
+        let audio = try #require(negotiated.media.first { $0.kind == .audio })
+        let video = try #require(negotiated.media.first { $0.kind == .video })
+
+        let side = try await SecureTransportUDPTests.Side(role: .controlled)
+        struct Local: Sendable {
+            let credentials: ICECredentials
+            let candidates: [ICECandidate]
+            let fingerprint: String
+        }
+        let local = try await side.driver.perform { core, _ in
+            Local(
+                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
+                fingerprint: core.certificate.fingerprint)
+        }
+        let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
+        let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
+        let answer = try SessionNegotiation.makeAnswer(
+            to: offer, sessionID: 1, version: 1,
+            transport: LocalTransportParameters(
+                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
+                endOfCandidates: true),
+            tracks: [audio.mid: audioTrack, video.mid: videoTrack])
+        try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
+        try await side.driver.perform { core, now in
+            try core.setRemote(
+                credentials: negotiated.remoteCredentials, isLite: negotiated.remoteIsLite,
+                candidates: negotiated.remoteCandidates,
+                endOfCandidates: negotiated.remoteEndOfCandidates,
+                fingerprint: ("sha-256", negotiated.remoteFingerprint),
+                dtlsRole: negotiated.dtlsRole, now: now)
+        }
+        #expect(await SecureTransportUDPTests.secured(side), "DTLS-SRTP with aiortc")
+        let deadline = ContinuousClock.now + .seconds(5)
+        async let received = SecureTransportUDPTests.receive(
+            on: side, until: deadline, audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
+        let sent = try await SecureTransportUDPTests.send(
+            from: side, seconds: 4, frequency: 880, ssrc: audioTrack.ssrc, videoSSRC: videoTrack.ssrc,
+            audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
+        let got = await received
+        let done = try await peer.readJSON(timeout: .seconds(20))
+        let aiortcAudio = done["audio_frames"] as? Int ?? 0
+        let aiortcVideo = done["video_frames"] as? Int ?? 0
+        print(
+            "aiortc interop: MeetKit sent \(sent.audio) audio / \(sent.video) video frames, aiortc decoded \(aiortcAudio) / \(aiortcVideo); "
+                + "MeetKit decoded \(got.audio) / \(got.video) of aiortc's")
+        #expect(
+            Double(aiortcAudio) >= 0.9 * Double(sent.audio),
+            "aiortc decoded \(aiortcAudio) of \(sent.audio) audio frames")
+        #expect(
+            Double(aiortcVideo) >= 0.9 * Double(sent.video),
+            "aiortc decoded \(aiortcVideo) of \(sent.video) video frames")
+        // aiortc sends 50 audio and 30 video frames a second; MeetKit listened for 5 s of it.
+        #expect(got.audio >= 200, "MeetKit decoded \(got.audio) aiortc audio frames")
+        #expect(got.video >= 100, "MeetKit decoded \(got.video) aiortc video frames")
+        let heard = SignalAnalysis.dominantFrequency(
+            in: Array(got.pcm.suffix(48_000)), sampleRate: 48_000, range: 200...1200)
+        #expect(abs(heard - 440) <= 10, "MeetKit hears aiortc's 440 Hz tone (\(heard))")
+        await side.driver.close { core, now in core.close(now: now) }
+    }
+}
