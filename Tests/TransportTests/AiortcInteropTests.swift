@@ -22,13 +22,8 @@ struct AiortcInteropTests {
         let video = try #require(negotiated.media.first { $0.kind == .video })
 
         let side = try await SecureTransportUDPTests.Side(role: .controlled)
-        struct Local: Sendable {
-            let credentials: ICECredentials
-            let candidates: [ICECandidate]
-            let fingerprint: String
-        }
         let local = try await side.driver.perform { core, _ in
-            Local(
+            LocalParameters(
                 credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
                 fingerprint: core.certificate.fingerprint)
         }
@@ -41,13 +36,61 @@ struct AiortcInteropTests {
                 endOfCandidates: true),
             tracks: [audio.mid: audioTrack, video.mid: videoTrack])
         try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
+        try await Self.exchangeMedia(
+            side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
+        await side.driver.close { core, now in core.close(now: now) }
+    }
+
+    /// MeetKit offers audio and video; aiortc answers.
+    @Test func aiortcAnswersMeetKitOffer() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let peer = try LineProcess(
+            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py"), "--seconds", "6"])
+        defer { peer.terminate() }
+        let side = try await SecureTransportUDPTests.Side(role: .controlling)
+        let local = try await side.driver.perform { core, _ in
+            LocalParameters(
+                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
+                fingerprint: core.certificate.fingerprint)
+        }
+        let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
+        let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
+        let offer = SessionNegotiation.makeOffer(
+            sessionID: 7, version: 1,
+            transport: LocalTransportParameters(
+                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
+                endOfCandidates: true),
+            sections: [
+                LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: audioTrack),
+                LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: videoTrack),
+            ])
+        try peer.writeJSON(["type": "offer", "sdp": offer.serialized()])
+        let answerMessage = try await peer.readJSON()
+        let answer = try SessionDescription(parsing: try #require(answerMessage["sdp"] as? String))
+        let negotiated = try SessionNegotiation.negotiate(remote: answer, remoteIsOffer: false)
+        let audio = try #require(negotiated.media.first { $0.kind == .audio })
+        let video = try #require(negotiated.media.first { $0.kind == .video })
+        #expect(audio.codec.payloadType == 111 && video.codec.payloadType == 96, "the answer keeps our numbering")
+        try await Self.exchangeMedia(
+            side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
+        await side.driver.close { core, now in core.close(now: now) }
+    }
+}
+
+extension AiortcInteropTests {
+    /// Applies the negotiated transport, waits for DTLS-SRTP, sends a tone and a pattern for
+    /// 4 s while receiving aiortc's for 5 s, and checks both sides decoded ≥ 90 %.
+    static func exchangeMedia(
+        side: SecureTransportUDPTests.Side, peer: LineProcess, negotiated: NegotiatedSession,
+        audioTrack: LocalTrackIdentity, videoTrack: LocalTrackIdentity
+    ) async throws {
+        let audio = try #require(negotiated.media.first { $0.kind == .audio })
+        let video = try #require(negotiated.media.first { $0.kind == .video })
         try await side.driver.perform { core, now in
             try core.setRemote(
                 credentials: negotiated.remoteCredentials, isLite: negotiated.remoteIsLite,
-                candidates: negotiated.remoteCandidates,
-                endOfCandidates: negotiated.remoteEndOfCandidates,
-                fingerprint: ("sha-256", negotiated.remoteFingerprint),
-                dtlsRole: negotiated.dtlsRole, now: now)
+                candidates: negotiated.remoteCandidates, endOfCandidates: negotiated.remoteEndOfCandidates,
+                fingerprint: ("sha-256", negotiated.remoteFingerprint), dtlsRole: negotiated.dtlsRole, now: now)
         }
         #expect(await SecureTransportUDPTests.secured(side), "DTLS-SRTP with aiortc")
         let deadline = ContinuousClock.now + .seconds(5)
@@ -61,20 +104,21 @@ struct AiortcInteropTests {
         let aiortcAudio = done["audio_frames"] as? Int ?? 0
         let aiortcVideo = done["video_frames"] as? Int ?? 0
         print(
-            "aiortc interop: MeetKit sent \(sent.audio) audio / \(sent.video) video frames, aiortc decoded \(aiortcAudio) / \(aiortcVideo); "
-                + "MeetKit decoded \(got.audio) / \(got.video) of aiortc's")
-        #expect(
-            Double(aiortcAudio) >= 0.9 * Double(sent.audio),
-            "aiortc decoded \(aiortcAudio) of \(sent.audio) audio frames")
-        #expect(
-            Double(aiortcVideo) >= 0.9 * Double(sent.video),
-            "aiortc decoded \(aiortcVideo) of \(sent.video) video frames")
+            "aiortc interop: MeetKit sent \(sent.audio) audio / \(sent.video) video frames, aiortc decoded "
+                + "\(aiortcAudio) / \(aiortcVideo); MeetKit decoded \(got.audio) / \(got.video) of aiortc's")
+        #expect(Double(aiortcAudio) >= 0.9 * Double(sent.audio), "aiortc decoded \(aiortcAudio) of \(sent.audio) audio")
+        #expect(Double(aiortcVideo) >= 0.9 * Double(sent.video), "aiortc decoded \(aiortcVideo) of \(sent.video) video")
         // aiortc sends 50 audio and 30 video frames a second; MeetKit listened for 5 s of it.
-        #expect(got.audio >= 200, "MeetKit decoded \(got.audio) aiortc audio frames")
-        #expect(got.video >= 100, "MeetKit decoded \(got.video) aiortc video frames")
+        #expect(got.audio >= 200 && got.video >= 100, "MeetKit decoded \(got.audio) audio / \(got.video) video frames")
         let heard = SignalAnalysis.dominantFrequency(
             in: Array(got.pcm.suffix(48_000)), sampleRate: 48_000, range: 200...1200)
         #expect(abs(heard - 440) <= 10, "MeetKit hears aiortc's 440 Hz tone (\(heard))")
-        await side.driver.close { core, now in core.close(now: now) }
     }
+}
+
+/// This side's transport parameters, read on the driver's loop.
+struct LocalParameters: Sendable {
+    let credentials: ICECredentials
+    let candidates: [ICECandidate]
+    let fingerprint: String
 }
