@@ -78,6 +78,50 @@ struct AiortcInteropTests {
 }
 
 extension AiortcInteropTests {
+    /// aiortc's offer with its fingerprint altered before MeetKit reads it: MeetKit's DTLS
+    /// handshake fails with a fingerprint mismatch, its alert fails aiortc's too, and no
+    /// media flows either way.
+    @Test func tamperedFingerprintFailsBothSides() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let peer = try LineProcess(
+            executable: InteropPeers.python,
+            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer", "--seconds", "4"])
+        defer { peer.terminate() }
+        let offerText = try #require(try await peer.readJSON()["sdp"] as? String)
+        let offer = try SessionDescription(parsing: offerText)
+        var tampered = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
+        tampered.remoteFingerprint = String(tampered.remoteFingerprint.reversed())
+        let negotiated = tampered
+        let side = try await SecureTransportUDPTests.Side(role: .controlled)
+        let local = try await side.driver.perform { core, _ in
+            LocalParameters(
+                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
+                fingerprint: core.certificate.fingerprint)
+        }
+        let answer = try SessionNegotiation.makeAnswer(
+            to: offer, sessionID: 3, version: 1,
+            transport: LocalTransportParameters(
+                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
+                endOfCandidates: true), tracks: [:])
+        try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
+        try await side.driver.perform { core, now in
+            try core.setRemote(
+                credentials: negotiated.remoteCredentials, candidates: negotiated.remoteCandidates,
+                endOfCandidates: true, fingerprint: ("sha-256", negotiated.remoteFingerprint),
+                dtlsRole: negotiated.dtlsRole, now: now)
+        }
+        #expect(await !SecureTransportUDPTests.secured(side))
+        let error = try await side.driver.perform { core, _ in core.dtls?.error }
+        guard case .fingerprintMismatch? = error else {
+            Issue.record("expected a fingerprint mismatch, got \(String(describing: error))")
+            return
+        }
+        let done = try await peer.readJSON(timeout: .seconds(20))
+        #expect(done["state"] as? String != "connected", "aiortc did not connect (\(done["state"] ?? "-"))")
+        #expect(done["audio_frames"] as? Int == 0 && done["video_frames"] as? Int == 0)
+        await side.driver.close()
+    }
+
     /// Applies the negotiated transport, waits for DTLS-SRTP, sends a tone and a pattern for
     /// 4 s while receiving aiortc's for 5 s, and checks both sides decoded ≥ 90 %.
     static func exchangeMedia(
