@@ -4,8 +4,8 @@
 One JSON object per line on stdin/stdout:
   --offer:  out {"type": "offer", "sdp"} ; in {"type": "answer", "sdp"}
   default:  in {"type": "offer", "sdp"}  ; out {"type": "answer", "sdp"}
-then it sends a 440 Hz tone (Opus) and a moving pattern (VP8) for --seconds, counts the
-frames it decodes from the peer, and prints
+then it sends a 440 Hz tone (Opus) and a moving pattern (VP8), counts the frames it
+decodes from the peer until a {"type": "stop"} line arrives (or --seconds pass), and prints
   {"type": "done", "audio_frames": n, "video_frames": n, "state": "..."}.
 Only 127.0.0.1 is gathered and no STUN server is configured: nothing leaves the machine.
 """
@@ -95,7 +95,7 @@ async def count(track, counts):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--offer", action="store_true")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=30.0, help="longest wait for the stop line")
     args = parser.parse_args()
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -119,7 +119,10 @@ async def main():
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         emit({"type": "answer", "sdp": pc.localDescription.sdp})
-    await asyncio.sleep(args.seconds)
+    try:
+        await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.seconds)
+    except asyncio.TimeoutError:
+        pass
     emit({"type": "done", "audio_frames": counts["audio"], "video_frames": counts["video"],
           "state": pc.connectionState})
     for r in readers:

@@ -13,7 +13,7 @@ struct AiortcInteropTests {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
             executable: InteropPeers.python,
-            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer", "--seconds", "6"])
+            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
         defer { peer.terminate() }
         let offerMessage = try await peer.readJSON()
         let offer = try SessionDescription(parsing: try #require(offerMessage["sdp"] as? String))
@@ -45,7 +45,7 @@ struct AiortcInteropTests {
     @Test func aiortcAnswersMeetKitOffer() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
-            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py"), "--seconds", "6"])
+            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py")])
         defer { peer.terminate() }
         let side = try await SecureTransportUDPTests.Side(role: .controlling)
         let local = try await side.driver.perform { core, _ in
@@ -85,7 +85,7 @@ extension AiortcInteropTests {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
             executable: InteropPeers.python,
-            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer", "--seconds", "4"])
+            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
         defer { peer.terminate() }
         let offerText = try #require(try await peer.readJSON()["sdp"] as? String)
         let offer = try SessionDescription(parsing: offerText)
@@ -116,6 +116,8 @@ extension AiortcInteropTests {
             Issue.record("expected a fingerprint mismatch, got \(String(describing: error))")
             return
         }
+        try await Task.sleep(for: .seconds(1))
+        try peer.writeJSON(["type": "stop"])
         let done = try await peer.readJSON(timeout: .seconds(20))
         #expect(done["state"] as? String != "connected", "aiortc did not connect (\(done["state"] ?? "-"))")
         #expect(done["audio_frames"] as? Int == 0 && done["video_frames"] as? Int == 0)
@@ -144,6 +146,9 @@ extension AiortcInteropTests {
             from: side, seconds: 4, frequency: 880, ssrc: audioTrack.ssrc, videoSSRC: videoTrack.ssrc,
             audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
         let got = await received
+        // Let the last packets land, then ask aiortc for its counts.
+        try await Task.sleep(for: .milliseconds(500))
+        try peer.writeJSON(["type": "stop"])
         let done = try await peer.readJSON(timeout: .seconds(20))
         let aiortcAudio = done["audio_frames"] as? Int ?? 0
         let aiortcVideo = done["video_frames"] as? Int ?? 0
