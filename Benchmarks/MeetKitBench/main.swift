@@ -264,9 +264,117 @@ func benchReceivePath(_ profile: SRTPProfile) throws {
     )
 }
 
+// MARK: Secure connection setup and memory (ICE + DTLS-SRTP, audio + video negotiated)
+
+/// One side: a SecureTransportCore on a UDPDriver, with its events as a stream.
+final class SecurePeer: Sendable {
+    let driver: UDPDriver<SecureTransportCore>
+    let events: AsyncStream<SecureTransportCore.Event>
+
+    init(role: ICERole) async throws {
+        var configuration = ICEConfiguration()
+        configuration.role = role
+        let config = configuration
+        let (stream, sink) = AsyncStream.makeStream(of: SecureTransportCore.Event.self)
+        events = stream
+        driver = try await UDPDriver.start(
+            localAddresses: [IPAddress("127.0.0.1")!], afterPump: { core in for e in core.drainEvents() { sink.yield(e) } },
+            started: { core, addresses, now in core.start(localAddresses: addresses, now: now) },
+            makeMachine: { try SecureTransportCore(ice: config) })
+    }
+
+    func description(offer: SessionDescription?) async throws -> SessionDescription {
+        try await driver.perform { core, _ in
+            let transport = LocalTransportParameters(
+                credentials: core.ice.localCredentials, fingerprint: core.certificate.fingerprint,
+                candidates: core.ice.localCandidates, endOfCandidates: true)
+            if let offer {
+                return try SessionNegotiation.makeAnswer(to: offer, sessionID: 2, version: 1, transport: transport, tracks: [:])
+            }
+            return SessionNegotiation.makeOffer(
+                sessionID: 1, version: 1, transport: transport,
+                sections: [
+                    LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: nil),
+                    LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: nil),
+                ])
+        }
+    }
+
+    func apply(_ remote: SessionDescription, isOffer: Bool) async throws {
+        let n = try SessionNegotiation.negotiate(remote: remote, remoteIsOffer: isOffer)
+        try await driver.perform { core, now in
+            try core.setRemote(
+                credentials: n.remoteCredentials, candidates: n.remoteCandidates, endOfCandidates: n.remoteEndOfCandidates,
+                fingerprint: ("sha-256", n.remoteFingerprint), dtlsRole: n.dtlsRole, now: now)
+        }
+    }
+
+    func secured() async -> Bool {
+        for await e in events {
+            if case .secured = e { return true }
+            if case .failed = e { return false }
+        }
+        return false
+    }
+}
+
+/// Connects a pair; returns the milliseconds from applying the answer to both secured.
+func connectSecurePair() async throws -> (ms: Double, peers: [SecurePeer]) {
+    let a = try await SecurePeer(role: .controlling)
+    let b = try await SecurePeer(role: .controlled)
+    let offer = try await a.description(offer: nil)
+    try await b.apply(offer, isOffer: true)
+    let answer = try await b.description(offer: offer)
+    let start = clock.now
+    async let securedA = a.secured()
+    async let securedB = b.secured()
+    try await a.apply(answer, isOffer: false)
+    let ok = await (securedA, securedB)
+    precondition(ok.0 && ok.1, "MeetKit pair did not connect")
+    return ((clock.now - start).seconds * 1000, [a, b])
+}
+
+func residentKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+func benchSecureSetup() async throws {
+    let pairs = quick ? 5 : 20
+    var samples: [Double] = []
+    for _ in 0..<pairs {
+        let (ms, peers) = try await connectSecurePair()
+        samples.append(ms)
+        for p in peers { await p.driver.close { core, now in core.close(now: now) } }
+    }
+    let before = residentKiB()
+    var idle: [SecurePeer] = []
+    for _ in 0..<pairs { idle += try await connectSecurePair().peers }
+    try await Task.sleep(for: .seconds(1))
+    let perConnection = Double(residentKiB() - before) / Double(idle.count)
+    for p in idle { await p.driver.close { core, now in core.close(now: now) } }
+
+    var reference: [String: Any] = [:]
+    if FileManager.default.isExecutableFile(atPath: ".venv/bin/python") {
+        let process = try LineProcess(
+            executable: ".venv/bin/python", arguments: ["Scripts/interop/aiortc_pair_bench.py", String(pairs)])
+        reference = try await process.readJSON(timeout: .seconds(300))
+    }
+    let aiortcSetup = reference["setup_median_ms"] as? Double ?? .nan
+    let aiortcMemory = reference["memory_kib_per_pc"] as? Double ?? .nan
+    print(
+        "\("Connection setup (answer applied → both DTLS-SRTP)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcSetup)) ms  MeetKit \(fmt(median(samples))) ms  ratio \(fmt(median(samples) / aiortcSetup, 3))"
+    )
+    print(
+        "\("Memory per idle connected peer (RSS growth)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcMemory)) KiB  MeetKit \(fmt(perConnection)) KiB  ratio \(fmt(perConnection / aiortcMemory, 3))"
+    )
+}
+
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 try benchOpus()
 try benchVP8()
 try benchReceivePath(.aeadAES128GCM)
 try benchReceivePath(.aes128CMHMACSHA1_80)
 try await benchICE()
+try await benchSecureSetup()
