@@ -171,3 +171,48 @@ public final class SimulatedICEPeer: SimulatedEndpoint {
         collect(now: now)
     }
 }
+
+/// Any ``DatagramMachine`` (an ICE agent's transport, a secure media core, a
+/// PeerConnection) on the simulated network at one address. `onOutput` runs after every
+/// input, e.g. to drain the machine's events.
+public final class SimulatedMachine<Machine: DatagramMachine>: SimulatedEndpoint {
+    /// The machine.
+    public let machine: Machine
+    /// Its socket's address.
+    public let address: TransportAddress
+    /// Called after every input with the current time.
+    public var onOutput: (Machine, Duration) -> Void
+    /// An extra deadline the test wants (e.g. to produce media), and what to do then.
+    public var timer: (at: Duration, action: (Duration) -> Void)?
+
+    /// Wraps `machine` bound at `address`.
+    public init(
+        _ machine: Machine, address: TransportAddress, onOutput: @escaping (Machine, Duration) -> Void = { _, _ in }
+    ) {
+        self.machine = machine
+        self.address = address
+        self.onOutput = onOutput
+    }
+
+    public var ip: IPAddress { address.ip }
+
+    public var nextDeadline: Duration? { [machine.nextDeadline, timer?.at].compactMap { $0 }.min() }
+
+    public func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
+        machine.handleDatagram(datagram.data, from: datagram.from, to: datagram.to, now: now)
+        onOutput(machine, now)
+    }
+
+    public func handleTimeout(now: Duration) {
+        if let t = timer, now >= t.at {
+            timer = nil
+            t.action(now)
+        }
+        machine.handleTimeout(now: now)
+        onOutput(machine, now)
+    }
+
+    public func drainTransmits() -> [SimulatedNetwork.Datagram] {
+        machine.drainTransmits().map { .init(from: $0.from, to: $0.to, data: $0.data) }
+    }
+}

@@ -29,6 +29,13 @@ public struct RTPPayloadFragment: Sendable, Equatable {
     public var marker: Bool
     /// The RTP timestamp on the codec's clock, before the sender's random offset.
     public var timestamp: UInt32
+
+    /// A fragment from its parts.
+    public init(payload: [UInt8], marker: Bool, timestamp: UInt32) {
+        self.payload = payload
+        self.marker = marker
+        self.timestamp = timestamp
+    }
 }
 
 /// Why an RTP payload could not be packetized or depacketized.

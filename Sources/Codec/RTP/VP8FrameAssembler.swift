@@ -182,7 +182,13 @@ public struct VP8FrameAssembler: Sendable {
     /// When the next wait ends, if anything is waiting: call ``poll(now:)`` then.
     public var nextDeadline: Duration? {
         guard let head = slots.keys.min(), let slot = slots[head] else { return nil }
-        return min(slot.lastArrival + configuration.reorderWindow, slot.firstArrival + configuration.maxDelay)
+        // A whole head frame waits only for the reorder window; an incomplete one for the
+        // reorder window once a later frame is whole, else for the longest delay. A
+        // deadline that would change nothing must not be returned: drivers would spin.
+        if slot.isComplete { return slot.lastArrival + configuration.reorderWindow }
+        let laterComplete = slots.contains { $0.key > head && $0.value.isComplete }
+        let giveUp = slot.firstArrival + configuration.maxDelay
+        return laterComplete ? min(slot.lastArrival + configuration.reorderWindow, giveUp) : giveUp
     }
 
     private mutating func drain(now: Duration, flushing: Bool) -> [Output] {

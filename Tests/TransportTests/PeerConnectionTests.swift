@@ -1,0 +1,104 @@
+import Codec
+import MeetKitTestSupport
+import Testing
+
+@testable import Transport
+
+/// Two PeerConnectionCores on the simulated network: offer/answer, Opus and VP8 both ways,
+/// a lossy video path (PLI → keyframe), reports (RTT, loss), and a NACK answered over RTX.
+@Suite("PeerConnection core over the simulated network")
+struct PeerConnectionTests {
+    final class Side {
+        let node: SimulatedMachine<PeerConnectionCore>
+        var pc: PeerConnectionCore { node.machine }
+        var secured = false
+        var frames: [String: [EncodedFrame]] = [:]
+        var keyframeRequests = 0
+        let opus = try! OpusEncoder()
+        let vp8 = try! VP8Encoder(configuration: .init(width: 320, height: 240))
+        var tone = ToneGenerator(frequency: 500)
+        var pattern = TestPatternGenerator(width: 320, height: 240)
+        var forceKeyframe = false
+        var tick = 0
+
+        init(address: TransportAddress, role: ICERole) throws {
+            var config = ICEConfiguration()
+            config.role = role
+            node = SimulatedMachine(try PeerConnectionCore(ice: config), address: address)
+            node.onOutput = { [unowned self] pc, _ in
+                for e in pc.drainEvents() {
+                    switch e {
+                    case .transport(.secured): secured = true
+                    case .frame(let mid, let f): frames[mid, default: []].append(f)
+                    case .keyframeRequested: keyframeRequests += 1; forceKeyframe = true
+                    default: break
+                    }
+                }
+            }
+        }
+
+        /// Sends 20 ms of audio on mid 0 and, every other tick, a video frame on mid 1.
+        func produce(until end: Duration) {
+            node.timer = (.zero, { [unowned self] now in produceStep(now, end) })
+        }
+
+        private func produceStep(_ now: Duration, _ end: Duration) {
+            guard now < end else { return }
+            if secured {
+                if let packet = try? opus.encode(tone.nextFrame(samplesPerChannel: 960)) {
+                    try? pc.send(packet, mid: "0", now: now)
+                }
+                if tick % 2 == 0, let frame = try? vp8.encode(pattern.nextFrame(), forceKeyframe: forceKeyframe) {
+                    forceKeyframe = false
+                    try? pc.send(frame, mid: "1", now: now)
+                }
+                tick += 1
+            }
+            node.timer = (now + .milliseconds(20), { self.produceStep($0, end) })
+        }
+    }
+
+    @Test func offerAnswerMediaAndControl() throws {
+        let net = SimulatedNetwork(seed: 23)
+        net.addHost(IPAddress("203.0.113.1")!, link: .init(latency: .milliseconds(20)))
+        net.addHost(IPAddress("203.0.113.2")!, link: .init(latency: .milliseconds(20)))
+        let a = try Side(address: TransportAddress("203.0.113.1:5000")!, role: .controlling)
+        let b = try Side(address: TransportAddress("203.0.113.2:5000")!, role: .controlled)
+        a.pc.start(localAddresses: [a.node.address], now: .zero)
+        b.pc.start(localAddresses: [b.node.address], now: .zero)
+        a.pc.addTransceiver(.audio)
+        a.pc.addTransceiver(.video)
+        let offer = try SessionDescription(parsing: a.pc.createOffer().serialized())
+        try b.pc.setRemoteDescription(offer, isOffer: true, now: .zero)
+        let answer = try SessionDescription(parsing: try b.pc.createAnswer(to: offer).serialized())
+        try a.pc.setRemoteDescription(answer, isOffer: false, now: .zero)
+        #expect(throws: PeerConnectionError.self) { try b.pc.setRemoteDescription(answer, isOffer: false, now: .zero) }
+
+        a.produce(until: .seconds(6))
+        b.produce(until: .seconds(6))
+        net.run([a.node, b.node], until: .seconds(3))
+        #expect(a.secured && b.secured)
+        // From now on, 5 % loss on a's link: video frames get lost, PLIs bring keyframes.
+        net.setLink(IPAddress("203.0.113.1")!, .init(latency: .milliseconds(20), loss: 0.05))
+        net.run([a.node, b.node], until: .seconds(8))
+
+        #expect(net.stalledAt == nil, "no endpoint deadline spun")
+        let sentAudio = try #require(a.pc.statistics(mid: "0"))
+        let gotAudio = b.frames["0"]?.count ?? 0
+        #expect(
+            Double(gotAudio) >= 0.85 * Double(sentAudio.framesSent),
+            "b got \(gotAudio) of \(sentAudio.framesSent) audio frames")
+        #expect((a.frames["0"]?.count ?? 0) > 200, "a got b's audio")
+        // Video decodes: every delivered VP8 frame chain starts from a keyframe.
+        let decoder = try VP8Decoder()
+        var decoded = 0
+        for f in b.frames["1"] ?? [] { if (try? decoder.decode(f)) != nil { decoded += 1 } }
+        #expect(decoded > 60, "b decoded \(decoded) video frames")
+        #expect(a.keyframeRequests > 0, "lost video frames made b ask for keyframes")
+        #expect((b.pc.statistics(mid: "1")?.keyframeRequestsSent ?? 0) > 0)
+        // Reports: a learnt its RTT (≈ 80 ms: 20 ms on each of four link crossings) and b's loss count.
+        let rtt = try #require(a.pc.statistics(mid: "0")?.roundTrip)
+        #expect(rtt >= .milliseconds(75) && rtt <= .milliseconds(120), "rtt \(rtt)")
+        #expect((a.pc.statistics(mid: "1")?.remoteReportedLost ?? 0) > 0)
+    }
+}
