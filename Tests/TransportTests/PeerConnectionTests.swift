@@ -100,5 +100,18 @@ struct PeerConnectionTests {
         let rtt = try #require(a.pc.statistics(mid: "0")?.roundTrip)
         #expect(rtt >= .milliseconds(75) && rtt <= .milliseconds(120), "rtt \(rtt)")
         #expect((a.pc.statistics(mid: "1")?.remoteReportedLost ?? 0) > 0)
+
+        // A NACK from b for a's last five video packets (over a lossless link again): a
+        // resends them over RTX, b unwraps and counts them.
+        net.setLink(IPAddress("203.0.113.1")!, .init(latency: .milliseconds(20)))
+        let videoSSRC = try #require(offer.media[1].ssrcs.first?.ssrc)
+        let last = try #require(a.pc.statistics(mid: "1")?.lastSequenceNumberSent)
+        let before = b.pc.statistics(mid: "1")?.packetsReceived ?? 0
+        try b.pc.transport.sendRTCP([
+            .nack(senderSSRC: 1, mediaSSRC: videoSSRC, lost: (1...5).map { last &- UInt16($0) })
+        ])
+        net.run([a.node, b.node], until: .seconds(9))
+        #expect(a.pc.statistics(mid: "1")?.retransmissions == 5)
+        #expect((b.pc.statistics(mid: "1")?.packetsReceived ?? 0) == before + 5, "RTX packets arrive as video packets")
     }
 }

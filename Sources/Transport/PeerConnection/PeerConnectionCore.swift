@@ -63,6 +63,8 @@ public final class PeerConnectionCore: DatagramMachine {
         public var framesLost = 0
         /// Packets resent after a NACK.
         public var retransmissions = 0
+        /// Sequence number of the last RTP packet sent.
+        public var lastSequenceNumberSent: UInt16?
         /// Keyframe requests sent.
         public var keyframeRequestsSent = 0
         /// Keyframe requests received.
@@ -235,6 +237,7 @@ public final class PeerConnectionCore: DatagramMachine {
             t.history.store(packet)
             if (try? transport.sendRTP(packet)) != nil {
                 t.stats.packetsSent += 1
+                t.stats.lastSequenceNumberSent = header.sequenceNumber
                 t.stats.bytesSent += f.payload.count
                 t.packetCount &+= 1
                 t.octetCount &+= UInt32(truncatingIfNeeded: f.payload.count)
