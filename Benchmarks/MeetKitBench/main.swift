@@ -266,69 +266,33 @@ func benchReceivePath(_ profile: SRTPProfile) throws {
 
 // MARK: Secure connection setup and memory (ICE + DTLS-SRTP, audio + video negotiated)
 
-/// One side: a SecureTransportCore on a UDPDriver, with its events as a stream.
-final class SecurePeer: Sendable {
-    let driver: UDPDriver<SecureTransportCore>
-    let events: AsyncStream<SecureTransportCore.Event>
-
-    init(role: ICERole) async throws {
-        var configuration = ICEConfiguration()
-        configuration.role = role
-        let config = configuration
-        let (stream, sink) = AsyncStream.makeStream(of: SecureTransportCore.Event.self)
-        events = stream
-        driver = try await UDPDriver.start(
-            localAddresses: [IPAddress("127.0.0.1")!], afterPump: { core in for e in core.drainEvents() { sink.yield(e) } },
-            started: { core, addresses, now in core.start(localAddresses: addresses, now: now) },
-            makeMachine: { try SecureTransportCore(ice: config) })
-    }
-
+extension SecureTransportPeer {
     func description(offer: SessionDescription?) async throws -> SessionDescription {
-        try await driver.perform { core, _ in
-            let transport = LocalTransportParameters(
-                credentials: core.ice.localCredentials, fingerprint: core.certificate.fingerprint,
-                candidates: core.ice.localCandidates, endOfCandidates: true)
-            if let offer {
-                return try SessionNegotiation.makeAnswer(to: offer, sessionID: 2, version: 1, transport: transport, tracks: [:])
-            }
-            return SessionNegotiation.makeOffer(
-                sessionID: 1, version: 1, transport: transport,
-                sections: [
-                    LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: nil),
-                    LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: nil),
-                ])
+        let transport = try await localTransport()
+        if let offer {
+            return try SessionNegotiation.makeAnswer(
+                to: offer, sessionID: 2, version: 1, transport: transport, tracks: [:])
         }
-    }
-
-    func apply(_ remote: SessionDescription, isOffer: Bool) async throws {
-        let n = try SessionNegotiation.negotiate(remote: remote, remoteIsOffer: isOffer)
-        try await driver.perform { core, now in
-            try core.setRemote(
-                credentials: n.remoteCredentials, candidates: n.remoteCandidates, endOfCandidates: n.remoteEndOfCandidates,
-                fingerprint: ("sha-256", n.remoteFingerprint), dtlsRole: n.dtlsRole, now: now)
-        }
-    }
-
-    func secured() async -> Bool {
-        for await e in events {
-            if case .secured = e { return true }
-            if case .failed = e { return false }
-        }
-        return false
+        return SessionNegotiation.makeOffer(
+            sessionID: 1, version: 1, transport: transport,
+            sections: [
+                LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: nil),
+                LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: nil),
+            ])
     }
 }
 
 /// Connects a pair; returns the milliseconds from applying the answer to both secured.
-func connectSecurePair() async throws -> (ms: Double, peers: [SecurePeer]) {
-    let a = try await SecurePeer(role: .controlling)
-    let b = try await SecurePeer(role: .controlled)
+func connectSecurePair() async throws -> (ms: Double, peers: [SecureTransportPeer]) {
+    let a = try await SecureTransportPeer(role: .controlling)
+    let b = try await SecureTransportPeer(role: .controlled)
     let offer = try await a.description(offer: nil)
-    try await b.apply(offer, isOffer: true)
+    try await b.apply(try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true))
     let answer = try await b.description(offer: offer)
     let start = clock.now
     async let securedA = a.secured()
     async let securedB = b.secured()
-    try await a.apply(answer, isOffer: false)
+    try await a.apply(try SessionNegotiation.negotiate(remote: answer, remoteIsOffer: false))
     let ok = await (securedA, securedB)
     precondition(ok.0 && ok.1, "MeetKit pair did not connect")
     return ((clock.now - start).seconds * 1000, [a, b])
@@ -346,14 +310,14 @@ func benchSecureSetup() async throws {
     for _ in 0..<pairs {
         let (ms, peers) = try await connectSecurePair()
         samples.append(ms)
-        for p in peers { await p.driver.close { core, now in core.close(now: now) } }
+        for p in peers { await p.close() }
     }
     let before = residentKiB()
-    var idle: [SecurePeer] = []
+    var idle: [SecureTransportPeer] = []
     for _ in 0..<pairs { idle += try await connectSecurePair().peers }
     try await Task.sleep(for: .seconds(1))
     let perConnection = Double(residentKiB() - before) / Double(idle.count)
-    for p in idle { await p.driver.close { core, now in core.close(now: now) } }
+    for p in idle { await p.close() }
 
     var reference: [String: Any] = [:]
     if FileManager.default.isExecutableFile(atPath: ".venv/bin/python") {

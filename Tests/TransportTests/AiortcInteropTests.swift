@@ -21,24 +21,18 @@ struct AiortcInteropTests {
         let audio = try #require(negotiated.media.first { $0.kind == .audio })
         let video = try #require(negotiated.media.first { $0.kind == .video })
 
-        let side = try await SecureTransportUDPTests.Side(role: .controlled)
-        let local = try await side.driver.perform { core, _ in
-            LocalParameters(
-                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
-                fingerprint: core.certificate.fingerprint)
-        }
+        let side = try await SecureTransportPeer(role: .controlled)
+        let local = try await side.localTransport()
         let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
         let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
         let answer = try SessionNegotiation.makeAnswer(
             to: offer, sessionID: 1, version: 1,
-            transport: LocalTransportParameters(
-                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
-                endOfCandidates: true),
+            transport: local,
             tracks: [audio.mid: audioTrack, video.mid: videoTrack])
         try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
         try await Self.exchangeMedia(
             side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
-        await side.driver.close { core, now in core.close(now: now) }
+        await side.close()
     }
 
     /// MeetKit offers audio and video; aiortc answers.
@@ -47,19 +41,13 @@ struct AiortcInteropTests {
         let peer = try LineProcess(
             executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py")])
         defer { peer.terminate() }
-        let side = try await SecureTransportUDPTests.Side(role: .controlling)
-        let local = try await side.driver.perform { core, _ in
-            LocalParameters(
-                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
-                fingerprint: core.certificate.fingerprint)
-        }
+        let side = try await SecureTransportPeer(role: .controlling)
+        let local = try await side.localTransport()
         let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
         let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
         let offer = SessionNegotiation.makeOffer(
             sessionID: 7, version: 1,
-            transport: LocalTransportParameters(
-                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
-                endOfCandidates: true),
+            transport: local,
             sections: [
                 LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: audioTrack),
                 LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: videoTrack),
@@ -73,7 +61,7 @@ struct AiortcInteropTests {
         #expect(audio.codec.payloadType == 111 && video.codec.payloadType == 96, "the answer keeps our numbering")
         try await Self.exchangeMedia(
             side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
-        await side.driver.close { core, now in core.close(now: now) }
+        await side.close()
     }
 }
 
@@ -92,25 +80,14 @@ extension AiortcInteropTests {
         var tampered = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
         tampered.remoteFingerprint = String(tampered.remoteFingerprint.reversed())
         let negotiated = tampered
-        let side = try await SecureTransportUDPTests.Side(role: .controlled)
-        let local = try await side.driver.perform { core, _ in
-            LocalParameters(
-                credentials: core.ice.localCredentials, candidates: core.ice.localCandidates,
-                fingerprint: core.certificate.fingerprint)
-        }
+        let side = try await SecureTransportPeer(role: .controlled)
+        let local = try await side.localTransport()
         let answer = try SessionNegotiation.makeAnswer(
             to: offer, sessionID: 3, version: 1,
-            transport: LocalTransportParameters(
-                credentials: local.credentials, fingerprint: local.fingerprint, candidates: local.candidates,
-                endOfCandidates: true), tracks: [:])
+            transport: local, tracks: [:])
         try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
-        try await side.driver.perform { core, now in
-            try core.setRemote(
-                credentials: negotiated.remoteCredentials, candidates: negotiated.remoteCandidates,
-                endOfCandidates: true, fingerprint: ("sha-256", negotiated.remoteFingerprint),
-                dtlsRole: negotiated.dtlsRole, now: now)
-        }
-        #expect(await !SecureTransportUDPTests.secured(side))
+        try await side.apply(negotiated)
+        #expect(await !side.secured())
         let error = try await side.driver.perform { core, _ in core.dtls?.error }
         guard case .fingerprintMismatch? = error else {
             Issue.record("expected a fingerprint mismatch, got \(String(describing: error))")
@@ -121,24 +98,19 @@ extension AiortcInteropTests {
         let done = try await peer.readJSON(timeout: .seconds(20))
         #expect(done["state"] as? String != "connected", "aiortc did not connect (\(done["state"] ?? "-"))")
         #expect(done["audio_frames"] as? Int == 0 && done["video_frames"] as? Int == 0)
-        await side.driver.close()
+        await side.close()
     }
 
     /// Applies the negotiated transport, waits for DTLS-SRTP, sends a tone and a pattern for
     /// 4 s while receiving aiortc's for 5 s, and checks both sides decoded ≥ 90 %.
     static func exchangeMedia(
-        side: SecureTransportUDPTests.Side, peer: LineProcess, negotiated: NegotiatedSession,
+        side: SecureTransportPeer, peer: LineProcess, negotiated: NegotiatedSession,
         audioTrack: LocalTrackIdentity, videoTrack: LocalTrackIdentity
     ) async throws {
         let audio = try #require(negotiated.media.first { $0.kind == .audio })
         let video = try #require(negotiated.media.first { $0.kind == .video })
-        try await side.driver.perform { core, now in
-            try core.setRemote(
-                credentials: negotiated.remoteCredentials, isLite: negotiated.remoteIsLite,
-                candidates: negotiated.remoteCandidates, endOfCandidates: negotiated.remoteEndOfCandidates,
-                fingerprint: ("sha-256", negotiated.remoteFingerprint), dtlsRole: negotiated.dtlsRole, now: now)
-        }
-        #expect(await SecureTransportUDPTests.secured(side), "DTLS-SRTP with aiortc")
+        try await side.apply(negotiated)
+        #expect(await side.secured(), "DTLS-SRTP with aiortc")
         let deadline = ContinuousClock.now + .seconds(5)
         async let received = SecureTransportUDPTests.receive(
             on: side, until: deadline, audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
@@ -163,11 +135,4 @@ extension AiortcInteropTests {
             in: Array(got.pcm.suffix(48_000)), sampleRate: 48_000, range: 200...1200)
         #expect(abs(heard - 440) <= 10, "MeetKit hears aiortc's 440 Hz tone (\(heard))")
     }
-}
-
-/// This side's transport parameters, read on the driver's loop.
-struct LocalParameters: Sendable {
-    let credentials: ICECredentials
-    let candidates: [ICECandidate]
-    let fingerprint: String
 }

@@ -8,23 +8,7 @@ import Testing
 /// `UDPDriver`s send Opus and VP8 both ways; each side decodes what it receives.
 @Suite("Secure media over real UDP")
 struct SecureTransportUDPTests {
-    final class Side: @unchecked Sendable {
-        let driver: UDPDriver<SecureTransportCore>
-        let events: AsyncStream<SecureTransportCore.Event>
-
-        init(role: ICERole) async throws {
-            var configuration = ICEConfiguration()
-            configuration.role = role
-            let config = configuration
-            let (stream, sink) = AsyncStream.makeStream(of: SecureTransportCore.Event.self)
-            events = stream
-            driver = try await UDPDriver.start(
-                localAddresses: [IPAddress("127.0.0.1")!],
-                afterPump: { core in for e in core.drainEvents() { sink.yield(e) } },
-                started: { core, addresses, now in core.start(localAddresses: addresses, now: now) },
-                makeMachine: { try SecureTransportCore(ice: config) })
-        }
-    }
+    typealias Side = SecureTransportPeer
 
     /// Sends `frames` Opus packets and VP8 frames from `side`, paced in real time.
     static func send(
@@ -107,26 +91,6 @@ struct SecureTransportUDPTests {
         }
     }
 
-    /// Waits for `.secured` (true) or `.failed` (false) on `side`, at most 10 s.
-    static func secured(_ side: Side) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await e in side.events {
-                    if case .secured = e { return true }
-                    if case .failed = e { return false }
-                }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(10))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-    }
-
     @Test func opusAndVP8BothWays() async throws {
         let a = try await Side(role: .controlling)
         let b = try await Side(role: .controlled)
@@ -155,7 +119,7 @@ struct SecureTransportUDPTests {
                 credentials: infoA.credentials, candidates: infoA.candidates, endOfCandidates: true,
                 fingerprint: ("sha-256", infoA.fingerprint), dtlsRole: .server, now: now)
         }
-        let (securedA, securedB) = await (Self.secured(a), Self.secured(b))
+        let (securedA, securedB) = await (a.secured(), b.secured())
         #expect(securedA && securedB)
         let deadline = ContinuousClock.now + .seconds(3)
         async let gotA = Self.receive(on: a, until: deadline)
