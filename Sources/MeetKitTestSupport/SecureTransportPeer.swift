@@ -49,22 +49,14 @@ public final class SecureTransportPeer: Sendable {
 
     /// Waits for DTLS-SRTP: true once secured, false on failure or after `timeout`.
     public func secured(timeout: Duration = .seconds(10)) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await e in self.events {
-                    if case .secured = e { return true }
-                    if case .failed = e { return false }
-                }
-                return false
+        let outcome = await firstElement(of: events, timeout: timeout) { e in
+            switch e {
+            case .secured, .failed: true
+            default: false
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
         }
+        if case .secured? = outcome { return true }
+        return false
     }
 
     /// Sends close_notify and releases the socket.

@@ -1,3 +1,4 @@
+import MeetKitTestSupport
 import Testing
 
 @testable import Transport
@@ -7,19 +8,7 @@ import Testing
 func waitFor(
     _ transport: ICETransport, timeout: Duration = .seconds(20), _ predicate: @escaping @Sendable (ICEEvent) -> Bool
 ) async -> Bool {
-    await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            for await event in transport.events where predicate(event) { return true }
-            return false
-        }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return false
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        return first
-    }
+    await firstElement(of: transport.events, timeout: timeout, where: predicate) != nil
 }
 
 /// The first `count` application datagrams of `transport`, or fewer after `timeout`.
