@@ -115,3 +115,47 @@ struct PeerConnectionTests {
         #expect((b.pc.statistics(mid: "1")?.packetsReceived ?? 0) == before + 5, "RTX packets arrive as video packets")
     }
 }
+
+/// Two PeerConnections over real UDP on loopback, through the public async API.
+@Suite("PeerConnection over real UDP")
+struct PeerConnectionUDPTests {
+    @Test func offerAnswerAndOpusBothWays() async throws {
+        let loopback = IPAddress("127.0.0.1")!
+        var controlling = ICEConfiguration()
+        controlling.role = .controlling
+        var controlled = ICEConfiguration()
+        controlled.role = .controlled
+        let alice = try await PeerConnection.start(configuration: controlling, localAddresses: [loopback])
+        let bob = try await PeerConnection.start(configuration: controlled, localAddresses: [loopback])
+        let mid = try await alice.addTransceiver(.audio)
+        let offer = try await alice.createOffer()
+        try await bob.setRemoteDescription(offer, isOffer: true)
+        let answer = try await bob.createAnswer(to: offer)
+        try await alice.setRemoteDescription(answer, isOffer: false)
+        func secured(_ pc: PeerConnection) async -> Bool {
+            await firstElement(of: pc.events, timeout: .seconds(10)) {
+                if case .transport(.secured) = $0 { true } else { false }
+            } != nil
+        }
+        let (securedA, securedB) = await (secured(alice), secured(bob))
+        #expect(securedA && securedB)
+        let encoderA = try OpusEncoder()
+        let encoderB = try OpusEncoder()
+        var toneA = ToneGenerator(frequency: 440)
+        var toneB = ToneGenerator(frequency: 880)
+        for _ in 0..<50 {
+            try await alice.send(try encoderA.encode(toneA.nextFrame(samplesPerChannel: 960)), mid: mid)
+            try await bob.send(try encoderB.encode(toneB.nextFrame(samplesPerChannel: 960)), mid: mid)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let gotByBob = try await bob.statistics(mid: mid)?.framesReceived ?? 0
+        let gotByAlice = try await alice.statistics(mid: mid)?.framesReceived ?? 0
+        #expect(gotByBob >= 45 && gotByAlice >= 45, "bob \(gotByBob), alice \(gotByAlice) of 50")
+        await #expect(throws: PeerConnectionError.unknownMid("9")) {
+            try await alice.send(try encoderA.encode(toneA.nextFrame(samplesPerChannel: 960)), mid: "9")
+        }
+        await alice.close()
+        await bob.close()
+    }
+}
