@@ -268,19 +268,3 @@ public struct RTPHeader: Sendable, Hashable {
             + body
     }
 }
-
-func be32(_ d: [UInt8], _ i: Int) -> UInt32 {
-    UInt32(d[i]) << 24 | UInt32(d[i + 1]) << 16 | UInt32(d[i + 2]) << 8 | UInt32(d[i + 3])
-}
-
-func putBE32(_ out: inout [UInt8], _ v: UInt32) {
-    out.append(UInt8(v >> 24))
-    out.append(UInt8((v >> 16) & 0xFF))
-    out.append(UInt8((v >> 8) & 0xFF))
-    out.append(UInt8(v & 0xFF))
-}
-
-func putBE16(_ out: inout [UInt8], _ v: UInt16) {
-    out.append(UInt8(v >> 8))
-    out.append(UInt8(v & 0xFF))
-}

@@ -28,7 +28,7 @@ extension StunMessage {
     public var priority: UInt32? {
         get {
             guard let v = attribute(StunAttribute.Kind.priority)?.value, v.count == 4 else { return nil }
-            return StunMessage.be32(v, 0)
+            return be32(v, 0)
         }
         set { setAttribute(StunAttribute.Kind.priority, newValue.map { Self.bytes32($0) }) }
     }

@@ -135,12 +135,12 @@ public struct StunMessage: Sendable, Equatable {
     /// - Throws: ``StunError`` for anything malformed; nothing traps.
     public init(parsing data: [UInt8]) throws(StunError) {
         guard data.count >= 20 else { throw .tooShort(data.count) }
-        guard data[0] & 0xC0 == 0, Self.be32(data, 4) == Self.magicCookie else { throw .notStun }
-        let length = Int(Self.be16(data, 2))
+        guard data[0] & 0xC0 == 0, be32(data, 4) == Self.magicCookie else { throw .notStun }
+        let length = Int(be16(data, 2))
         guard length % 4 == 0, length == data.count - 20 else {
             throw .badLength(declared: length, available: data.count - 20)
         }
-        let type = Self.be16(data, 0)
+        let type = be16(data, 0)
         method = (type & 0x000F) | ((type >> 1) & 0x0070) | ((type >> 2) & 0x0F80)
         messageClass = StunClass(rawValue: ((type >> 4) & 1) | ((type >> 7) & 2))!
         transactionID = StunTransactionID(bytes: Array(data[8..<20]))!
@@ -149,8 +149,8 @@ public struct StunMessage: Sendable, Equatable {
         var afterIntegrity = false
         while offset < data.count {
             guard offset + 4 <= data.count else { throw .truncatedAttribute(type: 0, offset: offset) }
-            let attrType = Self.be16(data, offset)
-            let attrLength = Int(Self.be16(data, offset + 2))
+            let attrType = be16(data, offset)
+            let attrLength = Int(be16(data, offset + 2))
             let padded = (attrLength + 3) & ~3
             guard offset + 4 + padded <= data.count else { throw .truncatedAttribute(type: attrType, offset: offset) }
             let value = Array(data[(offset + 4)..<(offset + 4 + attrLength)])
@@ -176,11 +176,6 @@ public struct StunMessage: Sendable, Equatable {
         }
     }
 
-    static func be16(_ d: [UInt8], _ i: Int) -> UInt16 { UInt16(d[i]) << 8 | UInt16(d[i + 1]) }
-    static func be32(_ d: [UInt8], _ i: Int) -> UInt32 {
-        UInt32(d[i]) << 24 | UInt32(d[i + 1]) << 16 | UInt32(d[i + 2]) << 8 | UInt32(d[i + 3])
-    }
-
     // MARK: encoding
 
     /// The message's bytes. With a key, a MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) is
@@ -188,9 +183,9 @@ public struct StunMessage: Sendable, Equatable {
     public func encoded(integrityKey: [UInt8]? = nil, fingerprint: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(20 + attributes.reduce(0) { $0 + 4 + ($1.value.count + 3) & ~3 } + 32)
-        Self.put16(&out, typeField)
-        Self.put16(&out, 0)
-        Self.put32(&out, Self.magicCookie)
+        putBE16(&out, typeField)
+        putBE16(&out, 0)
+        putBE32(&out, Self.magicCookie)
         out += transactionID.bytes
         for a in attributes { Self.append(a, to: &out) }
         if let key = integrityKey {
@@ -202,7 +197,7 @@ public struct StunMessage: Sendable, Equatable {
             Self.setLength(&out, out.count - 20 + 8)
             let crc = StunCRC32.checksum(out) ^ 0x5354_554E
             var value: [UInt8] = []
-            Self.put32(&value, crc)
+            putBE32(&value, crc)
             Self.append(StunAttribute(type: StunAttribute.Kind.fingerprint, value: value), to: &out)
         }
         Self.setLength(&out, out.count - 20)
@@ -210,21 +205,11 @@ public struct StunMessage: Sendable, Equatable {
     }
 
     static func append(_ a: StunAttribute, to out: inout [UInt8]) {
-        put16(&out, a.type)
-        put16(&out, UInt16(a.value.count))
+        putBE16(&out, a.type)
+        putBE16(&out, UInt16(a.value.count))
         out += a.value
         let pad = (4 - a.value.count % 4) % 4
         out += [UInt8](repeating: 0, count: pad)
-    }
-
-    static func put16(_ out: inout [UInt8], _ v: UInt16) {
-        out.append(UInt8(v >> 8))
-        out.append(UInt8(v & 0xFF))
-    }
-
-    static func put32(_ out: inout [UInt8], _ v: UInt32) {
-        put16(&out, UInt16(v >> 16))
-        put16(&out, UInt16(v & 0xFFFF))
     }
 
     static func setLength(_ out: inout [UInt8], _ length: Int) {
