@@ -64,7 +64,6 @@ public final class DTLSConnection {
     fileprivate let initialRTOMicroseconds: UInt32
     private let handshakeTimeout: Duration
     private var startedAt: Duration = .zero
-    private var retainedSelf: Unmanaged<DTLSConnection>?
 
     /// Creates an endpoint.
     /// - Parameters:
@@ -109,8 +108,8 @@ public final class DTLSConnection {
         _ = SSL_set_options(ssl, UInt64(1 << 12))  // SSL_OP_NO_QUERY_MTU
         SSL_ctrl(ssl, SSL_CTRL_SET_MTU, mtu, nil)
         DTLS_set_timer_cb(ssl, dtlsTimerCallback)
-        retainedSelf = Unmanaged.passUnretained(self)
-        SSL_set_ex_data(ssl, 0, retainedSelf!.toOpaque())
+        // The callbacks find this object through the SSL's ex_data; it outlives the SSL.
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
         if role == .client { SSL_set_connect_state(ssl) } else { SSL_set_accept_state(ssl) }
     }
 

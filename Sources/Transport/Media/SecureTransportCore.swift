@@ -219,13 +219,9 @@ public final class SecureTransportCore {
 
     private func pump(now: Duration) {
         transmits += ice.drainTransmits()
-        for e in ice.drainEvents() {
-            events.append(.ice(e))
-            if case .selectedPairChanged = e, let dtls, dtls.state == .new, dtls.role == .client {
-                dtls.start(now: now)
-            }
-        }
+        for e in ice.drainEvents() { events.append(.ice(e)) }
         guard let dtls else { return }
+        // The DTLS client speaks first, once ICE has selected a pair.
         if dtls.state == .new, dtls.role == .client, ice.selectedPair != nil { dtls.start(now: now) }
         let route = ice.selectedPair ?? dtlsPeer
         for d in dtls.drainTransmits() {
