@@ -182,46 +182,45 @@ public struct VP8FrameAssembler: Sendable {
     /// When the next wait ends, if anything is waiting: call ``poll(now:)`` then.
     public var nextDeadline: Duration? {
         guard let head = slots.keys.min(), let slot = slots[head] else { return nil }
-        // A whole head frame waits only for the reorder window; an incomplete one for the
-        // reorder window once a later frame is whole, else for the longest delay. A
-        // deadline that would change nothing must not be returned: drivers would spin.
-        if slot.isComplete { return slot.lastArrival + configuration.reorderWindow }
-        let laterComplete = slots.contains { $0.key > head && $0.value.isComplete }
+        return releaseTime(head, slot)
+    }
+
+    /// When the head frame stops waiting, or nil when it may leave at once. ``drain`` and
+    /// ``nextDeadline`` both use this, so a deadline always changes something when it passes.
+    private func releaseTime(_ head: Int64, _ slot: Slot) -> Duration? {
+        if slot.isComplete {
+            // Wait a little when there is nothing to continue from (start of stream, after a
+            // loss) or when packets between the previous frame and this one never came: an
+            // older frame may still be on its way.
+            let gap = handedOutThroughSequence.map { slot.start! > $0 + 1 } ?? true
+            return gap ? slot.lastArrival + configuration.reorderWindow : nil
+        }
+        if slot.oversized { return nil }
+        // An incomplete frame waits for the reorder window once a later frame is whole, else
+        // for the longest delay.
         let giveUp = slot.firstArrival + configuration.maxDelay
+        let laterComplete = slots.contains { $0.key > head && $0.value.isComplete }
         return laterComplete ? min(slot.lastArrival + configuration.reorderWindow, giveUp) : giveUp
     }
 
     private mutating func drain(now: Duration, flushing: Bool) -> [Output] {
         var outputs: [Output] = []
         while let head = slots.keys.min(), let slot = slots[head] {
-            let waited = now - slot.firstArrival
-            let idle = now - slot.lastArrival
-            if slot.isComplete, let start = slot.start {
-                if handedOutThroughSequence == nil, !flushing, idle < configuration.reorderWindow {
-                    // Nothing to continue from (start of stream, or after a loss): an older
-                    // frame may still be on its way, so wait a little before going on.
-                    break
-                }
-                if let done = handedOutThroughSequence, start > done + 1 {
-                    // Packets between the previous frame and this one never came: a whole
-                    // frame (or its first packets) is missing. Wait a little for them.
-                    guard flushing || idle >= configuration.reorderWindow else { break }
-                    statistics.framesIncomplete += 1
-                    outputs.append(
-                        .incomplete(
-                            LostFrame(
-                                rtpTimestamp: nil, pictureID: nil, packetsReceived: 0,
-                                packetsMissing: Int(start - done - 1))))
-                }
-                outputs.append(.frame(handOut(head, slot)))
+            if !flushing, let release = releaseTime(head, slot), now < release { break }
+            guard slot.isComplete, let start = slot.start else {
+                outputs.append(giveUp(head))
                 continue
             }
-            let laterComplete = slots.contains { $0.key > head && $0.value.isComplete }
-            let expired =
-                flushing || slot.oversized || waited >= configuration.maxDelay
-                || (laterComplete && idle >= configuration.reorderWindow)
-            guard expired else { break }
-            outputs.append(giveUp(head))
+            if let done = handedOutThroughSequence, start > done + 1 {
+                // A whole frame (or its first packets) never came.
+                statistics.framesIncomplete += 1
+                outputs.append(
+                    .incomplete(
+                        LostFrame(
+                            rtpTimestamp: nil, pictureID: nil, packetsReceived: 0, packetsMissing: Int(start - done - 1)
+                        )))
+            }
+            outputs.append(.frame(handOut(head, slot)))
         }
         return outputs
     }
