@@ -24,7 +24,11 @@ struct PeerConnectionTests {
         init(address: TransportAddress, role: ICERole) throws {
             var config = ICEConfiguration()
             config.role = role
-            node = SimulatedMachine(try PeerConnectionCore(ice: config), address: address)
+            var pcConfig = PeerConnectionConfiguration()
+            pcConfig.ice = config
+            // This test exercises PLI recovery and answers a hand-made NACK: no automatic NACKs.
+            pcConfig.retransmissionRequests = nil
+            node = SimulatedMachine(try PeerConnectionCore(configuration: pcConfig), address: address)
             node.onOutput = { [unowned self] pc, _ in
                 for e in pc.drainEvents() {
                     switch e {
@@ -69,9 +73,12 @@ struct PeerConnectionTests {
         a.pc.addTransceiver(.audio)
         a.pc.addTransceiver(.video)
         let offer = try SessionDescription(parsing: a.pc.createOffer().serialized())
-        try b.pc.setRemoteDescription(offer, isOffer: true, now: .zero)
-        let answer = try SessionDescription(parsing: try b.pc.createAnswer(to: offer).serialized())
-        try a.pc.setRemoteDescription(answer, isOffer: false, now: .zero)
+        try a.pc.setLocalDescription(offer)
+        try b.pc.setRemoteDescription(offer, now: .zero)
+        let answer = try SessionDescription(parsing: try b.pc.createAnswer().serialized())
+        try b.pc.setLocalDescription(answer)
+        try a.pc.setRemoteDescription(answer, now: .zero)
+        #expect(a.pc.signalingState == .stable && b.pc.signalingState == .stable)
         #expect(throws: PeerConnectionError.self) { try b.pc.setRemoteDescription(answer, isOffer: false, now: .zero) }
 
         a.produce(until: .seconds(6))
@@ -116,46 +123,70 @@ struct PeerConnectionTests {
     }
 }
 
-/// Two PeerConnections over real UDP on loopback, through the public async API.
+/// Two PeerConnections over real UDP on loopback, through the public async API: raw audio
+/// and video in through the built-in encoders, decoded frames out, both ways.
 @Suite("PeerConnection over real UDP")
 struct PeerConnectionUDPTests {
-    @Test func offerAnswerAndOpusBothWays() async throws {
+    @Test func rawMediaBothWaysDecoded() async throws {
         let loopback = IPAddress("127.0.0.1")!
-        var controlling = ICEConfiguration()
-        controlling.role = .controlling
-        var controlled = ICEConfiguration()
-        controlled.role = .controlled
-        let alice = try await PeerConnection.start(configuration: controlling, localAddresses: [loopback])
-        let bob = try await PeerConnection.start(configuration: controlled, localAddresses: [loopback])
-        let mid = try await alice.addTransceiver(.audio)
+        let alice = try await PeerConnection.start(localAddresses: [loopback])
+        let bob = try await PeerConnection.start(localAddresses: [loopback])
+        let audio = try await alice.addTransceiver(.audio, receive: .decoded())
+        let video = try await alice.addTransceiver(.video, receive: .decoded())
         let offer = try await alice.createOffer()
-        try await bob.setRemoteDescription(offer, isOffer: true)
-        let answer = try await bob.createAnswer(to: offer)
-        try await alice.setRemoteDescription(answer, isOffer: false)
-        func secured(_ pc: PeerConnection) async -> Bool {
-            await firstElement(of: pc.events, timeout: .seconds(10)) {
-                if case .transport(.secured) = $0 { true } else { false }
-            } != nil
+        try await alice.setLocalDescription(offer)
+        try await bob.setRemoteDescription(offer)
+        try await bob.setReceiveOutput(.decoded(), mid: audio)
+        try await bob.setReceiveOutput(.decoded(), mid: video)
+        let answer = try await bob.createAnswer()
+        try await bob.setLocalDescription(answer)
+        try await alice.setRemoteDescription(answer)
+        func connected(_ pc: PeerConnection) async -> Bool {
+            await firstElement(of: pc.events, timeout: .seconds(10)) { $0 == .connectionState(.connected) } != nil
         }
-        let (securedA, securedB) = await (secured(alice), secured(bob))
-        #expect(securedA && securedB)
-        let encoderA = try OpusEncoder()
-        let encoderB = try OpusEncoder()
+        let (connectedA, connectedB) = await (connected(alice), connected(bob))
+        #expect(connectedA && connectedB)
+        // Consume both event streams (decoded frames) while sending.
+        let pictures = { (pc: PeerConnection) in
+            Task {
+                var n = 0
+                for await e in pc.events { if case .video = e { n += 1 } }
+                return n
+            }
+        }
+        let (picturesA, picturesB) = (pictures(alice), pictures(bob))
         var toneA = ToneGenerator(frequency: 440)
         var toneB = ToneGenerator(frequency: 880)
-        for _ in 0..<50 {
-            try await alice.send(try encoderA.encode(toneA.nextFrame(samplesPerChannel: 960)), mid: mid)
-            try await bob.send(try encoderB.encode(toneB.nextFrame(samplesPerChannel: 960)), mid: mid)
+        var pattern = TestPatternGenerator(width: 160, height: 120)
+        for i in 0..<50 {
+            try await alice.send(audio: toneA.nextFrame(samplesPerChannel: 960), mid: audio)
+            try await bob.send(audio: toneB.nextFrame(samplesPerChannel: 960), mid: audio)
+            if i % 2 == 0 {
+                let picture = pattern.nextFrame()
+                try await alice.send(video: picture, mid: video)
+                try await bob.send(video: picture, mid: video)
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         try await Task.sleep(for: .milliseconds(300))
-        let gotByBob = try await bob.statistics(mid: mid)?.framesReceived ?? 0
-        let gotByAlice = try await alice.statistics(mid: mid)?.framesReceived ?? 0
-        #expect(gotByBob >= 45 && gotByAlice >= 45, "bob \(gotByBob), alice \(gotByAlice) of 50")
+        for (sender, receiver) in [(alice, bob), (bob, alice)] {
+            let sentAudio = try #require(try await sender.statistics(mid: audio))
+            let gotAudio = try #require(try await receiver.statistics(mid: audio))
+            let sentVideo = try #require(try await sender.statistics(mid: video))
+            let gotVideo = try #require(try await receiver.statistics(mid: video))
+            #expect(sentAudio.framesEncoded == 50 && sentVideo.framesEncoded == 25)
+            #expect(gotAudio.framesDecoded >= 45, "\(gotAudio.framesDecoded) of 50 audio frames decoded")
+            #expect(gotVideo.framesDecoded >= 22, "\(gotVideo.framesDecoded) of 25 pictures decoded")
+        }
+        let security = try #require(try await alice.securityParameters())
+        #expect(security.profile == .aeadAES128GCM && security.dtlsRole == .server, "the answerer is the DTLS client")
         await #expect(throws: PeerConnectionError.unknownMid("9")) {
-            try await alice.send(try encoderA.encode(toneA.nextFrame(samplesPerChannel: 960)), mid: "9")
+            try await alice.send(audio: toneA.nextFrame(samplesPerChannel: 960), mid: "9")
         }
         await alice.close()
         await bob.close()
+        // close() ends the event streams.
+        let (shownA, shownB) = (await picturesA.value, await picturesB.value)
+        #expect(shownA >= 22 && shownB >= 22)
     }
 }

@@ -45,6 +45,8 @@ public final class DTLSConnection {
 
     /// This side's role.
     public let role: Role
+    /// The SHA-256 fingerprint the peer's certificate must have (upper-case hex pairs).
+    public var expectedRemoteFingerprint: String { expected }
     /// The state.
     public private(set) var state: State = .new
     /// The error that failed the connection, if any.

@@ -257,6 +257,14 @@ public struct ICEAgent: Sendable {
         scheduleChecks(now: now)
     }
 
+    /// Sets the role before the first check (JSEP, RFC 8829 §5.2.1/§5.3.1: the offerer
+    /// controls). Afterwards only a role conflict (RFC 8445 §7.3.1.1) or an ICE-lite peer
+    /// changes it; later calls are ignored.
+    public mutating func setRole(_ newRole: ICERole) {
+        guard state == .new, !remoteIsLite else { return }
+        switchRole(to: newRole)
+    }
+
     /// The peer has sent all its candidates (RFC 8838 §4.4).
     public mutating func setRemoteEndOfCandidates(now: Duration) {
         remoteEnded = true

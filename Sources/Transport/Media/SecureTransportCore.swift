@@ -97,6 +97,39 @@ public final class SecureTransportCore {
         pump(now: now)
     }
 
+    /// Applies a later remote description (renegotiation) on a transport already set up:
+    /// new candidates are added; new credentials mean an ICE restart — this side's own when
+    /// it asked for one with ``restartICE(now:)``, otherwise the peer's, which this side
+    /// follows with new credentials of its own (RFC 8445 §9). DTLS is kept.
+    public func updateRemote(
+        credentials: ICECredentials, isLite: Bool = false, candidates: [ICECandidate], endOfCandidates: Bool,
+        now: Duration
+    ) {
+        if ice.remoteCredentials != credentials {
+            if ice.remoteCredentials != nil { ice.restart(now: now) }
+            ice.setRemoteCredentials(credentials, isLite: isLite, now: now)
+        }
+        for c in candidates { ice.addRemoteCandidate(c, now: now) }
+        if endOfCandidates { ice.setRemoteEndOfCandidates(now: now) }
+        pump(now: now)
+    }
+
+    /// Sets the ICE role before checks begin (see ``ICEAgent/setRole(_:)``).
+    public func setICERole(_ role: ICERole) { ice.setRole(role) }
+
+    /// Starts an ICE restart from this side: new local credentials, to be signalled in a
+    /// new offer. The current pair carries media until a new one is selected.
+    public func restartICE(now: Duration) {
+        ice.restart(now: now)
+        pump(now: now)
+    }
+
+    /// The peer signalled that it has no more candidates.
+    public func setRemoteEndOfCandidates(now: Duration) {
+        ice.setRemoteEndOfCandidates(now: now)
+        pump(now: now)
+    }
+
     /// Adds a trickled remote candidate.
     public func addRemoteCandidate(_ candidate: ICECandidate, now: Duration) {
         ice.addRemoteCandidate(candidate, now: now)

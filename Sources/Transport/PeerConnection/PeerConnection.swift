@@ -7,40 +7,42 @@ import NIOPosix
 ///
 /// ```swift
 /// let pc = try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!])
-/// let audio = try await pc.addTransceiver(.audio)
-/// let offer = try await pc.createOffer()               // send it to the peer
-/// try await pc.setRemoteDescription(answer, isOffer: false)
-/// try await pc.send(opusPacket, mid: audio)
-/// for await event in pc.events { if case .frame(let mid, let frame) = event { … } }
+/// let audio = try await pc.addTransceiver(.audio, receive: .decoded(audioSampleRate: 16_000))
+/// let offer = try await pc.createOffer()
+/// try await pc.setLocalDescription(offer)              // then send it to the peer
+/// try await pc.setRemoteDescription(answer)
+/// try await pc.send(audio: pcm, mid: audio)            // or send(encodedFrame, mid:)
+/// for await event in pc.events { if case .audio(let mid, let pcm) = event { … } }
 /// ```
 public final class PeerConnection: Sendable {
-    /// Transport events, received frames and keyframe requests.
-    public let events: AsyncStream<PeerConnectionCore.Event>
+    /// What a PeerConnection reports.
+    public typealias Event = PeerConnectionCore.Event
+    /// Transport events, state changes, remote tracks, received frames, keyframe requests.
+    public let events: AsyncStream<Event>
     private let driver: UDPDriver<PeerConnectionCore>
-    private let sink: AsyncStream<PeerConnectionCore.Event>.Continuation
+    private let sink: AsyncStream<Event>.Continuation
 
     private init(
-        driver: UDPDriver<PeerConnectionCore>, events: AsyncStream<PeerConnectionCore.Event>,
-        sink: AsyncStream<PeerConnectionCore.Event>.Continuation
+        driver: UDPDriver<PeerConnectionCore>, events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation
     ) {
         self.driver = driver
         self.events = events
         self.sink = sink
     }
 
-    /// Binds a socket on each address and starts gathering. No STUN server unless the ICE
-    /// configuration names one.
+    /// Binds a socket on each address and starts gathering. No STUN or TURN server unless
+    /// the configuration names one.
     public static func start(
-        configuration: ICEConfiguration = .init(), localAddresses: [IPAddress],
+        configuration: PeerConnectionConfiguration = .init(), localAddresses: [IPAddress],
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> PeerConnection {
-        let (events, sink) = AsyncStream.makeStream(of: PeerConnectionCore.Event.self)
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(
                 localAddresses: localAddresses, group: group,
                 afterPump: { pc in for e in pc.drainEvents() { sink.yield(e) } },
                 started: { pc, addresses, now in pc.start(localAddresses: addresses, now: now) },
-                makeMachine: { try PeerConnectionCore(ice: configuration) })
+                makeMachine: { try PeerConnectionCore(configuration: configuration) })
             return PeerConnection(driver: driver, events: events, sink: sink)
         } catch {
             sink.finish()
@@ -49,8 +51,20 @@ public final class PeerConnection: Sendable {
     }
 
     /// Adds a transceiver; returns its mid.
-    public func addTransceiver(_ kind: MediaKind, direction: MediaDirection = .sendrecv) async throws -> String {
-        try await driver.perform { pc, _ in pc.addTransceiver(kind, direction: direction) }
+    public func addTransceiver(
+        _ kind: MediaKind, direction: MediaDirection = .sendrecv, receive: ReceiveOutput = .encoded
+    ) async throws -> String {
+        try await driver.perform { pc, _ in pc.addTransceiver(kind, direction: direction, receive: receive) }
+    }
+
+    /// Changes what transceiver `mid` hands out.
+    public func setReceiveOutput(_ output: ReceiveOutput, mid: String) async throws {
+        try await driver.perform { pc, _ in try pc.setReceiveOutput(output, mid: mid) }
+    }
+
+    /// The transceivers, in SDP order.
+    public func transceivers() async throws -> [(mid: String, kind: MediaKind, direction: MediaDirection)] {
+        try await driver.perform { pc, _ in pc.transceiverList }
     }
 
     /// An offer with every transceiver and candidate.
@@ -58,15 +72,30 @@ public final class PeerConnection: Sendable {
         try await driver.perform { pc, _ in pc.createOffer() }
     }
 
-    /// An answer to `offer` (given to ``setRemoteDescription(_:isOffer:)`` first).
-    public func createAnswer(to offer: SessionDescription) async throws -> SessionDescription {
-        try await driver.perform { pc, _ in try pc.createAnswer(to: offer) }
+    /// An answer to the remote offer applied with ``setRemoteDescription(_:)``.
+    public func createAnswer() async throws -> SessionDescription {
+        try await driver.perform { pc, _ in try pc.createAnswer() }
+    }
+
+    /// Applies a description this side created (see ``PeerConnectionCore/setLocalDescription(_:)``).
+    public func setLocalDescription(_ sdp: SessionDescription) async throws {
+        try await driver.perform { pc, _ in try pc.setLocalDescription(sdp) }
     }
 
     /// Applies the peer's offer or answer.
     /// - Throws: ``PeerConnectionError`` for an unusable description.
-    public func setRemoteDescription(_ sdp: SessionDescription, isOffer: Bool) async throws {
-        try await driver.perform { pc, now in try pc.setRemoteDescription(sdp, isOffer: isOffer, now: now) }
+    public func setRemoteDescription(_ sdp: SessionDescription) async throws {
+        try await driver.perform { pc, now in try pc.setRemoteDescription(sdp, now: now) }
+    }
+
+    /// Adds a trickled remote candidate; nil for end-of-candidates.
+    public func addIceCandidate(_ candidate: ICECandidate?) async throws {
+        try await driver.perform { pc, now in try pc.addIceCandidate(candidate, now: now) }
+    }
+
+    /// Restarts ICE; the next offer carries the new credentials.
+    public func restartIce() async throws {
+        try await driver.perform { pc, now in pc.restartIce(now: now) }
     }
 
     /// Sends an encoded frame (Opus packet or VP8 frame) on transceiver `mid`.
@@ -74,9 +103,37 @@ public final class PeerConnection: Sendable {
         try await driver.perform { pc, now in try pc.send(frame, mid: mid, now: now) }
     }
 
+    /// Sends raw audio (any block length) through the built-in Opus encoder.
+    public func send(audio: AudioFrame<Int16>, mid: String) async throws {
+        try await driver.perform { pc, now in try pc.send(audio: audio, mid: mid, now: now) }
+    }
+
+    /// Sends a picture through the built-in VP8 encoder.
+    public func send(video: VideoFrame, mid: String) async throws {
+        try await driver.perform { pc, now in try pc.send(video: video, mid: mid, now: now) }
+    }
+
     /// Counters of transceiver `mid`.
     public func statistics(mid: String) async throws -> PeerConnectionCore.TransceiverStatistics? {
         try await driver.perform { pc, _ in pc.statistics(mid: mid) }
+    }
+
+    /// Counters of the secure transport (dropped datagrams by reason, packets in and out).
+    public func transportStatistics() async throws -> SecureTransportCore.Statistics {
+        try await driver.perform { pc, _ in pc.transport.statistics }
+    }
+
+    /// The aggregate connection state.
+    public func connectionState() async throws -> PeerConnectionState {
+        try await driver.perform { pc, _ in pc.connectionState }
+    }
+
+    /// The DTLS role and the SRTP profile, once secured.
+    public func securityParameters() async throws -> (dtlsRole: DTLSConnection.Role, profile: SRTPProfile)? {
+        try await driver.perform { pc, _ in
+            guard let role = pc.transport.dtls?.role, let profile = pc.transport.srtp?.profile else { return nil }
+            return (role, profile)
+        }
     }
 
     /// Sends DTLS close_notify, closes ICE, releases the socket and ends ``events``.

@@ -1,0 +1,89 @@
+/// Decodes an incoming Opus RTP stream into continuous PCM: packets are given with their
+/// RTP sequence number and timestamp in arrival order; lost packets are rebuilt from the
+/// in-band FEC of the next packet when it carries some (RFC 6716 §2.1.7), or concealed
+/// (PLC), so the output has no holes; late and duplicate packets are dropped and counted.
+///
+/// Output frames are at the rate and channel count chosen here (libopus decodes natively
+/// at 8, 12, 16, 24 or 48 kHz — 16 kHz mono suits speech engines). Their timestamps count
+/// from the stream's first packet on that clock.
+///
+/// This is a no-wait decoder: it decodes each packet as it arrives and never reorders.
+/// Recorders and bots, which play nothing out, want exactly that.
+///
+/// ```swift
+/// let stream = try OpusStreamDecoder(sampleRate: 16_000, channels: 1)
+/// for pcm in stream.decode(packet.payload, sequenceNumber: seq, rtpTimestamp: ts) { wav.write(pcm) }
+/// ```
+public final class OpusStreamDecoder {
+    /// Counters.
+    public struct Statistics: Sendable, Equatable {
+        /// Packets decoded.
+        public var packetsDecoded = 0
+        /// Lost packets rebuilt from FEC or concealed.
+        public var packetsConcealed = 0
+        /// Packets that arrived after a later one and were dropped (duplicates included).
+        public var packetsLate = 0
+        /// Packets libopus refused.
+        public var packetsInvalid = 0
+    }
+
+    /// Output rate.
+    public var sampleRate: Int { decoder.sampleRate }
+    /// Output channels.
+    public var channels: Int { decoder.channels }
+    /// Most consecutive lost packets concealed; a longer gap is skipped (the timeline
+    /// jumps) rather than filled with synthetic audio.
+    public var maxConcealedPackets = 25
+    /// Counters.
+    public private(set) var statistics = Statistics()
+    private let decoder: OpusDecoder
+    private var sequence = SequenceUnwrapper(bits: 16)
+    private var timestamps = SequenceUnwrapper(bits: 32)
+    private var firstTimestamp: Int64?
+
+    /// A decoder producing `sampleRate` Hz, `channels`-channel PCM.
+    public init(sampleRate: Int = 48_000, channels: Int = 1) throws(OpusError) {
+        decoder = try OpusDecoder(sampleRate: sampleRate, channels: channels)
+    }
+
+    /// Decodes one packet; returns the PCM for the packets lost just before it (if any)
+    /// followed by its own. Returns nothing for a late, duplicate or invalid packet.
+    public func decode(_ packet: [UInt8], sequenceNumber: UInt16, rtpTimestamp: UInt32) -> [AudioFrame<Int16>] {
+        let previous = sequence.highest
+        let seq = sequence.peek(UInt64(sequenceNumber))
+        if let previous, seq <= previous {
+            statistics.packetsLate += 1
+            return []
+        }
+        guard (try? OpusPacket.validate(packet)) != nil else {
+            statistics.packetsInvalid += 1
+            return []
+        }
+        _ = sequence.unwrap(UInt64(sequenceNumber))
+        let ts = timestamps.unwrap(UInt64(rtpTimestamp))
+        if firstTimestamp == nil { firstTimestamp = ts }
+        var out: [AudioFrame<Int16>] = []
+        if let previous, seq - previous - 1 > 0 {
+            let lost = Int(seq - previous - 1)
+            if lost <= maxConcealedPackets {
+                for i in 0..<lost {
+                    let frame =
+                        i == lost - 1
+                        ? try? decoder.recoverLoss(using: packet) : try? decoder.concealLoss()
+                    if let frame {
+                        out.append(frame)
+                        statistics.packetsConcealed += 1
+                    }
+                }
+            }
+        }
+        let at = MediaTime(value: ts - firstTimestamp!, timescale: 48_000)
+        do {
+            out.append(try decoder.decode(packet, timestamp: at))
+            statistics.packetsDecoded += 1
+        } catch {
+            statistics.packetsInvalid += 1
+        }
+        return out
+    }
+}

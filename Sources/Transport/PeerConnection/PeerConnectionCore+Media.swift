@@ -1,0 +1,274 @@
+import Codec
+
+// The media paths of a PeerConnectionCore: frames out (encoded or raw through the
+// built-in encoders), frames in (assembled, optionally decoded), and RTCP both ways.
+extension PeerConnectionCore {
+    // MARK: sending
+
+    /// Sends one encoded frame on transceiver `mid`: packetized for its codec, stamped with
+    /// the negotiated payload type, kept for NACKs.
+    public func send(_ frame: EncodedFrame, mid: String, now: Duration) throws(PeerConnectionError) {
+        let (t, media) = try sender(mid)
+        packetize(frame, on: t, media: media)
+        collect(now: now)
+    }
+
+    /// Sends raw audio on transceiver `mid` through the built-in Opus encoder: blocks of any
+    /// length at 8, 12, 16, 24 or 48 kHz; every whole 20 ms goes out as one packet.
+    public func send(audio block: AudioFrame<Int16>, mid: String, now: Duration) throws(PeerConnectionError) {
+        let (t, media) = try sender(mid)
+        guard t.kind == .audio else { throw .encoding("transceiver \(mid) carries video") }
+        if t.audioEncoder == nil { t.audioEncoder = OpusStreamEncoder(configuration: configuration.audioEncoder) }
+        let packets: [EncodedFrame]
+        do {
+            packets = try t.audioEncoder!.encode(block)
+        } catch {
+            throw .encoding(error.description)
+        }
+        for p in packets {
+            t.stats.framesEncoded += 1
+            packetize(p, on: t, media: media)
+        }
+        collect(now: now)
+    }
+
+    /// Sends a picture on transceiver `mid` through the built-in VP8 encoder (created at
+    /// the picture's size; a new size re-creates it). Keyframe requests from the peer are
+    /// applied to the next picture.
+    public func send(video picture: VideoFrame, mid: String, now: Duration) throws(PeerConnectionError) {
+        let (t, media) = try sender(mid)
+        guard t.kind == .video else { throw .encoding("transceiver \(mid) carries audio") }
+        do {
+            if t.videoEncoder == nil {
+                var c = VP8EncoderConfiguration(width: picture.width, height: picture.height)
+                c.bitrate = configuration.videoBitrate
+                t.videoEncoder = try VP8Encoder(configuration: c)
+            }
+            if let frame = try t.videoEncoder!.encode(picture) {
+                t.stats.framesEncoded += 1
+                packetize(frame, on: t, media: media)
+            }
+        } catch {
+            throw .encoding(error.description)
+        }
+        collect(now: now)
+    }
+
+    private func sender(_ mid: String) throws(PeerConnectionError) -> (Transceiver, NegotiatedMedia) {
+        guard let t = transceiver(mid: mid), let media = t.negotiated, t.sends else { throw .unknownMid(mid) }
+        return (t, media)
+    }
+
+    private func packetize(_ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia) {
+        let timestamp =
+            t.timestampOffset
+            &+ UInt32(truncatingIfNeeded: frame.timestamp.converted(to: frame.codec.rtpClockRate).value)
+        let fragments: [RTPPayloadFragment]
+        switch frame.codec {
+        case .opus: fragments = [RTPPayloadFragment(payload: frame.data, marker: false, timestamp: 0)]
+        case .vp8: fragments = (try? t.vp8Packetizer.packetize(frame)) ?? []
+        }
+        t.stats.framesSent += 1
+        let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]
+        for f in fragments {
+            var header = RTPHeader(
+                payloadType: media.codec.payloadType, sequenceNumber: t.sequence, timestamp: timestamp,
+                ssrc: t.track.ssrc, marker: f.marker)
+            if let midID { header.setMid(id: midID, t.mid) }
+            t.sequence &+= 1
+            let packet = RTPPacket(header: header, payload: f.payload[...])
+            t.history.store(packet)
+            if (try? transport.sendRTP(packet)) != nil {
+                t.stats.packetsSent += 1
+                t.stats.lastSequenceNumberSent = header.sequenceNumber
+                t.stats.bytesSent += f.payload.count
+                t.packetCount &+= 1
+                t.octetCount &+= UInt32(truncatingIfNeeded: f.payload.count)
+                t.lastSentTimestamp = timestamp
+            }
+        }
+    }
+
+    // MARK: receiving RTP
+
+    private func transceiver(for packet: RTPPacket) -> Transceiver? {
+        if let t = transceivers.first(where: { $0.remoteSSRC == packet.header.ssrc }) { return t }
+        // No a=ssrc from the peer: the payload type tells the kind (first unclaimed section).
+        guard
+            let t = transceivers.first(where: {
+                $0.negotiated?.codec.payloadType == packet.header.payloadType && $0.remoteSSRC == nil
+            })
+        else { return nil }
+        t.remoteSSRC = packet.header.ssrc
+        return t
+    }
+
+    func receive(_ packet: RTPPacket, now: Duration) {
+        var packet = packet
+        // RTX: unwrap to the original packet.
+        if let t = transceivers.first(where: {
+            $0.negotiated?.codec.rtxPayloadType == packet.header.payloadType && $0.remoteSSRC != nil
+        }),
+            let media = t.negotiated, let ssrc = t.remoteSSRC,
+            let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: media.codec.payloadType)
+        {
+            packet = original
+        }
+        guard let t = transceiver(for: packet), let media = t.negotiated,
+            packet.header.payloadType == media.codec.payloadType
+        else { return }
+        t.stats.packetsReceived += 1
+        if t.receive == nil {
+            t.receive = RTPReceiveStatistics(ssrc: packet.header.ssrc, clockRate: media.codec.clockRate)
+        }
+        t.receive?.record(
+            sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp, arrival: now,
+            payloadBytes: packet.payload.count)
+        if let lost = t.nacks?.record(sequenceNumber: packet.header.sequenceNumber, now: now), !lost.isEmpty {
+            sendNACK(lost, on: t)
+        }
+        switch media.codec.codec {
+        case .opus:
+            guard let frame = try? OpusRTPDepacketizer.depacketize(packet.payloadPacket) else { return }
+            t.stats.framesReceived += 1
+            if t.output.encoded { events.append(.frame(mid: t.mid, frame)) }
+            if t.output.decoded { decodeAudio(packet, on: t) }
+        case .vp8:
+            let outputs = (try? t.assembler.insert(packet.payloadPacket, now: now)) ?? []
+            for output in outputs { deliver(output, to: t, now: now) }
+        }
+    }
+
+    private func decodeAudio(_ packet: RTPPacket, on t: Transceiver) {
+        if t.audioDecoder == nil {
+            t.audioDecoder = try? OpusStreamDecoder(
+                sampleRate: t.output.audioSampleRate, channels: t.output.audioChannels)
+        }
+        guard let decoder = t.audioDecoder else {
+            t.stats.decodeErrors += 1
+            return
+        }
+        let invalidBefore = decoder.statistics.packetsInvalid
+        for pcm in decoder.decode(
+            Array(packet.payload), sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp)
+        {
+            events.append(.audio(mid: t.mid, pcm))
+        }
+        t.stats.framesDecoded = decoder.statistics.packetsDecoded
+        t.stats.decodeErrors += decoder.statistics.packetsInvalid - invalidBefore
+    }
+
+    func deliver(_ output: VP8FrameAssembler.Output, to t: Transceiver, now: Duration) {
+        switch output {
+        case .frame(let f):
+            t.stats.framesReceived += 1
+            if t.output.encoded { events.append(.frame(mid: t.mid, f.encoded)) }
+            if t.output.decoded { decodeVideo(f.encoded, on: t, now: now) }
+        case .incomplete:
+            t.stats.framesLost += 1
+            t.videoDecoder?.frameLost()
+            requestKeyframe(on: t, now: now)
+        }
+    }
+
+    private func decodeVideo(_ frame: EncodedFrame, on t: Transceiver, now: Duration) {
+        if t.videoDecoder == nil { t.videoDecoder = try? VP8Decoder() }
+        guard let decoder = t.videoDecoder else {
+            t.stats.decodeErrors += 1
+            return
+        }
+        do {
+            if let picture = try decoder.decode(frame) {
+                t.stats.framesDecoded += 1
+                events.append(.video(mid: t.mid, picture))
+            }
+        } catch {
+            t.stats.decodeErrors += 1
+            requestKeyframe(on: t, now: now)
+        }
+    }
+
+    /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
+    private func requestKeyframe(on t: Transceiver, now: Duration) {
+        guard let ssrc = t.remoteSSRC else { return }
+        if let last = t.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
+        if (try? transport.sendRTCP([.pictureLossIndication(senderSSRC: t.track.ssrc, mediaSSRC: ssrc)])) != nil {
+            t.lastKeyframeRequest = now
+            t.stats.keyframeRequestsSent += 1
+        }
+    }
+
+    func sendNACK(_ lost: [UInt16], on t: Transceiver) {
+        guard let ssrc = t.remoteSSRC else { return }
+        if (try? transport.sendRTCP([.nack(senderSSRC: t.track.ssrc, mediaSSRC: ssrc, lost: lost)])) != nil {
+            t.stats.nacksSent += lost.count
+        }
+    }
+
+    // MARK: RTCP
+
+    func receive(_ packets: [RTCPPacket], now: Duration) {
+        for packet in packets {
+            switch packet {
+            case .pictureLossIndication(_, let media):
+                keyframeRequested(ssrc: media)
+            case .fullIntraRequest(_, let entries):
+                for e in entries { keyframeRequested(ssrc: e.ssrc) }
+            case .nack(_, let media, let lost):
+                guard let t = transceivers.first(where: { $0.track.ssrc == media }) else { continue }
+                for seq in lost {
+                    guard let original = t.history.packet(sequenceNumber: seq) else { continue }
+                    let resend = t.rtx.map { _ in t.rtx!.wrap(original) } ?? original
+                    if (try? transport.sendRTP(resend)) != nil { t.stats.retransmissions += 1 }
+                }
+            case .senderReport(let ssrc, let ntp, _, _, _, let reports):
+                transceivers.first { $0.remoteSSRC == ssrc }?.receive?.recordSenderReport(
+                    ntpTimestamp: ntp, arrival: now)
+                apply(reports, now: now)
+            case .receiverReport(_, let reports):
+                apply(reports, now: now)
+            default: break
+            }
+        }
+    }
+
+    private func keyframeRequested(ssrc: UInt32) {
+        guard let t = transceivers.first(where: { $0.track.ssrc == ssrc }) else { return }
+        t.stats.keyframeRequestsReceived += 1
+        t.videoEncoder?.requestKeyframe()
+        events.append(.keyframeRequested(mid: t.mid))
+    }
+
+    private func apply(_ reports: [RTCPReportBlock], now: Duration) {
+        for block in reports {
+            guard let t = transceivers.first(where: { $0.track.ssrc == block.ssrc }) else { continue }
+            t.stats.remoteReportedLost = Int(block.cumulativeLost)
+            t.stats.remoteReportedJitter = Int(block.jitter)
+            if let rtt = RTCPTime.roundTrip(block: block, now: now) { t.stats.roundTrip = rtt }
+        }
+    }
+
+    /// One SR per sending transceiver (with report blocks on what this side receives), or
+    /// an RR when nothing is sent; SDES CNAME in each compound (RFC 3550 §6.1).
+    func sendReports(now: Duration) {
+        let blocks = transceivers.compactMap { t -> RTCPReportBlock? in t.receive?.makeReportBlock(now: now) }
+        var compound: [RTCPPacket] = []
+        let senders = transceivers.filter { $0.stats.packetsSent > 0 }
+        if senders.isEmpty {
+            compound.append(
+                .receiverReport(ssrc: transceivers.first?.track.ssrc ?? 1, reports: Array(blocks.prefix(31))))
+        } else {
+            for (i, t) in senders.enumerated() {
+                compound.append(
+                    .senderReport(
+                        ssrc: t.track.ssrc, ntpTimestamp: RTCPTime.ntp(now), rtpTimestamp: t.lastSentTimestamp,
+                        packetCount: t.packetCount, octetCount: t.octetCount,
+                        reports: i == 0 ? Array(blocks.prefix(31)) : []))
+            }
+        }
+        let reporter = senders.first?.track.ssrc ?? transceivers.first?.track.ssrc ?? 1
+        let cnameItem: (type: UInt8, text: String) = (1, cname)
+        compound.append(.sourceDescription([(ssrc: reporter, items: [cnameItem])]))
+        try? transport.sendRTCP(compound)
+    }
+}
