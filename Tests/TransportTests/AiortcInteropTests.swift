@@ -1,138 +1,161 @@
+import Codec
 import Foundation
 import MeetKitTestSupport
 import Testing
 
 @testable import Transport
 
-/// MeetKit's secure media path and SDP negotiation against aiortc, an independent WebRTC
-/// stack, over real UDP on loopback: aiortc offers audio and video, MeetKit answers;
-/// both send for five seconds and count the frames they decode.
+/// MeetKit's public PeerConnection against aiortc, an independent WebRTC stack, over real
+/// UDP on loopback, in both offer directions: MeetKit sends raw PCM and pictures through
+/// its encoders, decodes what aiortc sends, and both sides count the frames they decoded
+/// over five seconds.
 @Suite("Media interop with aiortc", .serialized)
 struct AiortcInteropTests {
+    static let loopback = IPAddress("127.0.0.1")!
+
     @Test func meetKitAnswersAiortcOffer() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
-            executable: InteropPeers.python,
-            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
+            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
         defer { peer.terminate() }
-        let offerMessage = try await peer.readJSON()
-        let offer = try SessionDescription(parsing: try #require(offerMessage["sdp"] as? String))
-        let negotiated = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
-        let audio = try #require(negotiated.media.first { $0.kind == .audio })
-        let video = try #require(negotiated.media.first { $0.kind == .video })
-
-        let side = try await SecureTransportPeer(role: .controlled)
-        let local = try await side.localTransport()
-        let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
-        let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
-        let answer = try SessionNegotiation.makeAnswer(
-            to: offer, sessionID: 1, version: 1,
-            transport: local,
-            tracks: [audio.mid: audioTrack, video.mid: videoTrack])
+        let offer = try SessionDescription(parsing: try #require(try await peer.readJSON()["sdp"] as? String))
+        let pc = try await PeerConnection.start(localAddresses: [Self.loopback])
+        try await pc.setRemoteDescription(offer)
+        let transceivers = try await pc.transceivers()
+        let audio = try #require(transceivers.first { $0.kind == .audio }?.mid)
+        let video = try #require(transceivers.first { $0.kind == .video }?.mid)
+        try await pc.setReceiveOutput(.decoded(), mid: audio)
+        try await pc.setReceiveOutput(.decoded(), mid: video)
+        let answer = try await pc.createAnswer()
+        try await pc.setLocalDescription(answer)
         try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
-        try await Self.exchangeMedia(
-            side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
-        await side.close()
+        try await Self.exchangeMedia(pc: pc, peer: peer, audio: audio, video: video)
+        await pc.close()
     }
 
     /// MeetKit offers audio and video; aiortc answers.
     @Test func aiortcAnswersMeetKitOffer() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
-        let peer = try LineProcess(
-            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py")])
+        let peer = try LineProcess(executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py")])
         defer { peer.terminate() }
-        let side = try await SecureTransportPeer(role: .controlling)
-        let local = try await side.localTransport()
-        let audioTrack = LocalTrackIdentity.random(kind: .audio, cname: "meetkit", streamID: "meetkit")
-        let videoTrack = LocalTrackIdentity.random(kind: .video, cname: "meetkit", streamID: "meetkit")
-        let offer = SessionNegotiation.makeOffer(
-            sessionID: 7, version: 1,
-            transport: local,
-            sections: [
-                LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: audioTrack),
-                LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: videoTrack),
-            ])
+        let pc = try await PeerConnection.start(localAddresses: [Self.loopback])
+        let audio = try await pc.addTransceiver(.audio, receive: .decoded())
+        let video = try await pc.addTransceiver(.video, receive: .decoded())
+        let offer = try await pc.createOffer()
+        try await pc.setLocalDescription(offer)
         try peer.writeJSON(["type": "offer", "sdp": offer.serialized()])
-        let answerMessage = try await peer.readJSON()
-        let answer = try SessionDescription(parsing: try #require(answerMessage["sdp"] as? String))
+        let answer = try SessionDescription(parsing: try #require(try await peer.readJSON()["sdp"] as? String))
         let negotiated = try SessionNegotiation.negotiate(remote: answer, remoteIsOffer: false)
-        let audio = try #require(negotiated.media.first { $0.kind == .audio })
-        let video = try #require(negotiated.media.first { $0.kind == .video })
-        #expect(audio.codec.payloadType == 111 && video.codec.payloadType == 96, "the answer keeps our numbering")
-        try await Self.exchangeMedia(
-            side: side, peer: peer, negotiated: negotiated, audioTrack: audioTrack, videoTrack: videoTrack)
-        await side.close()
+        #expect(
+            negotiated.media.map(\.codec.payloadType) == [111, 96], "aiortc's answer keeps MeetKit's payload types")
+        try await pc.setRemoteDescription(answer)
+        try await Self.exchangeMedia(pc: pc, peer: peer, audio: audio, video: video)
+        await pc.close()
     }
-}
 
-extension AiortcInteropTests {
-    /// aiortc's offer with its fingerprint altered before MeetKit reads it: MeetKit's DTLS
-    /// handshake fails with a fingerprint mismatch, its alert fails aiortc's too, and no
-    /// media flows either way.
+    /// aiortc's offer with its fingerprint altered before MeetKit applies it: MeetKit's
+    /// DTLS handshake fails with the typed fingerprint mismatch, its alert fails aiortc's
+    /// handshake too, and no media flows either way.
     @Test func tamperedFingerprintFailsBothSides() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
-            executable: InteropPeers.python,
-            arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
+            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_peer.py"), "--offer"])
         defer { peer.terminate() }
-        let offerText = try #require(try await peer.readJSON()["sdp"] as? String)
-        let offer = try SessionDescription(parsing: offerText)
-        var tampered = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
-        tampered.remoteFingerprint = String(tampered.remoteFingerprint.reversed())
-        let negotiated = tampered
-        let side = try await SecureTransportPeer(role: .controlled)
-        let local = try await side.localTransport()
-        let answer = try SessionNegotiation.makeAnswer(
-            to: offer, sessionID: 3, version: 1,
-            transport: local, tracks: [:])
+        var offer = try SessionDescription(parsing: try #require(try await peer.readJSON()["sdp"] as? String))
+        for i in offer.media.indices {
+            for j in offer.media[i].attributes.indices where offer.media[i].attributes[j].name == "fingerprint" {
+                let parts = offer.media[i].attributes[j].value?.split(separator: " ") ?? []
+                offer.media[i].attributes[j].value = "\(parts[0]) \(String(parts[1].reversed()))"
+            }
+        }
+        let pc = try await PeerConnection.start(localAddresses: [Self.loopback])
+        try await pc.setRemoteDescription(offer)
+        let answer = try await pc.createAnswer()
+        try await pc.setLocalDescription(answer)
         try peer.writeJSON(["type": "answer", "sdp": answer.serialized()])
-        try await side.apply(negotiated)
-        #expect(await !side.secured())
-        let error = try await side.driver.perform { core, _ in core.dtls?.error }
-        guard case .fingerprintMismatch? = error else {
-            Issue.record("expected a fingerprint mismatch, got \(String(describing: error))")
+        // Watch the events until the connection fails (closing it after 15 s ends the wait).
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(15))
+            await pc.close()
+        }
+        let watcher = Task { () -> (DTLSError?, [PeerConnectionState]) in
+            var (failure, states): (DTLSError?, [PeerConnectionState]) = (nil, [])
+            for await event in pc.events {
+                if case .transport(.failed(let error)) = event { failure = error }
+                if case .connectionState(let s) = event { states.append(s) }
+                if event == .connectionState(.failed) { break }
+            }
+            return (failure, states)
+        }
+        let (failure, states) = await watcher.value
+        watchdog.cancel()
+        guard case .fingerprintMismatch? = failure else {
+            Issue.record("expected a fingerprint mismatch, got \(String(describing: failure))")
             return
         }
+        #expect(states.last == .failed && !states.contains(.connected))
         try await Task.sleep(for: .seconds(1))
         try peer.writeJSON(["type": "stop"])
         let done = try await peer.readJSON(timeout: .seconds(20))
         #expect(done["state"] as? String != "connected", "aiortc did not connect (\(done["state"] ?? "-"))")
         #expect(done["audio_frames"] as? Int == 0 && done["video_frames"] as? Int == 0)
-        await side.close()
+        await pc.close()
     }
 
-    /// Applies the negotiated transport, waits for DTLS-SRTP, sends a tone and a pattern for
-    /// 4 s while receiving aiortc's for 5 s, and checks both sides decoded ≥ 90 %.
-    static func exchangeMedia(
-        side: SecureTransportPeer, peer: LineProcess, negotiated: NegotiatedSession,
-        audioTrack: LocalTrackIdentity, videoTrack: LocalTrackIdentity
-    ) async throws {
-        let audio = try #require(negotiated.media.first { $0.kind == .audio })
-        let video = try #require(negotiated.media.first { $0.kind == .video })
-        try await side.apply(negotiated)
-        #expect(await side.secured(), "DTLS-SRTP with aiortc")
-        let deadline = ContinuousClock.now + .seconds(5)
-        async let received = SecureTransportUDPTests.receive(
-            on: side, until: deadline, audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
-        let sent = try await SecureTransportUDPTests.send(
-            from: side, seconds: 4, frequency: 880, ssrc: audioTrack.ssrc, videoSSRC: videoTrack.ssrc,
-            audioPT: audio.codec.payloadType, videoPT: video.codec.payloadType)
-        let got = await received
-        // Let the last packets land, then ask aiortc for its counts.
-        try await Task.sleep(for: .milliseconds(500))
+    /// Waits for the connection, sends a 880 Hz tone (20 ms PCM blocks) and a 320x240
+    /// pattern at 25 fps for 4 s while decoding aiortc's media for 5 s, then checks that
+    /// each side decoded ≥ 90 % of what the other sent.
+    static func exchangeMedia(pc: PeerConnection, peer: LineProcess, audio: String, video: String) async throws {
+        let connected = await firstElement(of: pc.events, timeout: .seconds(10)) { $0 == .connectionState(.connected) }
+        try #require(connected != nil, "connected to aiortc")
+        let received = Task {
+            var (pcm, pictures) = ([Int16](), 0)
+            for await event in pc.events {
+                switch event {
+                case .audio(let mid, let frame) where mid == audio: pcm += frame.samples
+                case .video(let mid, _) where mid == video: pictures += 1
+                default: break
+                }
+            }
+            return (pcm, pictures)
+        }
+        let start = ContinuousClock.now
+        var tone = ToneGenerator(frequency: 880)
+        var pattern = TestPatternGenerator(width: 320, height: 240, frameRate: 25)
+        for tick in 0..<200 {
+            try await pc.send(audio: tone.nextFrame(samplesPerChannel: 960), mid: audio)
+            if tick % 2 == 0 { try await pc.send(video: pattern.nextFrame(), mid: video) }
+            try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+        }
+        try await Task.sleep(until: start + .seconds(5))
+        let sentAudio = try #require(try await pc.statistics(mid: audio))
+        let sentVideo = try #require(try await pc.statistics(mid: video))
+        let gotAudio = try #require(try await pc.statistics(mid: audio))
+        let gotVideo = try #require(try await pc.statistics(mid: video))
         try peer.writeJSON(["type": "stop"])
         let done = try await peer.readJSON(timeout: .seconds(20))
+        await pc.close()  // ends the event stream
+        let (pcm, pictures) = await received.value
         let aiortcAudio = done["audio_frames"] as? Int ?? 0
         let aiortcVideo = done["video_frames"] as? Int ?? 0
         print(
-            "aiortc interop: MeetKit sent \(sent.audio) audio / \(sent.video) video frames, aiortc decoded "
-                + "\(aiortcAudio) / \(aiortcVideo); MeetKit decoded \(got.audio) / \(got.video) of aiortc's")
-        #expect(Double(aiortcAudio) >= 0.9 * Double(sent.audio), "aiortc decoded \(aiortcAudio) of \(sent.audio) audio")
-        #expect(Double(aiortcVideo) >= 0.9 * Double(sent.video), "aiortc decoded \(aiortcVideo) of \(sent.video) video")
+            "aiortc interop: MeetKit sent \(sentAudio.framesEncoded) audio / \(sentVideo.framesEncoded) video frames, "
+                + "aiortc decoded \(aiortcAudio) / \(aiortcVideo); MeetKit decoded \(gotAudio.framesDecoded) / "
+                + "\(gotVideo.framesDecoded) of aiortc's")
+        #expect(sentAudio.framesEncoded == 200 && sentVideo.framesEncoded == 100)
+        #expect(
+            Double(aiortcAudio) >= 0.9 * Double(sentAudio.framesEncoded),
+            "aiortc decoded \(aiortcAudio) of \(sentAudio.framesEncoded) audio frames")
+        #expect(
+            Double(aiortcVideo) >= 0.9 * Double(sentVideo.framesEncoded),
+            "aiortc decoded \(aiortcVideo) of \(sentVideo.framesEncoded) video frames")
         // aiortc sends 50 audio and 30 video frames a second; MeetKit listened for 5 s of it.
-        #expect(got.audio >= 200 && got.video >= 100, "MeetKit decoded \(got.audio) audio / \(got.video) video frames")
+        #expect(
+            gotAudio.framesDecoded >= 225 && gotVideo.framesDecoded >= 135,
+            "MeetKit decoded \(gotAudio.framesDecoded) audio / \(gotVideo.framesDecoded) video frames")
+        #expect(pictures == gotVideo.framesDecoded, "every decoded picture was handed out")
         let heard = SignalAnalysis.dominantFrequency(
-            in: Array(got.pcm.suffix(48_000)), sampleRate: 48_000, range: 200...1200)
+            in: pcm.suffix(48_000).map(\.normalized), sampleRate: 48_000, range: 200...1200)
         #expect(abs(heard - 440) <= 10, "MeetKit hears aiortc's 440 Hz tone (\(heard))")
     }
 }

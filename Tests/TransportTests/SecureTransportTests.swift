@@ -105,7 +105,7 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
                 secured = true
                 nextAudio = now
                 nextVideo = now
-            case .failed(let why): failure = why
+            case .failed(let why): failure = why.description
             case .rtp(let packet) where packet.header.payloadType == 111:
                 if let frame = try? opusDecoder.decode(Array(packet.payload)) {
                     audioDecoded += 1

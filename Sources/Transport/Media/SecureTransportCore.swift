@@ -21,8 +21,9 @@ public final class SecureTransportCore {
         case ice(ICEEvent)
         /// DTLS completed: SRTP keys are in place with this profile.
         case secured(SRTPProfile)
-        /// DTLS or SRTP setup failed; the transport is unusable.
-        case failed(String)
+        /// DTLS or SRTP setup failed (the typed reason, e.g. a fingerprint mismatch); the
+        /// transport is unusable.
+        case failed(DTLSError)
         /// A decrypted RTP packet.
         case rtp(RTPPacket)
         /// A decrypted RTCP compound packet.
@@ -267,9 +268,9 @@ public final class SecureTransportCore {
                     srtp = try SRTPSession(keys: keys)
                     events.append(.secured(keys.profile))
                 } catch {
-                    events.append(.failed(error.description))
+                    events.append(.failed(.setup("SRTP: \(error.description)")))
                 }
-            case .failed(let error): events.append(.failed(error.description))
+            case .failed(let error): events.append(.failed(error))
             case .applicationData(let bytes): events.append(.applicationData(bytes))
             case .closed: break
             }
