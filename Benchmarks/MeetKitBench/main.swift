@@ -200,7 +200,18 @@ func benchICE() async throws {
 
 // MARK: Receive path: SRTP unprotect + RTP parse + depacketize
 
-func benchReceivePath(_ profile: SRTPProfile) throws {
+/// aiortc's receive path (pylibsrtp unprotect + RtpPacket.parse + depayload) in packets
+/// per second, by profile name, from `Scripts/interop/aiortc_receive_bench.py`.
+func aiortcReceiveRates() async throws -> [String: Double] {
+    guard FileManager.default.isExecutableFile(atPath: ".venv/bin/python") else { return [:] }
+    let process = try LineProcess(
+        executable: ".venv/bin/python",
+        arguments: ["Scripts/interop/aiortc_receive_bench.py", String(quick ? 5_000 : 20_000), String(rounds)])
+    let result = try await process.readJSON(timeout: .seconds(300))
+    return result.compactMapValues { $0 as? Double }
+}
+
+func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
     let count = quick ? 5_000 : 20_000
     let key = (0..<16).map { UInt8($0) }
     let salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
@@ -258,42 +269,41 @@ func benchReceivePath(_ profile: SRTPProfile) throws {
         })
     let reference = Double(count) / times.0
     let meetkit = Double(count) / times.1
-    let name = "Receive path \(profile == .aeadAES128GCM ? "AES-GCM" : "AES-CM") (unprotect+parse+depacketize)"
+    let profileName = profile == .aeadAES128GCM ? "AES-GCM" : "AES-CM"
+    let name = "Receive path \(profileName) (unprotect+parse+depacketize)"
     print(
         "\(name.padding(toLength: 50, withPad: " ", startingAt: 0)) libsrtp \(fmt(reference / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / reference, 3))"
     )
+    let python = aiortc[profileName] ?? .nan
+    print(
+        "\("  same, against aiortc's receive path".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(python / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / python, 3))"
+    )
 }
 
-// MARK: Secure connection setup and memory (ICE + DTLS-SRTP, audio + video negotiated)
+// MARK: Connection setup and memory (public PeerConnection, audio + video negotiated)
 
-extension SecureTransportPeer {
-    func description(offer: SessionDescription?) async throws -> SessionDescription {
-        let transport = try await localTransport()
-        if let offer {
-            return try SessionNegotiation.makeAnswer(
-                to: offer, sessionID: 2, version: 1, transport: transport, tracks: [:])
-        }
-        return SessionNegotiation.makeOffer(
-            sessionID: 1, version: 1, transport: transport,
-            sections: [
-                LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: nil),
-                LocalMediaSection(mid: "1", kind: .video, direction: .sendrecv, track: nil),
-            ])
+/// Connects a pair of PeerConnections with audio and video transceivers; returns the
+/// milliseconds from applying the answer to both connected (ICE + DTLS-SRTP).
+func connectPair() async throws -> (ms: Double, peers: [PeerConnection]) {
+    let loopback = IPAddress("127.0.0.1")!
+    let a = try await PeerConnection.start(localAddresses: [loopback])
+    let b = try await PeerConnection.start(localAddresses: [loopback])
+    _ = try await a.addTransceiver(.audio)
+    _ = try await a.addTransceiver(.video)
+    let offer = try await a.createOffer()
+    try await a.setLocalDescription(offer)
+    try await b.setRemoteDescription(offer)
+    let answer = try await b.createAnswer()
+    try await b.setLocalDescription(answer)
+    func connected(_ pc: PeerConnection) async -> Bool {
+        for await e in pc.events where e == .connectionState(.connected) { return true }
+        return false
     }
-}
-
-/// Connects a pair; returns the milliseconds from applying the answer to both secured.
-func connectSecurePair() async throws -> (ms: Double, peers: [SecureTransportPeer]) {
-    let a = try await SecureTransportPeer(role: .controlling)
-    let b = try await SecureTransportPeer(role: .controlled)
-    let offer = try await a.description(offer: nil)
-    try await b.apply(try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true))
-    let answer = try await b.description(offer: offer)
     let start = clock.now
-    async let securedA = a.secured()
-    async let securedB = b.secured()
-    try await a.apply(try SessionNegotiation.negotiate(remote: answer, remoteIsOffer: false))
-    let ok = await (securedA, securedB)
+    async let connectedA = connected(a)
+    async let connectedB = connected(b)
+    try await a.setRemoteDescription(answer)
+    let ok = await (connectedA, connectedB)
     precondition(ok.0 && ok.1, "MeetKit pair did not connect")
     return ((clock.now - start).seconds * 1000, [a, b])
 }
@@ -308,13 +318,13 @@ func benchSecureSetup() async throws {
     let pairs = quick ? 5 : 20
     var samples: [Double] = []
     for _ in 0..<pairs {
-        let (ms, peers) = try await connectSecurePair()
+        let (ms, peers) = try await connectPair()
         samples.append(ms)
         for p in peers { await p.close() }
     }
     let before = residentKiB()
-    var idle: [SecureTransportPeer] = []
-    for _ in 0..<pairs { idle += try await connectSecurePair().peers }
+    var idle: [PeerConnection] = []
+    for _ in 0..<pairs { idle += try await connectPair().peers }
     try await Task.sleep(for: .seconds(1))
     let perConnection = Double(residentKiB() - before) / Double(idle.count)
     for p in idle { await p.close() }
@@ -328,17 +338,18 @@ func benchSecureSetup() async throws {
     let aiortcSetup = reference["setup_median_ms"] as? Double ?? .nan
     let aiortcMemory = reference["memory_kib_per_pc"] as? Double ?? .nan
     print(
-        "\("Connection setup (answer applied → both DTLS-SRTP)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcSetup)) ms  MeetKit \(fmt(median(samples))) ms  ratio \(fmt(median(samples) / aiortcSetup, 3))"
+        "\("Connection setup (answer applied → both connected)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcSetup)) ms  MeetKit \(fmt(median(samples))) ms  ratio \(fmt(median(samples) / aiortcSetup, 3))"
     )
     print(
-        "\("Memory per idle connected peer (RSS growth)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcMemory)) KiB  MeetKit \(fmt(perConnection)) KiB  ratio \(fmt(perConnection / aiortcMemory, 3))"
+        "\("Memory per idle connected PeerConnection (RSS)".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(aiortcMemory)) KiB  MeetKit \(fmt(perConnection)) KiB  ratio \(fmt(perConnection / aiortcMemory, 3))"
     )
 }
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 try benchOpus()
 try benchVP8()
-try benchReceivePath(.aeadAES128GCM)
-try benchReceivePath(.aes128CMHMACSHA1_80)
+let aiortcReceive = try await aiortcReceiveRates()
+try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
+try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
 try await benchICE()
 try await benchSecureSetup()

@@ -54,7 +54,6 @@ public final class DTLSConnection {
     /// Datagrams that were not DTLS records OpenSSL accepted.
     public private(set) var rejectedDatagrams = 0
 
-    private let context: OpaquePointer  // SSL_CTX
     private let ssl: OpaquePointer  // SSL
     private let readBIO: OpaquePointer
     private let writeBIO: OpaquePointer
@@ -85,22 +84,21 @@ public final class DTLSConnection {
         let micros = initialRTO.components.seconds * 1_000_000 + initialRTO.components.attoseconds / 1_000_000_000_000
         initialRTOMicroseconds = UInt32(clamping: max(1000, micros))
         self.handshakeTimeout = handshakeTimeout
-        guard let context = SSL_CTX_new(DTLS_method()) else { throw .setup("SSL_CTX_new") }
-        guard SSL_CTX_use_certificate(context, certificate.x509) == 1,
-            SSL_CTX_use_PrivateKey(context, certificate.key) == 1,
-            SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(DTLS1_2_VERSION), nil) == 1,
-            SSL_CTX_set_tlsext_use_srtp(context, profiles.map(\.openSSLName).joined(separator: ":")) == 0
+        let context = try SharedDTLSContext.context()
+        guard let ssl = SSL_new(context) else { throw .setup("SSL_new") }
+        guard SSL_use_certificate(ssl, certificate.x509) == 1, SSL_use_PrivateKey(ssl, certificate.key) == 1,
+            SSL_set_tlsext_use_srtp(ssl, profiles.map(\.openSSLName).joined(separator: ":")) == 0,
+            let readBIO = BIO_new(BIO_s_mem())
         else {
-            SSL_CTX_free(context)
-            throw .setup("SSL_CTX configuration: \(DTLSError.openSSLReason())")
+            SSL_free(ssl)
+            throw .setup("SSL configuration: \(DTLSError.openSSLReason())")
         }
-        SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, dtlsVerifyCallback)
-        guard let ssl = SSL_new(context), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem())
-        else {
-            SSL_CTX_free(context)
-            throw .setup("SSL_new")
+        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+            BIO_free(readBIO)
+            SSL_free(ssl)
+            throw .setup("BIO_new")
         }
-        self.context = context
+        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, dtlsVerifyCallback)
         self.ssl = ssl
         self.readBIO = readBIO
         self.writeBIO = writeBIO
@@ -116,8 +114,7 @@ public final class DTLSConnection {
     }
 
     deinit {
-        SSL_free(ssl)  // frees both BIOs
-        SSL_CTX_free(context)
+        SSL_free(ssl)  // frees both BIOs; the shared context stays
     }
 
     /// Called by OpenSSL's verify callback with the peer's leaf certificate.
@@ -315,4 +312,32 @@ private func dtlsVerifyCallback(_ preverified: Int32, _ store: OpaquePointer?) -
     }
     let connection = Unmanaged<DTLSConnection>.fromOpaque(owner).takeUnretainedValue()
     return connection.verify(certificate) ? 1 : 0
+}
+
+/// One DTLS `SSL_CTX` for the whole process (DTLS 1.2 at least); certificates, SRTP
+/// profiles and verification are set on each connection's `SSL`, so connections share
+/// the context's tables instead of holding one each. An `SSL_CTX` is safe to use from
+/// several threads once configured; it is configured once, here, and never changed.
+private final class SharedDTLSContext: @unchecked Sendable {
+    let pointer: OpaquePointer?
+    let failure: String?
+    static let shared = SharedDTLSContext()
+
+    private init() {
+        guard let context = SSL_CTX_new(DTLS_method()) else {
+            (pointer, failure) = (nil, "SSL_CTX_new: \(DTLSError.openSSLReason())")
+            return
+        }
+        guard SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(DTLS1_2_VERSION), nil) == 1 else {
+            SSL_CTX_free(context)
+            (pointer, failure) = (nil, "SSL_CTX configuration: \(DTLSError.openSSLReason())")
+            return
+        }
+        (pointer, failure) = (context, nil)
+    }
+
+    static func context() throws(DTLSError) -> OpaquePointer {
+        guard let pointer = shared.pointer else { throw .setup(shared.failure ?? "SSL_CTX") }
+        return pointer
+    }
 }

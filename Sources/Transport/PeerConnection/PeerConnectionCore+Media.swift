@@ -70,6 +70,8 @@ extension PeerConnectionCore {
         }
         t.stats.framesSent += 1
         let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]
+        // Only a peer that can send NACKs gets retransmissions: keep history for it alone.
+        let keep = media.codec.feedback.contains("nack")
         for f in fragments {
             var header = RTPHeader(
                 payloadType: media.codec.payloadType, sequenceNumber: t.sequence, timestamp: timestamp,
@@ -77,7 +79,7 @@ extension PeerConnectionCore {
             if let midID { header.setMid(id: midID, t.mid) }
             t.sequence &+= 1
             let packet = RTPPacket(header: header, payload: f.payload[...])
-            t.history.store(packet)
+            if keep { t.history.store(packet) }
             if (try? transport.sendRTP(packet)) != nil {
                 t.stats.packetsSent += 1
                 t.stats.lastSequenceNumberSent = header.sequenceNumber

@@ -7,23 +7,27 @@
 /// for seq in nackedSequenceNumbers { if let p = history.packet(sequenceNumber: seq) { resend(p) } }
 /// ```
 public struct RTPSendHistory: Sendable {
-    private var slots: [RTPPacket?]
+    private var slots: [RTPPacket?] = []
+    private let size: Int
 
-    /// A history of the last `capacity` packets (rounded up to a power of two).
+    /// A history of the last `capacity` packets (rounded up to a power of two). The slots
+    /// are allocated with the first packet, so an idle stream costs nothing.
     public init(capacity: Int = 1024) {
         var size = 1
         while size < max(1, min(capacity, 32768)) { size <<= 1 }
-        slots = [RTPPacket?](repeating: nil, count: size)
+        self.size = size
     }
 
     /// Keeps a sent packet, replacing the one `capacity` sequence numbers earlier.
     public mutating func store(_ packet: RTPPacket) {
-        slots[Int(packet.header.sequenceNumber) & (slots.count - 1)] = packet
+        if slots.isEmpty { slots = [RTPPacket?](repeating: nil, count: size) }
+        slots[Int(packet.header.sequenceNumber) & (size - 1)] = packet
     }
 
     /// The packet sent with `sequenceNumber`, if still held.
     public func packet(sequenceNumber: UInt16) -> RTPPacket? {
-        guard let p = slots[Int(sequenceNumber) & (slots.count - 1)], p.header.sequenceNumber == sequenceNumber else {
+        guard !slots.isEmpty, let p = slots[Int(sequenceNumber) & (size - 1)], p.header.sequenceNumber == sequenceNumber
+        else {
             return nil
         }
         return p
