@@ -112,6 +112,25 @@ struct NegotiationTests {
         #expect(throws: NegotiationError.unsupportedFingerprint(mid: "0", algorithms: ["sha-1", "sha-1"])) {
             try SessionNegotiation.negotiate(remote: sha1, remoteIsOffer: true)
         }
+        // Absurd ports: on the m-line the description does not parse; on a candidate the
+        // candidate is left out.
+        let absurdPort = good.replacingOccurrences(of: "m=audio 51234 ", with: "m=audio 70000 ")
+        #expect(absurdPort != good)
+        #expect(throws: SDPError.self) { try SessionDescription(parsing: absurdPort) }
+        let goodCandidates = try SessionNegotiation.negotiate(
+            remote: try SessionDescription(parsing: good), remoteIsOffer: true
+        ).remoteCandidates
+        let firstPort = try #require(goodCandidates.first?.port)
+        let absurdCandidate = try SessionDescription(
+            parsing: good.replacingOccurrences(of: " \(firstPort) typ ", with: " 99999 typ "))
+        let kept = try SessionNegotiation.negotiate(remote: absurdCandidate, remoteIsOffer: true).remoteCandidates
+        #expect(kept.count == goodCandidates.count - 1 && !kept.contains { $0.port == firstPort })
+        // Through the PeerConnection, a hostile description is the same typed error.
+        let pc = try PeerConnectionCore()
+        #expect(throws: PeerConnectionError.negotiation(.missingFingerprint(mid: "0"))) {
+            try pc.setRemoteDescription(try without("a=fingerprint"), now: .zero)
+        }
+        #expect(pc.signalingState == .stable, "a refused description changes nothing")
         let empty = try SessionDescription(parsing: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
         #expect(throws: NegotiationError.noMedia) {
             try SessionNegotiation.negotiate(remote: empty, remoteIsOffer: true)
