@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).
@@ -53,7 +55,13 @@ let package = Package(
             ]),
         .target(
             name: "Signaling",
-            dependencies: ["Transport"]),
+            dependencies: [
+                "Transport",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "RoomClient",
             dependencies: ["Signaling", "Transport", "Codec"]),
@@ -87,5 +95,8 @@ let package = Package(
             name: "TransportTests",
             dependencies: ["Transport", "Codec", "MeetKitTestSupport"],
             exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SignalingTests",
+            dependencies: ["Signaling", "Transport", "MeetKitTestSupport"]),
     ]
 )

@@ -36,6 +36,12 @@ public final class NetworkNamespace: @unchecked Sendable {
     private var children: [Process] = []
     private var groups: [MultiThreadedEventLoopGroup] = []
 
+    /// Takes over a namespace something else created (e.g. `Scripts/janus/start`);
+    /// ``close()`` deletes it all the same.
+    public init(adopting name: String) {
+        self.name = name
+    }
+
     /// Creates the namespace with its loopback interface up.
     public init(name: String) throws {
         self.name = name

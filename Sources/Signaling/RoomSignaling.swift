@@ -1,0 +1,130 @@
+import Transport
+
+/// Where a track's media comes from.
+public enum TrackSource: String, Sendable, Hashable {
+    case microphone, camera, screen, unknown
+}
+
+/// A track a participant publishes, as the server announces it.
+public struct TrackInfo: Sendable, Hashable {
+    /// The track's id within its participant (Janus: the publisher's mid; LiveKit: the track sid).
+    public var id: String
+    /// Audio or video.
+    public var kind: MediaKind
+    /// Microphone, camera or screen.
+    public var source: TrackSource
+    /// Whether the publisher has muted it.
+    public var muted: Bool
+
+    public init(id: String, kind: MediaKind, source: TrackSource, muted: Bool = false) {
+        self.id = id
+        self.kind = kind
+        self.source = source
+        self.muted = muted
+    }
+}
+
+/// A participant of a room.
+public struct ParticipantInfo: Sendable, Hashable {
+    /// The server's id for the participant.
+    public var id: String
+    /// Display name (or identity).
+    public var name: String
+    /// What it publishes now.
+    public var tracks: [TrackInfo]
+
+    public init(id: String, name: String, tracks: [TrackInfo] = []) {
+        self.id = id
+        self.name = name
+        self.tracks = tracks
+    }
+}
+
+/// A local m-line offered for publishing, with what it carries.
+public struct PublishedTrack: Sendable, Hashable {
+    /// Its mid in the publisher offer.
+    public var mid: String
+    /// Audio or video.
+    public var kind: MediaKind
+    /// Microphone, camera or screen.
+    public var source: TrackSource
+
+    public init(mid: String, kind: MediaKind, source: TrackSource) {
+        self.mid = mid
+        self.kind = kind
+        self.source = source
+    }
+}
+
+/// Which remote track an m-line of the subscriber connection carries.
+public struct SubscribedTrack: Sendable, Hashable {
+    /// The mid in the subscriber connection.
+    public var mid: String
+    /// The participant that publishes it.
+    public var participantID: String
+    /// The track's id within that participant.
+    public var trackID: String
+    /// Audio or video.
+    public var kind: MediaKind
+
+    public init(mid: String, participantID: String, trackID: String, kind: MediaKind) {
+        self.mid = mid
+        self.participantID = participantID
+        self.trackID = trackID
+        self.kind = kind
+    }
+}
+
+/// What joining told this client.
+public struct RoomJoinInfo: Sendable, Hashable {
+    /// This participant's id.
+    public var localID: String
+    /// The participants already there.
+    public var participants: [ParticipantInfo]
+}
+
+/// What the server reports about the room.
+public enum RoomSignalingEvent: Sendable, Equatable {
+    /// Someone joined (possibly publishing nothing yet).
+    case participantJoined(ParticipantInfo)
+    /// A participant's published tracks changed (published, unpublished, muted): the full
+    /// new list.
+    case tracksChanged(participantID: String, tracks: [TrackInfo])
+    /// Someone left.
+    case participantLeft(id: String, reason: String?)
+    /// Someone started or stopped speaking.
+    case speaking(participantID: String, Bool)
+    /// The server offers (or re-offers) the subscriber connection; answer it with
+    /// ``RoomSignaling/answerSubscription(_:)``.
+    case subscriberOffer(SessionDescription, tracks: [SubscribedTrack])
+    /// The server's side of the publisher (or subscriber) connection is up.
+    case mediaConnected(publisher: Bool)
+    /// The connection to the server ended.
+    case disconnected(reason: String)
+}
+
+/// How a room is joined on a particular server — the seam between ``RoomClient`` and a
+/// server's protocol. MeetKit implements it for Janus VideoRoom (``JanusRoomSignaling``);
+/// LiveKit's adapter plugs in beside it. The shape follows what SFUs have in common: a
+/// publisher connection this side offers, a subscriber connection the server offers, and
+/// events about participants and their tracks.
+public protocol RoomSignaling: AnyObject, Sendable {
+    /// Events about the room, until the connection ends.
+    var events: AsyncStream<RoomSignalingEvent> { get }
+    /// Joins `room` as `displayName`.
+    func join(room: String, displayName: String) async throws -> RoomJoinInfo
+    /// Publishes the tracks of a publisher offer; returns the server's answer.
+    func publish(offer: SessionDescription, tracks: [PublishedTrack]) async throws -> SessionDescription
+    /// Stops publishing.
+    func unpublish() async throws
+    /// Asks for remote tracks; the server answers with a ``RoomSignalingEvent/subscriberOffer(_:tracks:)``.
+    func subscribe(to tracks: [(participantID: String, trackID: String)]) async throws
+    /// Stops receiving remote tracks (a new subscriber offer follows).
+    func unsubscribe(from tracks: [(participantID: String, trackID: String)]) async throws
+    /// Answers the latest subscriber offer.
+    func answerSubscription(_ answer: SessionDescription) async throws
+    /// Tells the server that a published track is muted or unmuted.
+    func setMuted(_ muted: Bool, mid: String) async throws
+    /// Leaves the room and closes the connection to the server.
+    func leave() async
+}

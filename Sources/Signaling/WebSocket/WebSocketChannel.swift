@@ -1,0 +1,184 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import WSClient
+
+/// Why a signaling connection failed or ended.
+public enum SignalingConnectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The WebSocket could not be opened (refused, unreachable, upgrade rejected).
+    case connectFailed(String)
+    /// The connection is closed; nothing can be sent.
+    case closed
+    /// The server sent something this client cannot use.
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .connectFailed(let why): "could not connect: \(why)"
+        case .closed: "the signaling connection is closed"
+        case .protocolViolation(let why): "protocol violation: \(why)"
+        }
+    }
+}
+
+/// A WebSocket carrying text messages — the transport of Janus's and LiveKit's
+/// signaling — on swift-websocket's `WebSocketClient`: connect with the subprotocol and
+/// headers the server wants, send text, read incoming text as an `AsyncStream` that ends
+/// when the connection drops, close.
+///
+/// ```swift
+/// let ws = try await WebSocketChannel.connect(url: "ws://10.77.0.1:8188", subprotocol: "janus-protocol")
+/// try await ws.send(#"{"janus":"info","transaction":"t1"}"#)
+/// for await text in ws.messages { … }        // ends when the server goes away
+/// ```
+public final class WebSocketChannel: Sendable {
+    /// Incoming text messages; finishes when the connection ends (see ``closeReason``).
+    public let messages: AsyncStream<String>
+    private let state: Mutex<State>
+    private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+    private struct State {
+        var writer: WebSocketOutboundWriter?
+        var closed = false
+        var closeReason: String?
+        var closeRequested: CheckedContinuation<Void, Never>?
+        var opened: CheckedContinuation<Result<Void, SignalingConnectionError>, Never>?
+    }
+
+    private init(messages: AsyncStream<String>) {
+        self.messages = messages
+        state = Mutex(State())
+    }
+
+    /// Opens a WebSocket to `url`.
+    /// - Parameters:
+    ///   - subprotocol: the `Sec-WebSocket-Protocol` to ask for (Janus needs `janus-protocol`).
+    ///   - headers: further HTTP headers for the upgrade request (e.g. authorization).
+    ///   - group: the event loops to run on (a namespace's, in tests).
+    /// - Throws: ``SignalingConnectionError/connectFailed(_:)``.
+    public static func connect(
+        url: String, subprotocol: String? = nil, headers: [(name: String, value: String)] = [],
+        maxMessageSize: Int = 1 << 22,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "meetkit.signaling.websocket")
+    ) async throws(SignalingConnectionError) -> WebSocketChannel {
+        var fields = HTTPFields()
+        if let subprotocol { fields[.secWebSocketProtocol] = subprotocol }
+        for h in headers {
+            guard let name = HTTPField.Name(h.name) else { throw .connectFailed("bad header name \(h.name)") }
+            fields.append(HTTPField(name: name, value: h.value))
+        }
+        let configuration = WebSocketClientConfiguration(
+            maxFrameSize: maxMessageSize, additionalHeaders: fields, closeTimeout: .seconds(2))
+        let (messages, sink) = AsyncStream.makeStream(of: String.self)
+        let channel = WebSocketChannel(messages: messages)
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Void, SignalingConnectionError>, Never>) in
+            channel.state.withLock { $0.opened = continuation }
+            let task = Task {
+                var failure: String?
+                do {
+                    try await WebSocketClient.connect(
+                        url: url, configuration: configuration, eventLoopGroup: group, logger: logger
+                    ) { inbound, outbound, _ in
+                        channel.state.withLock {
+                            $0.writer = outbound
+                            $0.opened?.resume(returning: .success(()))
+                            $0.opened = nil
+                        }
+                        await withTaskGroup(of: Void.self) { tasks in
+                            tasks.addTask {
+                                do {
+                                    for try await message in inbound.messages(maxSize: maxMessageSize) {
+                                        if case .text(let text) = message { sink.yield(text) }
+                                    }
+                                } catch {
+                                    channel.noteClose("\(error)")
+                                }
+                            }
+                            tasks.addTask { await channel.waitForCloseRequest() }
+                            await tasks.next()
+                            tasks.cancelAll()
+                        }
+                    }
+                } catch {
+                    failure = "\(error)"
+                }
+                channel.noteClose(failure ?? "closed by the server")
+                channel.state.withLock { $0.writer = nil }
+                sink.finish()
+                channel.state.withLock {
+                    $0.opened?.resume(returning: .failure(.connectFailed(failure ?? "closed during the upgrade")))
+                    $0.opened = nil
+                }
+            }
+            channel.task.withLock { $0 = task }
+        }
+        if case .failure(let error) = result { throw error }
+        return channel
+    }
+
+    private func noteClose(_ reason: String) {
+        state.withLock {
+            if !$0.closed {
+                $0.closed = true
+                $0.closeReason = reason
+            }
+        }
+    }
+
+    private func waitForCloseRequest() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let already = state.withLock { s -> Bool in
+                    if s.closed { return true }
+                    s.closeRequested = c
+                    return false
+                }
+                if already { c.resume() }
+            }
+        } onCancel: {
+            let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.closeRequested = nil }
+                return s.closeRequested
+            }
+            c?.resume()
+        }
+    }
+
+    /// Whether the connection has ended.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Why the connection ended, once it has.
+    public var closeReason: String? { state.withLock { $0.closeReason } }
+
+    /// Sends a text message.
+    /// - Throws: ``SignalingConnectionError/closed`` once the connection has ended.
+    public func send(_ text: String) async throws(SignalingConnectionError) {
+        guard let writer = state.withLock({ $0.closed ? nil : $0.writer }) else { throw .closed }
+        do {
+            try await writer.write(.text(text))
+        } catch {
+            noteClose("\(error)")
+            throw .closed
+        }
+    }
+
+    /// Closes the connection (a normal WebSocket close) and waits until it has ended.
+    public func close() async {
+        let (writer, waiter) = state.withLock { s -> (WebSocketOutboundWriter?, CheckedContinuation<Void, Never>?) in
+            let w = s.closed ? nil : s.writer
+            if !s.closed {
+                s.closed = true
+                s.closeReason = "closed by this side"
+            }
+            defer { s.closeRequested = nil }
+            return (w, s.closeRequested)
+        }
+        try? await writer?.close(.normalClosure, reason: nil)
+        waiter?.resume()
+        await task.withLock { $0 }?.value
+    }
+}
