@@ -64,7 +64,12 @@ let package = Package(
             ]),
         .target(
             name: "RoomClient",
-            dependencies: ["Signaling", "Transport", "Codec"]),
+            dependencies: [
+                "Signaling", "Transport", "Codec",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .target(
             name: "MeetKitTestSupport",
             dependencies: [
@@ -98,5 +103,8 @@ let package = Package(
         .testTarget(
             name: "SignalingTests",
             dependencies: ["Signaling", "Transport", "MeetKitTestSupport"]),
+        .testTarget(
+            name: "RoomClientTests",
+            dependencies: ["RoomClient", "Signaling", "Transport", "Codec", "MeetKitTestSupport"]),
     ]
 )

@@ -1,0 +1,366 @@
+import Codec
+import Logging
+import NIOCore
+import NIOPosix
+import Signaling
+import Synchronization
+import Transport
+
+/// A meeting room, independent of the server: join through a ``RoomSignaling`` (Janus
+/// VideoRoom today), see participants come and go with their tracks, receive their audio
+/// and video decoded or encoded, publish microphone, camera and screen tracks from raw or
+/// encoded frames, and leave cleanly.
+///
+/// Two PeerConnections carry the media, as SFUs expect: a publisher connection this side
+/// offers and a subscriber connection the server offers (and re-offers as tracks come and
+/// go).
+///
+/// ```swift
+/// let signaling = try await JanusRoomSignaling.connect(url: "ws://janus.example:8188")
+/// var options = RoomOptions()
+/// options.audioOutput = .decoded(audioSampleRate: 16_000)     // for a speech engine
+/// let room = try await Room.join(signaling: signaling, room: "1234", displayName: "bot", options: options)
+/// for await event in room.events {
+///     if case .audio(let who, _, let pcm) = event { transcriber.feed(pcm, speaker: who) }
+/// }
+/// ```
+public final class Room: Sendable {
+    /// Everything the room reports, until ``leave()`` or a disconnection.
+    public let events: AsyncStream<RoomEvent>
+    /// This participant's id on the server.
+    public let localParticipantID: String
+    /// The options it joined with.
+    public let options: RoomOptions
+    private let signaling: any RoomSignaling
+    private let sink: AsyncStream<RoomEvent>.Continuation
+    private let group: any EventLoopGroup
+    private let addresses: [IPAddress]
+    private let state = Mutex(State())
+    private let logger = Logger(label: "meetkit.room")
+    /// Subscription requests and subscriber answers run one at a time, in order: the
+    /// server's offers and this side's requests must not interleave.
+    private let serial: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let serialWork: AsyncStream<@Sendable () async -> Void>
+
+    private struct State {
+        var participants: [String: ParticipantInfo] = [:]
+        var subscribed: Set<String> = []  // "participant/track" asked for
+        var subscriberTracks: [String: SubscribedTrack] = [:]  // by subscriber mid
+        var announced: Set<String> = []  // subscriber mids announced as trackSubscribed
+        var publisher: PeerConnection?
+        var subscriber: PeerConnection?
+        var localTracks: [LocalTrack] = []
+        var published = false
+        var tasks: [Task<Void, Never>] = []
+        var left = false
+    }
+
+    private init(
+        signaling: any RoomSignaling, localID: String, options: RoomOptions, group: any EventLoopGroup,
+        addresses: [IPAddress]
+    ) {
+        self.signaling = signaling
+        self.localParticipantID = localID
+        self.options = options
+        self.group = group
+        self.addresses = addresses
+        (events, sink) = AsyncStream.makeStream(of: RoomEvent.self)
+        (serialWork, serial) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+    }
+
+    /// Joins `room` as `displayName` through `signaling`.
+    /// - Throws: the signaling's typed error (e.g. ``JanusError/plugin(code:reason:)`` 426
+    ///   for a room that does not exist).
+    public static func join(
+        signaling: any RoomSignaling, room: String, displayName: String, options: RoomOptions = .init(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> Room {
+        let addresses = try options.localAddresses ?? HostAddresses.discover()
+        let info = try await signaling.join(room: room, displayName: displayName)
+        let room = Room(
+            signaling: signaling, localID: info.localID, options: options, group: group, addresses: addresses)
+        room.start(existing: info.participants)
+        return room
+    }
+
+    private func start(existing: [ParticipantInfo]) {
+        let worker = Task { [serialWork] in
+            for await job in serialWork { await job() }
+        }
+        state.withLock { $0.tasks.append(worker) }
+        let task = Task {
+            for p in existing { self.handle(.participantJoined(p)) }
+            for await event in self.signaling.events { self.handle(event) }
+            if !self.state.withLock({ $0.left }) { self.sink.finish() }
+        }
+        state.withLock { $0.tasks.append(task) }
+    }
+
+    /// The remote participants now.
+    public var participants: [ParticipantInfo] {
+        state.withLock { Array($0.participants.values) }.sorted { $0.id < $1.id }
+    }
+
+    // MARK: signaling events
+
+    private func handle(_ event: RoomSignalingEvent) {
+        switch event {
+        case .participantJoined(let p):
+            let tracks = p.tracks
+            state.withLock { $0.participants[p.id] = ParticipantInfo(id: p.id, name: p.name) }
+            sink.yield(.participantJoined(ParticipantInfo(id: p.id, name: p.name)))
+            updateTracks(of: p.id, to: tracks)
+        case .tracksChanged(let id, let tracks):
+            updateTracks(of: id, to: tracks)
+        case .participantLeft(let id, let reason):
+            let known = state.withLock { s -> Bool in
+                s.subscribed = s.subscribed.filter { !$0.hasPrefix(id + "/") }
+                return s.participants.removeValue(forKey: id) != nil
+            }
+            if known { sink.yield(.participantLeft(id: id, reason: reason)) }
+        case .speaking(let id, let on):
+            sink.yield(.speaking(participantID: id, on))
+        case .subscriberOffer(let offer, let tracks):
+            serial.yield { await self.answer(offer, tracks: tracks) }
+        case .mediaConnected:
+            break
+        case .disconnected(let reason):
+            sink.yield(.disconnected(reason: reason))
+        }
+    }
+
+    private func updateTracks(of id: String, to tracks: [TrackInfo]) {
+        let (old, wanted) = state.withLock { s -> ([TrackInfo], [TrackInfo]) in
+            let old = s.participants[id]?.tracks ?? []
+            s.participants[id, default: ParticipantInfo(id: id, name: "")].tracks = tracks
+            var wanted: [TrackInfo] = []
+            if options.autoSubscribe {
+                for t in tracks where !s.subscribed.contains(id + "/" + t.id) {
+                    s.subscribed.insert(id + "/" + t.id)
+                    wanted.append(t)
+                }
+            }
+            return (old, wanted)
+        }
+        for t in tracks {
+            if let before = old.first(where: { $0.id == t.id }) {
+                if before.muted != t.muted { sink.yield(.trackMuted(participantID: id, trackID: t.id, muted: t.muted)) }
+            } else {
+                sink.yield(.trackPublished(participantID: id, t))
+            }
+        }
+        for t in old where !tracks.contains(where: { $0.id == t.id }) {
+            state.withLock { _ = $0.subscribed.remove(id + "/" + t.id) }
+            sink.yield(.trackUnpublished(participantID: id, trackID: t.id))
+        }
+        if !wanted.isEmpty {
+            let tracks = wanted.map { (participantID: id, trackID: $0.id) }
+            serial.yield { await self.requestSubscription(tracks) }
+        }
+    }
+
+    /// Asks the server for tracks; a feed that is not ready yet (Janus 428) is asked for
+    /// again a few times.
+    private func requestSubscription(_ tracks: [(participantID: String, trackID: String)]) async {
+        for attempt in 0..<10 {
+            do {
+                try await signaling.subscribe(to: tracks)
+                return
+            } catch JanusError.plugin(let code, _) where code == JanusError.noSuchFeed && attempt < 9 {
+                try? await Task.sleep(for: .milliseconds(200))
+            } catch {
+                logger.warning("subscription failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Subscribes to a remote track (when ``RoomOptions/autoSubscribe`` is off).
+    public func subscribe(participantID: String, trackID: String) async throws {
+        state.withLock { _ = $0.subscribed.insert(participantID + "/" + trackID) }
+        try await signaling.subscribe(to: [(participantID, trackID)])
+    }
+
+    /// Stops receiving a remote track.
+    public func unsubscribe(participantID: String, trackID: String) async throws {
+        state.withLock { _ = $0.subscribed.remove(participantID + "/" + trackID) }
+        try await signaling.unsubscribe(from: [(participantID, trackID)])
+    }
+
+    // MARK: subscriber connection
+
+    private func answer(_ offer: SessionDescription, tracks: [SubscribedTrack]) async {
+        do {
+            let pc = try await subscriberConnection()
+            try await pc.setRemoteDescription(offer)
+            var fresh: [SubscribedTrack] = []
+            for t in tracks {
+                try await pc.setReceiveOutput(t.kind == .audio ? options.audioOutput : options.videoOutput, mid: t.mid)
+                let isNew = state.withLock { s -> Bool in
+                    s.subscriberTracks[t.mid] = t
+                    return s.announced.insert(t.mid + "|" + t.participantID + "/" + t.trackID).inserted
+                }
+                if isNew { fresh.append(t) }
+            }
+            let answer = try await pc.createAnswer()
+            try await pc.setLocalDescription(answer)
+            try await signaling.answerSubscription(answer)
+            for t in fresh {
+                let info =
+                    state.withLock { $0.participants[t.participantID]?.tracks.first { $0.id == t.trackID } }
+                    ?? TrackInfo(id: t.trackID, kind: t.kind, source: t.kind == .audio ? .microphone : .camera)
+                sink.yield(.trackSubscribed(participantID: t.participantID, info))
+            }
+        } catch {
+            logger.warning("could not answer the subscriber offer", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func subscriberConnection() async throws -> PeerConnection {
+        if let pc = state.withLock({ $0.subscriber }) { return pc }
+        let pc = try await PeerConnection.start(
+            configuration: options.peerConnection, localAddresses: addresses, group: group)
+        state.withLock { $0.subscriber = pc }
+        let task = Task {
+            for await event in pc.events {
+                switch event {
+                case .audio(let mid, let frame):
+                    if let t = self.track(mid) {
+                        self.sink.yield(.audio(participantID: t.participantID, trackID: t.trackID, frame))
+                    }
+                case .video(let mid, let picture):
+                    if let t = self.track(mid) {
+                        self.sink.yield(.video(participantID: t.participantID, trackID: t.trackID, picture))
+                    }
+                case .frame(let mid, let frame):
+                    if let t = self.track(mid) {
+                        self.sink.yield(.encoded(participantID: t.participantID, trackID: t.trackID, frame))
+                    }
+                case .connectionState(let s):
+                    self.sink.yield(.connectionState(s, publisher: false))
+                default: break
+                }
+            }
+        }
+        state.withLock { $0.tasks.append(task) }
+        return pc
+    }
+
+    private func track(_ mid: String) -> SubscribedTrack? { state.withLock { $0.subscriberTracks[mid] } }
+
+    /// Counters of the subscriber connection's m-line carrying a remote track.
+    public func statistics(participantID: String, trackID: String) async throws
+        -> PeerConnectionCore.TransceiverStatistics?
+    {
+        let (pc, mid) = state.withLock { s in
+            (
+                s.subscriber,
+                s.subscriberTracks.first { $0.value.participantID == participantID && $0.value.trackID == trackID }?.key
+            )
+        }
+        guard let pc, let mid else { return nil }
+        return try await pc.statistics(mid: mid)
+    }
+
+    // MARK: publishing
+
+    /// Publishes tracks (one offer for all of them; later calls renegotiate to add more).
+    /// Feed them with ``send(audio:on:)``, ``send(video:on:)`` or ``send(_:on:)``.
+    public func publish(_ sources: [(kind: MediaKind, source: TrackSource)]) async throws -> [LocalTrack] {
+        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        let pc: PeerConnection
+        if let existing = state.withLock({ $0.publisher }) {
+            pc = existing
+        } else {
+            pc = try await PeerConnection.start(
+                configuration: options.peerConnection, localAddresses: addresses, group: group)
+            state.withLock { $0.publisher = pc }
+            let task = Task {
+                for await event in pc.events {
+                    if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
+                }
+            }
+            state.withLock { $0.tasks.append(task) }
+        }
+        var added: [LocalTrack] = []
+        for s in sources {
+            let mid = try await pc.addTransceiver(s.kind, direction: .sendonly)
+            added.append(LocalTrack(mid: mid, kind: s.kind, source: s.source))
+        }
+        let all = state.withLock { s -> [LocalTrack] in
+            s.localTracks += added
+            return s.localTracks
+        }
+        let offer = try await pc.createOffer()
+        try await pc.setLocalDescription(offer)
+        let answer = try await signaling.publish(
+            offer: offer, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
+        try await pc.setRemoteDescription(answer)
+        state.withLock { $0.published = true }
+        return added
+    }
+
+    private func publisher(for track: LocalTrack) throws -> PeerConnection {
+        guard let pc = state.withLock({ $0.publisher }), !state.withLock({ $0.left }) else {
+            throw RoomError.notConnected
+        }
+        return pc
+    }
+
+    /// Sends PCM (any block length) on a published audio track.
+    public func send(audio: AudioFrame<Int16>, on track: LocalTrack) async throws {
+        try await publisher(for: track).send(audio: audio, mid: track.mid)
+    }
+
+    /// Sends a picture on a published video track.
+    public func send(video: VideoFrame, on track: LocalTrack) async throws {
+        try await publisher(for: track).send(video: video, mid: track.mid)
+    }
+
+    /// Sends an encoded frame (Opus packet, VP8 frame) on a published track.
+    public func send(_ frame: EncodedFrame, on track: LocalTrack) async throws {
+        try await publisher(for: track).send(frame, mid: track.mid)
+    }
+
+    /// Whether the publisher connection is connected (media can flow).
+    public func publisherState() async throws -> PeerConnectionState? {
+        try await state.withLock({ $0.publisher })?.connectionState()
+    }
+
+    /// Mutes or unmutes a published track: the server is told, and the caller should stop
+    /// feeding it (frames sent while muted still go out).
+    public func setMuted(_ muted: Bool, track: LocalTrack) async throws {
+        try await signaling.setMuted(muted, mid: track.mid)
+    }
+
+    /// Stops publishing every track.
+    public func unpublishAll() async throws {
+        try await signaling.unpublish()
+        let pc = state.withLock { s -> PeerConnection? in
+            defer {
+                s.publisher = nil
+                s.localTracks = []
+                s.published = false
+            }
+            return s.publisher
+        }
+        await pc?.close()
+    }
+
+    // MARK: leaving
+
+    /// Leaves the room: the server is told, both connections close, the event stream ends.
+    public func leave() async {
+        let (publisher, subscriber, tasks, already) = state.withLock { s in
+            defer { s.left = true }
+            return (s.publisher, s.subscriber, s.tasks, s.left)
+        }
+        guard !already else { return }
+        serial.finish()
+        await signaling.leave()
+        await publisher?.close()
+        await subscriber?.close()
+        for t in tasks { await t.value }
+        sink.finish()
+    }
+}

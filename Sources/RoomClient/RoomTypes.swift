@@ -1,0 +1,76 @@
+import Codec
+@_exported import Signaling
+import Transport
+
+/// What a ``Room`` reports.
+public enum RoomEvent: Sendable, Equatable {
+    /// A participant joined (its tracks follow as ``trackPublished(participantID:_:)``).
+    case participantJoined(ParticipantInfo)
+    /// A participant left.
+    case participantLeft(id: String, reason: String?)
+    /// A participant published a track.
+    case trackPublished(participantID: String, TrackInfo)
+    /// A participant stopped publishing a track.
+    case trackUnpublished(participantID: String, trackID: String)
+    /// A participant muted or unmuted a track.
+    case trackMuted(participantID: String, trackID: String, muted: Bool)
+    /// A remote track is now received (its media follows as audio/video/frame events).
+    case trackSubscribed(participantID: String, TrackInfo)
+    /// Decoded audio of a remote track (at the room's audio output rate).
+    case audio(participantID: String, trackID: String, AudioFrame<Int16>)
+    /// A decoded picture of a remote track.
+    case video(participantID: String, trackID: String, VideoFrame)
+    /// An encoded frame of a remote track (Opus packet or whole VP8 frame).
+    case encoded(participantID: String, trackID: String, EncodedFrame)
+    /// A participant started or stopped speaking (as the server detects it).
+    case speaking(participantID: String, Bool)
+    /// The publisher or subscriber connection changed state.
+    case connectionState(PeerConnectionState, publisher: Bool)
+    /// The room connection ended without ``Room/leave()``.
+    case disconnected(reason: String)
+}
+
+/// How a ``Room`` receives and what it hands out.
+public struct RoomOptions: Sendable {
+    /// Subscribe to every remote track as it is published (otherwise call
+    /// ``Room/subscribe(participantID:trackID:)``).
+    public var autoSubscribe = true
+    /// What remote audio tracks hand out: decoded PCM (at its rate and channels), encoded
+    /// Opus packets, or both.
+    public var audioOutput = ReceiveOutput.decoded(audioSampleRate: 48_000, audioChannels: 1)
+    /// What remote video tracks hand out.
+    public var videoOutput = ReceiveOutput.decoded()
+    /// Local addresses the connections gather (host candidates); nil discovers the
+    /// machine's non-loopback interfaces.
+    public var localAddresses: [IPAddress]?
+    /// PeerConnection settings (ICE, NACKs, encoders).
+    public var peerConnection = PeerConnectionConfiguration()
+
+    /// The defaults: subscribe to everything, decoded audio at 48 kHz mono and decoded video.
+    public init() {}
+}
+
+/// A track this side publishes.
+public struct LocalTrack: Sendable, Hashable {
+    /// Its mid in the publisher connection.
+    public let mid: String
+    /// Audio or video.
+    public let kind: MediaKind
+    /// Microphone, camera or screen.
+    public let source: TrackSource
+}
+
+/// Why a room operation failed.
+public enum RoomError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The room was left or its connection ended.
+    case notConnected
+    /// The track is not published by this room.
+    case unknownTrack(String)
+
+    public var description: String {
+        switch self {
+        case .notConnected: "the room is not connected"
+        case .unknownTrack(let mid): "no local track \(mid)"
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Codec
+import MeetKitTestSupport
+import NIOCore
+import Synchronization
+import Testing
+import Transport
+
+@testable import RoomClient
+
+/// Rooms on a real Janus VideoRoom (Debian's janus, in a network namespace the test makes).
+@Suite("Rooms on a real Janus", .serialized)
+struct JanusRoomTests {
+    /// One participant: its room, its published tracks, and what it received from whom.
+    final class Participant: Sendable {
+        let room: Room
+        let audio: LocalTrack
+        let video: LocalTrack?
+        let frequency: Double
+        private let tally = Mutex(Tally())
+        private let listener = Mutex<Task<Void, Never>?>(nil)
+
+        struct Tally {
+            var samples: [String: [Int16]] = [:]
+            var pictures: [String: Int] = [:]
+            var joined: Set<String> = []
+            var left: Set<String> = []
+            var subscribed: [String: Set<MediaKind>] = [:]
+        }
+
+        init(janus: JanusServer, group: any EventLoopGroup, name: String, frequency: Double, video: Bool) async throws {
+            let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
+            var options = RoomOptions()
+            options.localAddresses = [janus.address]
+            options.audioOutput = .decoded(audioSampleRate: 16_000)
+            room = try await Room.join(
+                signaling: signaling, room: "1234", displayName: name, options: options, group: group)
+            let tracks = try await room.publish(
+                video ? [(.audio, .microphone), (.video, .camera)] : [(.audio, .microphone)])
+            audio = tracks[0]
+            self.video = video ? tracks[1] : nil
+            self.frequency = frequency
+            let task = Task { [room] in
+                for await event in room.events {
+                    self.tally.withLock { t in
+                        switch event {
+                        case .audio(let who, _, let pcm): t.samples[who, default: []] += pcm.samples
+                        case .video(let who, _, _): t.pictures[who, default: 0] += 1
+                        case .participantJoined(let p): t.joined.insert(p.id)
+                        case .participantLeft(let id, _): t.left.insert(id)
+                        case .trackSubscribed(let who, let info): t.subscribed[who, default: []].insert(info.kind)
+                        default: break
+                        }
+                    }
+                }
+            }
+            listener.withLock { $0 = task }
+        }
+
+        var id: String { room.localParticipantID }
+        func snapshot() -> Tally { tally.withLock { $0 } }
+
+        /// Sends 20 ms of its tone per tick and a 160x120 picture every other tick.
+        func produce(seconds: Double) async throws {
+            var tone = ToneGenerator(frequency: frequency)
+            var pattern = TestPatternGenerator(width: 160, height: 120, frameRate: 25)
+            let start = ContinuousClock.now
+            for tick in 0..<Int(seconds * 50) {
+                try await room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: audio)
+                if let video, tick % 2 == 0 { try await room.send(video: pattern.nextFrame(), on: video) }
+                try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+            }
+        }
+
+        func leave() async {
+            await room.leave()
+            await listener.withLock { $0 }?.value
+        }
+    }
+
+    /// Waits until `condition` holds (polling), at most `timeout`.
+    static func eventually(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
+    }
+
+    @Test func threeParticipantsHearAndSeeEachOtherAndSeeALeave() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        var people: [Participant] = []
+        for (i, f) in [440.0, 660.0, 880.0].enumerated() {
+            people.append(try await Participant(janus: janus, group: group, name: "p\(i)", frequency: f, video: true))
+        }
+        // Everyone subscribes to everyone else's audio and video.
+        let ready = await Self.eventually(.seconds(15)) {
+            people.allSatisfy { p in
+                let t = p.snapshot()
+                return people.filter { $0 !== p }.allSatisfy { t.subscribed[$0.id] == [.audio, .video] }
+            }
+        }
+        #expect(ready, "subscriptions: \(people.map { $0.snapshot().subscribed }); janus: \(janus.logTail())")
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for p in people { tasks.addTask { try await p.produce(seconds: 4) } }
+            try await tasks.waitForAll()
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        for p in people {
+            let t = p.snapshot()
+            for other in people where other !== p {
+                let samples = t.samples[other.id] ?? []
+                // 4 s sent; the first frames may precede the subscription.
+                #expect(samples.count >= 16_000 * 3, "\(p.id) got \(samples.count) samples of \(other.id)")
+                let heard = SignalAnalysis.dominantFrequency(
+                    in: samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+                #expect(abs(heard - other.frequency) <= 10, "\(p.id) hears \(heard) Hz from \(other.id)")
+                #expect((t.pictures[other.id] ?? 0) >= 60, "\(p.id) decoded \(t.pictures[other.id] ?? 0) pictures")
+            }
+        }
+        // The third leaves; the other two see it go.
+        let leaving = people[2]
+        await leaving.leave()
+        let seen = await Self.eventually {
+            people[0].snapshot().left.contains(leaving.id) && people[1].snapshot().left.contains(leaving.id)
+        }
+        #expect(seen, "the others saw \(leaving.id) leave")
+        for p in people.prefix(2) { await p.leave() }
+    }
+
+    @Test func joiningARoomThatDoesNotExistIsATypedError() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
+        var options = RoomOptions()
+        options.localAddresses = [janus.address]
+        do {
+            _ = try await Room.join(signaling: signaling, room: "999", displayName: "x", options: options, group: group)
+            Issue.record("joined a room that does not exist")
+        } catch let error as JanusError {
+            #expect(error == .plugin(code: JanusError.noSuchRoom, reason: "No such room (999)"))
+        }
+        await signaling.leave()
+    }
+}
