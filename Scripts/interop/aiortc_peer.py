@@ -130,4 +130,5 @@ async def main():
     await pc.close()
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

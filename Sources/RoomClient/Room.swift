@@ -322,6 +322,11 @@ public final class Room: Sendable {
         try await publisher(for: track).send(frame, mid: track.mid)
     }
 
+    /// Counters of a published track's m-line.
+    public func statistics(of track: LocalTrack) async throws -> PeerConnectionCore.TransceiverStatistics? {
+        try await state.withLock({ $0.publisher })?.statistics(mid: track.mid)
+    }
+
     /// Whether the publisher connection is connected (media can flow).
     public func publisherState() async throws -> PeerConnectionState? {
         try await state.withLock({ $0.publisher })?.connectionState()

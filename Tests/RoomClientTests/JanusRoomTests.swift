@@ -87,7 +87,10 @@ struct JanusRoomTests {
         return condition()
     }
 
-    @Test func threeParticipantsHearAndSeeEachOtherAndSeeALeave() async throws {
+    /// Three MeetKit participants and one aiortc participant in one room: everyone decodes
+    /// everyone else's audio (each its own tone) and video; a leaving participant is seen
+    /// leaving.
+    @Test func meetKitAndAiortcParticipantsHearAndSeeEachOther() async throws {
         try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
         let janus = try JanusServer.start()
         defer { janus.stop() }
@@ -104,11 +107,46 @@ struct JanusRoomTests {
             }
         }
         #expect(ready, "subscriptions: \(people.map { $0.snapshot().subscribed }); janus: \(janus.logTail())")
+
+        // aiortc joins, publishes a 550 Hz tone and a pattern, and subscribes to the three.
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let aiortc = try LineProcess(
+            executable: "/usr/bin/env",
+            arguments: [
+                "ip", "netns", "exec", janus.namespace.name, InteropPeers.python,
+                InteropPeers.script("janus_aiortc_participant.py"), "--url", janus.url, "--address",
+                "\(janus.address)", "--expect", "3", "--frequency", "550",
+            ])
+        defer { aiortc.terminate() }
+        let aiortcID = try #require(try await aiortc.readJSON()["id"] as? Int).description
+        let subscribed = try await aiortc.readJSON(timeout: .seconds(30))
+        #expect(subscribed["state"] as? String == "connected", "aiortc's subscriber connection: \(subscribed)")
+        let aiortcReady = await Self.eventually(.seconds(15)) {
+            people.allSatisfy { $0.snapshot().subscribed[aiortcID] == [.audio, .video] }
+        }
+        #expect(aiortcReady, "the MeetKit participants subscribed to aiortc")
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for p in people { tasks.addTask { try await p.produce(seconds: 4) } }
             try await tasks.waitForAll()
         }
         try await Task.sleep(for: .milliseconds(500))
+        try aiortc.writeJSON(["type": "stop"])
+        let done = try await aiortc.readJSON(timeout: .seconds(20))
+        let received = try #require(done["received"] as? [String: [String: Int]])
+        for p in people {
+            // 200 audio frames and 100 pictures were sent after aiortc had subscribed.
+            let got = received[p.id] ?? [:]
+            #expect((got["audio"] ?? 0) >= 180, "aiortc decoded \(got["audio"] ?? 0) of 200 audio frames from \(p.id)")
+            #expect((got["video"] ?? 0) >= 90, "aiortc decoded \(got["video"] ?? 0) of 100 pictures from \(p.id)")
+            let t = p.snapshot()
+            let samples = t.samples[aiortcID] ?? []
+            #expect(samples.count >= 16_000 * 3, "\(p.id) got \(samples.count) samples of aiortc's")
+            let heard = SignalAnalysis.dominantFrequency(
+                in: samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+            #expect(abs(heard - 550) <= 10, "\(p.id) hears \(heard) Hz from aiortc")
+            #expect(
+                (t.pictures[aiortcID] ?? 0) >= 60, "\(p.id) decoded \(t.pictures[aiortcID] ?? 0) of aiortc's pictures")
+        }
         for p in people {
             let t = p.snapshot()
             for other in people where other !== p {
