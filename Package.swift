@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "MeetKitTestSupport", targets: ["MeetKitTestSupport"]),
         .executable(name: "codec-demo", targets: ["CodecDemo"]),
         .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
+        .executable(name: "meet-bot", targets: ["MeetBot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
@@ -87,6 +88,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/CodecDemo"),
+        .executableTarget(
+            name: "MeetBot",
+            dependencies: [
+                "RoomClient", "Signaling", "Transport", "Codec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/MeetBot"),
         .executableTarget(
             name: "MeetKitBench",
             dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP"],

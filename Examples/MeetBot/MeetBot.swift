@@ -1,0 +1,95 @@
+// meet-bot — a headless meeting bot on MeetKit: records every speaker of a room to their
+// own files, or plays media files into a room. Copy it and change what it does with the
+// media: everything it uses is MeetKit's public API.
+//
+//   meet-bot record --url ws://10.77.0.1:8188 --room 1234 --address 10.77.0.1 --output out/meeting
+//   meet-bot play   --url ws://10.77.0.1:8188 --room 1234 --address 10.77.0.1 announcement.wav --loop
+//
+// No STUN or TURN server is configured: the bot gathers the addresses it is given.
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import RoomClient
+import Signaling
+import Transport
+
+@main
+struct MeetBot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meet-bot",
+        abstract: "A headless meeting bot: records each speaker of a room, or plays files into it.",
+        subcommands: [Record.self, Play.self])
+}
+
+/// Where and how to join.
+struct RoomOptionsGroup: ParsableArguments {
+    @Option(help: "The Janus WebSocket URL (ws://host:8188).")
+    var url: String
+
+    @Option(help: "The VideoRoom room number.")
+    var room: String = "1234"
+
+    @Option(help: "The display name in the room.")
+    var name: String = "meet-bot"
+
+    @Option(help: "A local IP address to gather (repeat for several); default: every non-loopback interface.")
+    var address: [String] = []
+
+    func roomOptions() throws -> RoomOptions {
+        var options = RoomOptions()
+        if !address.isEmpty {
+            options.localAddresses = try address.map {
+                guard let ip = IPAddress($0) else { throw ValidationError("not an IP address: \($0)") }
+                return ip
+            }
+        }
+        return options
+    }
+
+    func join(options: RoomOptions) async throws -> Room {
+        let signaling = try await JanusRoomSignaling.connect(url: url)
+        do {
+            return try await Room.join(signaling: signaling, room: room, displayName: name, options: options)
+        } catch {
+            await signaling.leave()
+            throw error
+        }
+    }
+}
+
+/// SIGINT and SIGTERM as an async signal: the first one asks the bot to finish cleanly.
+final class StopSignal: @unchecked Sendable {  // the sources are only kept alive, never touched again
+    private let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        let (stream, sink) = AsyncStream.makeStream(of: Int32.self)
+        self.stream = stream
+        sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { sink.yield(sig) }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Returns when a signal arrives or `timeout` passes (never, when nil).
+    func wait(timeout: Duration?) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [stream] in for await _ in stream { return } }
+            if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Seconds since `start`, with millisecond precision, for the timeline.
+func elapsed(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1000.rounded() / 1000
+}
+
+func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
