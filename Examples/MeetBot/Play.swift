@@ -61,14 +61,13 @@ struct Play: AsyncParsableCommand {
                 }
             }
         }
-        let done = Task { await senders.value }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) }) }
-            group.addTask { await done.value }
-            await group.next()
-            group.cancelAll()
+        // Stop on a signal or after --duration; otherwise when the files end.
+        let stopper = Task {
+            await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) })
+            senders.cancel()
         }
-        senders.cancel()
+        await senders.value
+        stopper.cancel()
         await room.leave()
         log("meet-bot: left the room")
     }

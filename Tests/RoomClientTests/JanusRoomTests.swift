@@ -169,6 +169,44 @@ struct JanusRoomTests {
         for p in people.prefix(2) { await p.leave() }
     }
 
+    /// An audio-only room of 20 participants on this 2-core machine: each receives the
+    /// other 19 streams and decodes at least 95 % of their frames.
+    @Test func twentyParticipantAudioRoom() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        var people: [Participant] = []
+        for i in 0..<20 {
+            people.append(
+                try await Participant(
+                    janus: janus, group: group, name: "p\(i)", frequency: 300 + 30 * Double(i), video: false))
+        }
+        let ready = await Self.eventually(.seconds(60)) {
+            people.allSatisfy { p in
+                let t = p.snapshot()
+                return people.filter { $0 !== p }.allSatisfy { t.subscribed[$0.id] == [.audio] }
+            }
+        }
+        #expect(ready, "everyone subscribed to the 19 others")
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for p in people { tasks.addTask { try await p.produce(seconds: 3) } }
+            try await tasks.waitForAll()
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        var worst = 1.0
+        for p in people {
+            for other in people where other !== p {
+                let sent = try await other.room.statistics(of: other.audio)?.framesEncoded ?? 0
+                let got = try await p.room.statistics(participantID: other.id, trackID: other.audio.mid)?.framesDecoded ?? 0
+                worst = min(worst, Double(got) / Double(max(sent, 1)))
+                #expect(Double(got) >= 0.95 * Double(sent), "\(p.id) decoded \(got) of \(sent) frames from \(other.id)")
+            }
+        }
+        print("20-participant audio room: worst stream decoded \(Int(worst * 100)) % of its frames")
+        for p in people { await p.leave() }
+    }
+
     @Test func joiningARoomThatDoesNotExistIsATypedError() async throws {
         try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
         let janus = try JanusServer.start()
