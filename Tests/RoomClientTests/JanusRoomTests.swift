@@ -198,7 +198,8 @@ struct JanusRoomTests {
         for p in people {
             for other in people where other !== p {
                 let sent = try await other.room.statistics(of: other.audio)?.framesEncoded ?? 0
-                let got = try await p.room.statistics(participantID: other.id, trackID: other.audio.mid)?.framesDecoded ?? 0
+                let got =
+                    try await p.room.statistics(participantID: other.id, trackID: other.audio.mid)?.framesDecoded ?? 0
                 worst = min(worst, Double(got) / Double(max(sent, 1)))
                 #expect(Double(got) >= 0.95 * Double(sent), "\(p.id) decoded \(got) of \(sent) frames from \(other.id)")
             }

@@ -92,6 +92,10 @@ public final class JanusRoomSignaling: RoomSignaling {
             }
             others = Array(s.participants.values).sorted { $0.id < $1.id }
         }
+        // Who is talking already: Janus says so in the list, not as an event.
+        for p in reply.data["publishers"]?.array ?? [] where p["talking"]?.bool == true {
+            if let pid = p["id"]?.int64, pid != id { sink.yield(.speaking(participantID: String(pid), true)) }
+        }
         let task = Task { [publisher] in
             for await event in publisher.events { self.handlePublisherEvent(event) }
         }

@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 
 // The media paths of a PeerConnectionCore: frames out (encoded or raw through the
 // built-in encoders), frames in (assembled, optionally decoded), and RTCP both ways.
@@ -25,9 +26,10 @@ extension PeerConnectionCore {
         } catch {
             throw .encoding(error.description)
         }
+        let level = Self.audioLevel(block)
         for p in packets {
             t.stats.framesEncoded += 1
-            packetize(p, on: t, media: media)
+            packetize(p, on: t, media: media, audioLevel: level)
         }
         collect(now: now)
     }
@@ -59,7 +61,25 @@ extension PeerConnectionCore {
         return (t, media)
     }
 
-    private func packetize(_ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia) {
+    /// The RFC 6464 level of a block: −dBov of its RMS (0 loudest, 127 silence), and the
+    /// voice-activity flag for anything louder than −50 dBov.
+    static func audioLevel(_ block: AudioFrame<Int16>) -> (voiceActivity: Bool, level: UInt8) {
+        guard !block.samples.isEmpty else { return (false, 127) }
+        var sum = 0.0
+        for s in block.samples {
+            let x = Double(s) / 32768
+            sum += x * x
+        }
+        let rms = (sum / Double(block.samples.count)).squareRoot()
+        let dBov = rms > 0 ? -20 * log10(rms) : 127
+        let level = UInt8(max(0, min(127, dBov.rounded())))
+        return (level < 50, level)
+    }
+
+    private func packetize(
+        _ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia,
+        audioLevel: (voiceActivity: Bool, level: UInt8)? = nil
+    ) {
         let timestamp =
             t.timestampOffset
             &+ UInt32(truncatingIfNeeded: frame.timestamp.converted(to: frame.codec.rtpClockRate).value)
@@ -70,6 +90,7 @@ extension PeerConnectionCore {
         }
         t.stats.framesSent += 1
         let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]
+        let levelID = media.extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"]
         // Only a peer that can send NACKs gets retransmissions: keep history for it alone.
         let keep = media.codec.feedback.contains("nack")
         for f in fragments {
@@ -77,6 +98,9 @@ extension PeerConnectionCore {
                 payloadType: media.codec.payloadType, sequenceNumber: t.sequence, timestamp: timestamp,
                 ssrc: t.track.ssrc, marker: f.marker)
             if let midID { header.setMid(id: midID, t.mid) }
+            if let levelID, let audioLevel {
+                header.setAudioLevel(id: levelID, voiceActivity: audioLevel.voiceActivity, level: audioLevel.level)
+            }
             t.sequence &+= 1
             let packet = RTPPacket(header: header, payload: f.payload[...])
             if keep { t.history.store(packet) }
