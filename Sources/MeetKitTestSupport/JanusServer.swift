@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOPosix
 import Transport
 
@@ -57,9 +58,10 @@ public final class JanusServer: @unchecked Sendable {
             namespace: name, address: IPAddress(address)!, port: port, directory: directory, root: root)
     }
 
-    /// An event loop group whose sockets live in Janus's namespace.
-    public func eventLoopGroup() async throws -> MultiThreadedEventLoopGroup {
-        try await namespace.eventLoopGroup()
+    /// An event loop group whose sockets live in Janus's namespace (one loop per core by
+    /// default: rooms with many participants keep both cores busy).
+    public func eventLoopGroup(threads: Int = System.coreCount) async throws -> MultiThreadedEventLoopGroup {
+        try await namespace.eventLoopGroup(threads: threads)
     }
 
     /// Starts a process inside the namespace (stopped by ``stop()`` if still running).

@@ -98,17 +98,19 @@ public final class NetworkNamespace: @unchecked Sendable {
         return p
     }
 
-    /// An event loop group of one thread that lives inside the namespace: sockets NIO
-    /// opens on it belong to the namespace.
-    public func eventLoopGroup() async throws -> MultiThreadedEventLoopGroup {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// An event loop group whose threads live inside the namespace: sockets NIO opens on
+    /// it belong to the namespace.
+    public func eventLoopGroup(threads: Int = 1) async throws -> MultiThreadedEventLoopGroup {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         groups.append(group)
         let path = "/run/netns/\(name)"
-        try await group.next().submit {
-            guard mk_enter_network_namespace(path) == 0 else {
-                throw Failure(description: "setns \(path): \(String(cString: strerror(errno)))")
-            }
-        }.get()
+        for loop in group.makeIterator() {
+            try await loop.submit {
+                guard mk_enter_network_namespace(path) == 0 else {
+                    throw Failure(description: "setns \(path): \(String(cString: strerror(errno)))")
+                }
+            }.get()
+        }
         return group
     }
 

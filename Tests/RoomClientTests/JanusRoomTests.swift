@@ -189,20 +189,41 @@ struct JanusRoomTests {
             }
         }
         #expect(ready, "everyone subscribed to the 19 others")
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for p in people { tasks.addTask { try await p.produce(seconds: 3) } }
-            try await tasks.waitForAll()
-        }
-        try await Task.sleep(for: .milliseconds(500))
-        var worst = 1.0
-        for p in people {
-            for other in people where other !== p {
-                let sent = try await other.room.statistics(of: other.audio)?.framesEncoded ?? 0
-                let got =
-                    try await p.room.statistics(participantID: other.id, trackID: other.audio.mid)?.framesDecoded ?? 0
-                worst = min(worst, Double(got) / Double(max(sent, 1)))
-                #expect(Double(got) >= 0.95 * Double(sent), "\(p.id) decoded \(got) of \(sent) frames from \(other.id)")
+        // Frames sent by `from` and decoded by `to`, per pair, now.
+        func counters() async throws -> [String: (sent: Int, decoded: Int)] {
+            var out: [String: (Int, Int)] = [:]
+            for p in people {
+                for other in people where other !== p {
+                    let sent = try await other.room.statistics(of: other.audio)?.framesEncoded ?? 0
+                    let got =
+                        try await p.room.statistics(participantID: other.id, trackID: other.audio.mid)?.framesDecoded
+                        ?? 0
+                    out[p.id + "<" + other.id] = (sent, got)
+                }
             }
+            return out
+        }
+        // One second of warm-up (the last renegotiations settle), then three measured seconds.
+        let everyone = people
+        let production = Task {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for p in everyone { tasks.addTask { try await p.produce(seconds: 5) } }
+                try await tasks.waitForAll()
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+        let before = try await counters()
+        try await Task.sleep(for: .seconds(3))
+        let after = try await counters()
+        try await production.value
+        var worst = 1.0
+        for (pair, end) in after {
+            let start = before[pair] ?? (0, 0)
+            let sent = end.sent - start.sent
+            let got = end.decoded - start.decoded
+            worst = min(worst, Double(got) / Double(max(sent, 1)))
+            #expect(sent >= 100, "\(pair): \(sent) frames sent in 3 s")
+            #expect(Double(got) >= 0.95 * Double(sent), "\(pair): decoded \(got) of \(sent) frames")
         }
         print("20-participant audio room: worst stream decoded \(Int(worst * 100)) % of its frames")
         for p in people { await p.leave() }

@@ -69,6 +69,10 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                 let channel = try await loop.flatSubmit {
                     DatagramBootstrap(group: loop)
                         .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        // A subscriber connection of a large room receives bursts from
+                        // dozens of streams: a roomy socket buffer, several reads per wakeup.
+                        .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+                        .channelOption(.maxMessagesPerRead, value: 16)
                         .channelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(DriverHandler(driver: driver))
