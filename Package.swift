@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "codec-demo", targets: ["CodecDemo"]),
         .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
         .executable(name: "meet-bot", targets: ["MeetBot"]),
+        .executable(name: "bot-room-bench", targets: ["BotRoomBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
@@ -99,6 +100,11 @@ let package = Package(
             name: "MeetKitBench",
             dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP"],
             path: "Benchmarks/MeetKitBench"),
+
+        .executableTarget(
+            name: "BotRoomBench",
+            dependencies: ["RoomClient", "Transport", "Codec", "MeetKitTestSupport"],
+            path: "Benchmarks/BotRoomBench"),
 
         // MARK: Tests
         .testTarget(

@@ -47,7 +47,7 @@ struct Record: AsyncParsableCommand {
         }
         await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) })
         status.cancel()
-        recorder.note(["event": "stopping"])
+        recorder.stop()  // nothing after this instant is written, however long leaving takes
         await room.leave()
         await consumer.value
         let files = recorder.finish()
@@ -79,6 +79,7 @@ final class Recorder: Sendable {
         var bytesThisSecond = 0
         var lastRate = 0
         var lastRateAt: ContinuousClock.Instant
+        var stopped = false
     }
 
     init(folder: String, start: ContinuousClock.Instant) throws {
@@ -103,7 +104,14 @@ final class Recorder: Sendable {
         return folder + "/" + (safe.isEmpty ? "participant" : String(safe)) + "-" + id
     }
 
+    /// Ends the recording's timeline: later events are not written.
+    func stop() {
+        note(["event": "stopping"])
+        state.withLock { $0.stopped = true }
+    }
+
     func handle(_ event: RoomEvent, video: Bool) {
+        guard !state.withLock({ $0.stopped }) else { return }
         switch event {
         case .participantJoined(let p):
             state.withLock { $0.speakers[p.id] = Speaker(name: p.name) }

@@ -1,0 +1,107 @@
+// bot-room-bench — what one meeting bot costs as a room grows: N audio publishers (N = 10,
+// 50, 150; 150 is Visio's room size) on a local Janus, one `meet-bot record` subscribed to
+// all of them; the bot process's CPU and memory, printed as a table. Release mode, as root
+// (Janus runs in a network namespace of its own):
+//
+//     swift build -c release --product meet-bot
+//     swift run -c release bot-room-bench [--counts 10,50,150] [--seconds 10]
+//
+// The publishers live in this process and send one pre-encoded 20 ms Opus packet each per
+// tick (bring-your-own-media: no encoder cost here), so the bot and Janus do the work
+// measured. CPU is the bot's utime+stime over the measured window, from /proc.
+
+import Codec
+import Foundation
+import MeetKitTestSupport
+import NIOCore
+import RoomClient
+import Transport
+
+let arguments = CommandLine.arguments
+func option(_ name: String) -> String? {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+let counts = (option("--counts") ?? "10,50,150").split(separator: ",").compactMap { Int($0) }
+let seconds = Double(option("--seconds") ?? "10") ?? 10
+let bot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-bot")
+    .path
+guard FileManager.default.isExecutableFile(atPath: bot) else {
+    print("meet-bot is not built beside this benchmark: swift build -c release --product meet-bot")
+    exit(1)
+}
+
+/// utime+stime in seconds and VmRSS in KiB of a process.
+func usage(of pid: Int32) -> (cpu: Double, rssKiB: Int)? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    let rss =
+        status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst()
+        .first.flatMap { Int($0) } ?? 0
+    return ((utime + stime) / ticks, rss)
+}
+
+// One 20 ms Opus packet of a tone, sent by everyone.
+let encoder = try OpusEncoder()
+var tone = ToneGenerator(frequency: 440)
+let packets = try (0..<50).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)) }
+
+print("One meet-bot recording N audio publishers on a local Janus (\(Int(seconds)) s measured per row)")
+print("  N   bot CPU (% of one core)   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded")
+for n in counts {
+    let janus = try JanusServer.start()
+    let group = try await janus.eventLoopGroup()
+    var rooms: [(Room, LocalTrack)] = []
+    for i in 0..<n {
+        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
+        var options = RoomOptions()
+        options.localAddresses = [janus.address]
+        options.autoSubscribe = false
+        let room = try await Room.join(
+            signaling: signaling, room: "1234", displayName: "speaker\(i)", options: options, group: group)
+        rooms.append((room, try await room.publish([(.audio, .microphone)])[0]))
+    }
+    let everyone = rooms
+    let sender = Task {
+        let start = ContinuousClock.now
+        var tick = 0
+        while !Task.isCancelled {
+            var packet = packets[tick % packets.count]
+            packet.timestamp = MediaTime(value: Int64(tick) * 960, timescale: 48_000)
+            for (room, track) in everyone { try? await room.send(packet, on: track) }
+            tick += 1
+            try? await Task.sleep(until: start + .milliseconds(20 * tick))
+        }
+    }
+    let output = NSTemporaryDirectory() + "bot-room-\(n)"
+    let process = try janus.spawn(
+        [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"],
+        log: output + ".log")
+    // Let the bot subscribe to everyone, then measure.
+    try await Task.sleep(for: .seconds(Double(n) / 25 + 3))
+    let before = usage(of: process.processIdentifier)
+    try await Task.sleep(for: .seconds(seconds))
+    let after = usage(of: process.processIdentifier)
+    kill(process.processIdentifier, SIGINT)
+    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    sender.cancel()
+    _ = await sender.value
+    let wavs = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []).filter { $0.hasSuffix(".wav") }
+    if let before, let after {
+        let cpu = (after.cpu - before.cpu) / seconds * 100
+        print(
+            String(
+                format: "%4d   %10.1f               %8.1f            %6.2f        %6.0f    %d of %d", n, cpu,
+                Double(after.rssKiB) / 1024, cpu / Double(n), Double(after.rssKiB) / Double(n), wavs.count, n))
+    } else {
+        print("\(n): the bot exited early; see \(output).log")
+    }
+    for (room, _) in rooms { await room.leave() }
+    janus.stop()
+}
