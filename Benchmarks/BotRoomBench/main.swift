@@ -80,6 +80,7 @@ for n in counts {
         }
     }
     let output = NSTemporaryDirectory() + "bot-room-\(n)"
+    try? FileManager.default.removeItem(atPath: output)
     let process = try janus.spawn(
         [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"],
         log: output + ".log")

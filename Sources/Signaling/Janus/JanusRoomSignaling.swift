@@ -190,7 +190,7 @@ public final class JanusRoomSignaling: RoomSignaling {
         case .webrtcUp:
             sink.yield(.mediaConnected(publisher: true))
         case .hangup(let reason):
-            logger.info("publisher connection hung up", metadata: ["reason": "\(reason ?? "-")"])
+            logger.debug("publisher connection hung up", metadata: ["reason": "\(reason ?? "-")"])
         default: break
         }
     }

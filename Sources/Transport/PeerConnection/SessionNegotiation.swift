@@ -112,7 +112,7 @@ public enum NegotiationError: Error, Sendable, Equatable, CustomStringConvertibl
         case .noCommonCodec(let mid, let offered): "media section \(mid) offers no supported codec (\(offered))"
         case .missingMid(let index): "media section #\(index) has no mid"
         case .invalidSetup(let mid, let value): "media section \(mid) has a=setup:\(value)"
-        case .tooManySections(let n): "\(n) media sections (at most 64)"
+        case .tooManySections(let n): "\(n) media sections (at most \(SessionNegotiation.maxSections))"
         case .noMedia: "no audio or video section"
         }
     }
@@ -162,6 +162,11 @@ public struct NegotiatedSession: Sendable {
 /// reading the peer's description into a ``NegotiatedSession``. Pure functions over
 /// ``SessionDescription``: no state, no I/O.
 public enum SessionNegotiation {
+    /// Most media sections a remote description may have: an SFU's subscriber offer for a
+    /// 150-person room carries an audio and a video section per participant, and more for
+    /// screens; past this, a description is refused rather than processed.
+    public static let maxSections = 1024
+
     /// Header extensions MeetKit offers, with their IDs.
     public static let offeredExtensions: [(id: UInt8, uri: String, kinds: Set<MediaKind>)] = [
         (1, "urn:ietf:params:rtp-hdrext:sdes:mid", [.audio, .video]),
@@ -282,7 +287,7 @@ public enum SessionNegotiation {
     public static func negotiate(remote: SessionDescription, remoteIsOffer: Bool) throws(NegotiationError)
         -> NegotiatedSession
     {
-        guard remote.media.count <= 64 else { throw .tooManySections(remote.media.count) }
+        guard remote.media.count <= maxSections else { throw .tooManySections(remote.media.count) }
         var media: [NegotiatedMedia] = []
         var credentials: ICECredentials?
         var fingerprint: String?
