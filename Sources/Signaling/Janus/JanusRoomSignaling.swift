@@ -30,6 +30,8 @@ public final class JanusRoomSignaling: RoomSignaling {
         var subscriber: JanusHandle?
         var subscriberTasks: [Task<Void, Never>] = []
         var publisherTask: Task<Void, Never>?
+        var publishing = false
+        var publishedSources: [String: TrackSource] = [:]
         var left = false
     }
 
@@ -107,14 +109,22 @@ public final class JanusRoomSignaling: RoomSignaling {
         let descriptions: [JSONValue] = tracks.map {
             ["mid": .string($0.mid), "description": .string($0.source.rawValue)]
         }
+        // The first offer publishes; later ones (a track added) renegotiate with configure.
+        let request: JSONValue = state.withLock { s in
+            for t in tracks { s.publishedSources[t.mid] = t.source }
+            return s.publishing ? "configure" : "publish"
+        }
         let reply = try await publisher.request(
-            ["request": "publish", "descriptions": .array(descriptions)],
+            ["request": request, "descriptions": .array(descriptions)],
             jsep: ["type": "offer", "sdp": .string(offer.serialized())])
-        return try Self.sdp(reply, expecting: "answer")
+        let answer = try Self.sdp(reply, expecting: "answer")
+        state.withLock { $0.publishing = true }
+        return answer
     }
 
     public func unpublish() async throws {
         _ = try await publisher.request(["request": "unpublish"])
+        state.withLock { $0.publishing = false }
     }
 
     public func subscribe(to tracks: [(participantID: String, trackID: String)]) async throws {
@@ -163,9 +173,14 @@ public final class JanusRoomSignaling: RoomSignaling {
             ["request": "start"], jsep: ["type": "answer", "sdp": .string(answer.serialized())])
     }
 
+    /// Mutes by asking Janus to stop relaying the stream (`send: false`) and by marking its
+    /// description (`microphone;muted`): Janus tells the other participants about changed
+    /// descriptions, not about `send`, so the description is how they learn of the mute.
     public func setMuted(_ muted: Bool, mid: String) async throws {
+        let source = state.withLock { $0.publishedSources[mid] } ?? .unknown
         _ = try await publisher.request([
             "request": "configure", "streams": [["mid": .string(mid), "send": .bool(!muted)]],
+            "descriptions": [["mid": .string(mid), "description": .string(source.rawValue + (muted ? ";muted" : ""))]],
         ])
     }
 
@@ -266,10 +281,13 @@ public final class JanusRoomSignaling: RoomSignaling {
                 guard s["disabled"]?.bool != true, let mid = s["mid"]?.string,
                     let kind = s["type"]?.string.flatMap(MediaKind.init(rawValue:))
                 else { return nil }
+                // MeetKit's descriptions: "camera", "screen;muted", …
+                let parts = (s["description"]?.string ?? "").split(separator: ";")
                 let source =
-                    s["description"]?.string.flatMap(TrackSource.init(rawValue:))
+                    parts.first.flatMap { TrackSource(rawValue: String($0)) }
                     ?? (kind == .audio ? .microphone : .camera)
-                return TrackInfo(id: mid, kind: kind, source: source, muted: s["send"]?.bool == false)
+                let muted = parts.dropFirst().contains("muted") || s["send"]?.bool == false
+                return TrackInfo(id: mid, kind: kind, source: source, muted: muted)
             }
             return ParticipantInfo(id: String(id), name: p["display"]?.string ?? "", tracks: tracks)
         }

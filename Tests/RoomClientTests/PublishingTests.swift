@@ -1,0 +1,109 @@
+import Codec
+import MeetKitTestSupport
+import NIOCore
+import Synchronization
+import Testing
+import Transport
+
+@testable import RoomClient
+
+/// Publishing over time on a real Janus: a screen share added to a running camera, mute,
+/// unpublish, and selective subscription.
+@Suite("Publishing and subscribing choices on a real Janus", .serialized)
+struct PublishingTests {
+    final class EventBox: Sendable {
+        private let list = Mutex<[RoomEvent]>([])
+        func append(_ e: RoomEvent) { list.withLock { $0.append(e) } }
+        var all: [RoomEvent] { list.withLock { $0 } }
+    }
+
+    static func join(_ janus: JanusServer, _ group: any EventLoopGroup, _ name: String, auto: Bool) async throws -> Room
+    {
+        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
+        var options = RoomOptions()
+        options.localAddresses = [janus.address]
+        options.autoSubscribe = auto
+        return try await Room.join(
+            signaling: signaling, room: "1234", displayName: name, options: options, group: group)
+    }
+
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
+    }
+
+    @Test func screenShareMuteUnpublishAndSelectiveSubscription() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        let alice = try await Self.join(janus, group, "alice", auto: true)
+        let bob = try await Self.join(janus, group, "bob", auto: true)
+        let carol = try await Self.join(janus, group, "carol", auto: false)
+        let (bobSees, carolSees) = (EventBox(), EventBox())
+        let listeners = [
+            Task { for await e in bob.events { bobSees.append(e) } },
+            Task { for await e in carol.events { carolSees.append(e) } },
+        ]
+        let a = alice.localParticipantID
+
+        // Camera and microphone, then a screen share added to the running connection.
+        let camera = try await alice.publish([(.audio, .microphone), (.video, .camera)])
+        let screen = try await alice.publish([(.video, .screen)])[0]
+        #expect(screen.source == .screen)
+        func published(_ box: EventBox) -> [TrackSource] {
+            box.all.compactMap { if case .trackPublished(let who, let t) = $0, who == a { t.source } else { nil } }
+        }
+        #expect(await Self.eventually { Set(published(bobSees)) == [.microphone, .camera, .screen] })
+        #expect(await Self.eventually { Set(published(carolSees)) == [.microphone, .camera, .screen] })
+        func subscribed(_ box: EventBox) -> [TrackSource] {
+            box.all.compactMap { if case .trackSubscribed(let who, let t) = $0, who == a { t.source } else { nil } }
+        }
+        #expect(await Self.eventually { Set(subscribed(bobSees)) == [.microphone, .camera, .screen] })
+
+        // Pictures on the screen track reach bob as the screen track.
+        var pattern = TestPatternGenerator(width: 320, height: 180)
+        for _ in 0..<40 {
+            try await alice.send(video: pattern.nextFrame(), on: screen)
+            try await Task.sleep(for: .milliseconds(40))
+        }
+        let screenID = screen.mid
+        #expect(
+            await Self.eventually {
+                bobSees.all.filter {
+                    if case .video(let who, let t, _) = $0 { who == a && t == screenID } else { false }
+                }
+                .count >= 20
+            }, "bob decoded alice's screen")
+
+        // Carol chose: she gets only what she asks for.
+        #expect(subscribed(carolSees).isEmpty, "no automatic subscription for carol")
+        try await carol.subscribe(participantID: a, trackID: camera[0].mid)
+        #expect(await Self.eventually { subscribed(carolSees) == [.microphone] })
+
+        // Mute: the server is told, and the others see the track muted.
+        try await alice.setMuted(true, track: camera[0])
+        let muteSeen = await Self.eventually {
+            bobSees.all.contains { $0 == .trackMuted(participantID: a, trackID: camera[0].mid, muted: true) }
+        }
+        #expect(muteSeen, "bob saw the microphone muted")
+        try await alice.setMuted(false, track: camera[0])
+        let unmuteSeen = await Self.eventually {
+            bobSees.all.contains { $0 == .trackMuted(participantID: a, trackID: camera[0].mid, muted: false) }
+        }
+        #expect(unmuteSeen, "bob saw the microphone unmuted")
+
+        // Unpublish everything: the others see every track go.
+        try await alice.unpublishAll()
+        let gone = await Self.eventually {
+            bobSees.all.filter { if case .trackUnpublished(let who, _) = $0 { who == a } else { false } }.count == 3
+        }
+        #expect(gone, "bob saw alice's three tracks unpublished")
+        for room in [alice, bob, carol] { await room.leave() }
+        for l in listeners { await l.value }
+    }
+}
