@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 import MeetKitTestSupport
 import NIOCore
 import Synchronization
@@ -105,5 +106,63 @@ struct PublishingTests {
         #expect(gone, "bob saw alice's three tracks unpublished")
         for room in [alice, bob, carol] { await room.leave() }
         for l in listeners { await l.value }
+    }
+
+    /// Files as sources: a WAV and an Ogg Opus on the microphone, an IVF on the camera;
+    /// the other side hears the files' tones and decodes the pictures.
+    @Test func playsWAVOggOpusAndIVFFiles() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let folder = NSTemporaryDirectory() + "meetkit-files-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // 1.5 s of 500 Hz as 16 kHz WAV, 1.5 s of 800 Hz as Ogg Opus, 45 VP8 pictures as IVF.
+        let wav = try WAVWriter(path: folder + "/a.wav", sampleRate: 16_000, channels: 1)
+        var low = ToneGenerator(frequency: 500, sampleRate: 16_000)
+        try wav.write(low.nextFrame(samplesPerChannel: 24_000))
+        try wav.finish()
+        let ogg = try OggOpusWriter(path: folder + "/b.opus", channels: 1)
+        let opus = try OpusEncoder()
+        var high = ToneGenerator(frequency: 800)
+        for _ in 0..<75 { try ogg.write(try opus.encode(high.nextFrame(samplesPerChannel: 960))) }
+        try ogg.finish()
+        let ivf = try IVFWriter(path: folder + "/c.ivf", width: 320, height: 180)
+        let vp8 = try VP8Encoder(configuration: .init(width: 320, height: 180))
+        var pattern = TestPatternGenerator(width: 320, height: 180)
+        for _ in 0..<45 { if let f = try vp8.encode(pattern.nextFrame()) { try ivf.write(f) } }
+        try ivf.finish()
+        #expect(throws: MediaFileError.self) { try MediaSource.file(folder + "/missing.wav") }
+
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        let alice = try await Self.join(janus, group, "alice", auto: false)
+        let bob = try await Self.join(janus, group, "bob", auto: true)
+        let bobSees = EventBox()
+        let listener = Task { for await e in bob.events { bobSees.append(e) } }
+        let tracks = try await alice.publish([(.audio, .microphone), (.video, .camera)])
+        let a = alice.localParticipantID
+        #expect(
+            await Self.eventually {
+                bobSees.all.filter { if case .trackSubscribed(let who, _) = $0 { who == a } else { false } }.count == 2
+            })
+        try await Task.sleep(for: .milliseconds(300))  // the subscriber connection comes up
+        async let audio: Void = alice.play(
+            [.file(folder + "/a.wav"), .file(folder + "/b.opus")], on: tracks[0])
+        async let video: Void = alice.play([.file(folder + "/c.ivf")], on: tracks[1])
+        _ = try await (audio, video)
+        try await Task.sleep(for: .milliseconds(300))
+        var pcm: [Int16] = []
+        var pictures = 0
+        for e in bobSees.all {
+            if case .audio(let who, _, let frame) = e, who == a { pcm += frame.samples }
+            if case .video(let who, _, _) = e, who == a { pictures += 1 }
+        }
+        // 48 kHz output: the WAV's second half of its 1.5 s, then the Opus file's.
+        let first = Array(pcm.prefix(72_000).suffix(24_000)).map(\.normalized)
+        let second = Array(pcm.suffix(30_000).prefix(24_000)).map(\.normalized)
+        #expect(abs(SignalAnalysis.dominantFrequency(in: first, sampleRate: 48_000, range: 200...1200) - 500) <= 10)
+        #expect(abs(SignalAnalysis.dominantFrequency(in: second, sampleRate: 48_000, range: 200...1200) - 800) <= 10)
+        #expect(pictures >= 40, "bob decoded \(pictures) of 45 pictures from the IVF")
+        for room in [alice, bob] { await room.leave() }
+        await listener.value
     }
 }
