@@ -137,3 +137,24 @@ struct NegotiationTests {
         }
     }
 }
+
+extension NegotiationTests {
+    /// An SFU's offer for a 150-person room (300 sections) is accepted; past the limit a
+    /// description is refused with a typed error instead of being processed.
+    @Test func largeRoomsAcceptedAbsurdOnesRefused() throws {
+        func offer(sections: Int) -> SessionDescription {
+            let transport = Self.transport
+            let list = (0..<sections).map {
+                LocalMediaSection(
+                    mid: String($0), kind: $0 % 2 == 0 ? .audio : .video, direction: .sendonly, track: nil)
+            }
+            return SessionNegotiation.makeOffer(sessionID: 1, version: 1, transport: transport, sections: list)
+        }
+        let room = try SessionNegotiation.negotiate(remote: offer(sections: 300), remoteIsOffer: true)
+        #expect(room.media.count == 300)
+        let limit = SessionNegotiation.maxSections
+        #expect(throws: NegotiationError.tooManySections(limit + 1)) {
+            try SessionNegotiation.negotiate(remote: offer(sections: limit + 1), remoteIsOffer: true)
+        }
+    }
+}
