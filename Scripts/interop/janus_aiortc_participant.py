@@ -21,7 +21,7 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from aiortc_peer import Pattern, Tone  # noqa: E402  (the same generators as the 1:1 tests)
+from aiortc_peer import Pattern, Tone, count  # noqa: E402  (the same generators and counter as the 1:1 tests)
 
 
 def emit(obj):
@@ -70,13 +70,6 @@ class Janus:
                                                        "transaction": "ka"}))
 
 
-async def count(track, counts):
-    try:
-        while True:
-            await track.recv()
-            counts[track.kind] += 1
-    except Exception:
-        pass
 
 
 async def main():

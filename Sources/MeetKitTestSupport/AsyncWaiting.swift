@@ -17,3 +17,15 @@ public func firstElement<Element: Sendable>(
         return first
     }
 }
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it
+/// held — for states reached asynchronously (a subscription, a leave seen by others),
+/// with the timeout only as a safety net.
+public func eventually(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}

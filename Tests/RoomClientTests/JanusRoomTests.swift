@@ -77,16 +77,6 @@ struct JanusRoomTests {
         }
     }
 
-    /// Waits until `condition` holds (polling), at most `timeout`.
-    static func eventually(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now + timeout
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
-
     /// Three MeetKit participants and one aiortc participant in one room: everyone decodes
     /// everyone else's audio (each its own tone) and video; a leaving participant is seen
     /// leaving.
@@ -100,7 +90,7 @@ struct JanusRoomTests {
             people.append(try await Participant(janus: janus, group: group, name: "p\(i)", frequency: f, video: true))
         }
         // Everyone subscribes to everyone else's audio and video.
-        let ready = await Self.eventually(.seconds(15)) {
+        let ready = await eventually(.seconds(15)) {
             people.allSatisfy { p in
                 let t = p.snapshot()
                 return people.filter { $0 !== p }.allSatisfy { t.subscribed[$0.id] == [.audio, .video] }
@@ -121,7 +111,7 @@ struct JanusRoomTests {
         let aiortcID = try #require(try await aiortc.readJSON()["id"] as? Int).description
         let subscribed = try await aiortc.readJSON(timeout: .seconds(30))
         #expect(subscribed["state"] as? String == "connected", "aiortc's subscriber connection: \(subscribed)")
-        let aiortcReady = await Self.eventually(.seconds(15)) {
+        let aiortcReady = await eventually(.seconds(15)) {
             people.allSatisfy { $0.snapshot().subscribed[aiortcID] == [.audio, .video] }
         }
         #expect(aiortcReady, "the MeetKit participants subscribed to aiortc")
@@ -162,7 +152,7 @@ struct JanusRoomTests {
         // The third leaves; the other two see it go.
         let leaving = people[2]
         await leaving.leave()
-        let seen = await Self.eventually {
+        let seen = await eventually {
             people[0].snapshot().left.contains(leaving.id) && people[1].snapshot().left.contains(leaving.id)
         }
         #expect(seen, "the others saw \(leaving.id) leave")
@@ -182,7 +172,7 @@ struct JanusRoomTests {
                 try await Participant(
                     janus: janus, group: group, name: "p\(i)", frequency: 300 + 30 * Double(i), video: false))
         }
-        let ready = await Self.eventually(.seconds(60)) {
+        let ready = await eventually(.seconds(60)) {
             people.allSatisfy { p in
                 let t = p.snapshot()
                 return people.filter { $0 !== p }.allSatisfy { t.subscribed[$0.id] == [.audio] }

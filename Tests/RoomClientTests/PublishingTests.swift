@@ -28,15 +28,6 @@ struct PublishingTests {
             signaling: signaling, room: "1234", displayName: name, options: options, group: group)
     }
 
-    static func eventually(_ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
-
     @Test func screenShareMuteUnpublishAndSelectiveSubscription() async throws {
         try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
         let janus = try JanusServer.start()
@@ -59,12 +50,12 @@ struct PublishingTests {
         func published(_ box: EventBox) -> [TrackSource] {
             box.all.compactMap { if case .trackPublished(let who, let t) = $0, who == a { t.source } else { nil } }
         }
-        #expect(await Self.eventually { Set(published(bobSees)) == [.microphone, .camera, .screen] })
-        #expect(await Self.eventually { Set(published(carolSees)) == [.microphone, .camera, .screen] })
+        #expect(await eventually { Set(published(bobSees)) == [.microphone, .camera, .screen] })
+        #expect(await eventually { Set(published(carolSees)) == [.microphone, .camera, .screen] })
         func subscribed(_ box: EventBox) -> [TrackSource] {
             box.all.compactMap { if case .trackSubscribed(let who, let t) = $0, who == a { t.source } else { nil } }
         }
-        #expect(await Self.eventually { Set(subscribed(bobSees)) == [.microphone, .camera, .screen] })
+        #expect(await eventually { Set(subscribed(bobSees)) == [.microphone, .camera, .screen] })
 
         // Pictures on the screen track reach bob as the screen track.
         var pattern = TestPatternGenerator(width: 320, height: 180)
@@ -74,7 +65,7 @@ struct PublishingTests {
         }
         let screenID = screen.mid
         #expect(
-            await Self.eventually {
+            await eventually {
                 bobSees.all.filter {
                     if case .video(let who, let t, _) = $0 { who == a && t == screenID } else { false }
                 }
@@ -84,23 +75,23 @@ struct PublishingTests {
         // Carol chose: she gets only what she asks for.
         #expect(subscribed(carolSees).isEmpty, "no automatic subscription for carol")
         try await carol.subscribe(participantID: a, trackID: camera[0].mid)
-        #expect(await Self.eventually { subscribed(carolSees) == [.microphone] })
+        #expect(await eventually { subscribed(carolSees) == [.microphone] })
 
         // Mute: the server is told, and the others see the track muted.
         try await alice.setMuted(true, track: camera[0])
-        let muteSeen = await Self.eventually {
+        let muteSeen = await eventually {
             bobSees.all.contains { $0 == .trackMuted(participantID: a, trackID: camera[0].mid, muted: true) }
         }
         #expect(muteSeen, "bob saw the microphone muted")
         try await alice.setMuted(false, track: camera[0])
-        let unmuteSeen = await Self.eventually {
+        let unmuteSeen = await eventually {
             bobSees.all.contains { $0 == .trackMuted(participantID: a, trackID: camera[0].mid, muted: false) }
         }
         #expect(unmuteSeen, "bob saw the microphone unmuted")
 
         // Unpublish everything: the others see every track go.
         try await alice.unpublishAll()
-        let gone = await Self.eventually {
+        let gone = await eventually {
             bobSees.all.filter { if case .trackUnpublished(let who, _) = $0 { who == a } else { false } }.count == 3
         }
         #expect(gone, "bob saw alice's three tracks unpublished")
@@ -141,7 +132,7 @@ struct PublishingTests {
         let tracks = try await alice.publish([(.audio, .microphone), (.video, .camera)])
         let a = alice.localParticipantID
         #expect(
-            await Self.eventually {
+            await eventually {
                 bobSees.all.filter { if case .trackSubscribed(let who, _) = $0 { who == a } else { false } }.count == 2
             })
         try await Task.sleep(for: .milliseconds(300))  // the subscriber connection comes up
