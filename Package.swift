@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "codec-demo", targets: ["CodecDemo"]),
         .executable(name: "meetkit-bench", targets: ["MeetKitBench"]),
         .executable(name: "meet-bot", targets: ["MeetBot"]),
+        .executable(name: "meet-peer", targets: ["MeetPeer"]),
         .executable(name: "bot-room-bench", targets: ["BotRoomBench"]),
     ],
     dependencies: [
@@ -101,6 +102,13 @@ let package = Package(
             dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP"],
             path: "Benchmarks/MeetKitBench"),
 
+        .executableTarget(
+            name: "MeetPeer",
+            dependencies: [
+                "Transport", "Codec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/MeetPeer"),
         .executableTarget(
             name: "BotRoomBench",
             dependencies: ["RoomClient", "Transport", "Codec", "MeetKitTestSupport"],

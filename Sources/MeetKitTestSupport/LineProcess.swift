@@ -37,8 +37,11 @@ public final class LineProcess: @unchecked Sendable {
     private var partial = Data()
     private var eof = false
 
-    /// Starts `executable` with `arguments` (and extra `environment` variables).
-    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` with `arguments` (and extra `environment` variables). Its stderr
+    /// goes to `stderrPath` when given, to the test's stderr otherwise.
+    public init(
+        executable: String, arguments: [String], environment: [String: String] = [:], stderrPath: String? = nil
+    ) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -46,7 +49,12 @@ public final class LineProcess: @unchecked Sendable {
         process.environment = env
         process.standardInput = stdin
         process.standardOutput = stdout
-        process.standardError = FileHandle.standardError
+        if let stderrPath {
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        } else {
+            process.standardError = FileHandle.standardError
+        }
         stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
             self?.consume(handle.availableData)
         }
@@ -123,6 +131,14 @@ public final class LineProcess: @unchecked Sendable {
     public func waitForExit() -> Int32 {
         process.waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Waits (polling) for the process to exit, at most `timeout`; its status, or nil if it
+    /// is still running.
+    public func exitStatus(within timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
     /// Stops the process (SIGTERM, then SIGKILL) if it still runs.

@@ -113,6 +113,11 @@ public final class PeerConnection: Sendable {
         try await driver.perform { pc, now in try pc.send(video: video, mid: mid, now: now) }
     }
 
+    /// Asks the peer for a keyframe of the video it sends on transceiver `mid`.
+    public func requestKeyframe(mid: String) async throws {
+        try await driver.perform { pc, now in try pc.requestKeyframe(mid: mid, now: now) }
+    }
+
     /// Counters of transceiver `mid`.
     public func statistics(mid: String) async throws -> PeerConnectionCore.TransceiverStatistics? {
         try await driver.perform { pc, _ in pc.statistics(mid: mid) }

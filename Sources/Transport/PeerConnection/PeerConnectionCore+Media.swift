@@ -214,6 +214,15 @@ extension PeerConnectionCore {
         }
     }
 
+    /// Asks the peer for a keyframe on the video it sends on transceiver `mid` (a PLI; at
+    /// most one per `keyframeRequestInterval`) — e.g. to forward a keyframe request when
+    /// relaying that video to someone else.
+    public func requestKeyframe(mid: String, now: Duration) throws(PeerConnectionError) {
+        guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }
+        requestKeyframe(on: t, now: now)
+        collect(now: now)
+    }
+
     /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
     private func requestKeyframe(on t: Transceiver, now: Duration) {
         guard let ssrc = t.remoteSSRC else { return }

@@ -1,0 +1,95 @@
+// meet-peer — a command-line WebRTC peer for interop and network checks, built on the
+// public Transport and Codec API only (so it is also the reference example of a P2P call).
+//
+//   meet-peer [--offer] [--echo] [--audio N] [--video N] [--duration S] [--ip ADDR] [--stats-interval S]
+//
+// Signalling is one JSON object per line: as answerer (default) it reads
+// {"type":"offer","sdp":…} on stdin and prints {"type":"answer","sdp":…} (every local
+// candidate already in the SDP); with --offer it prints the offer first and reads the answer.
+// Logs go to stderr, ending with `STATS {json}`. Exit status: 0 when the connection came up
+// and media flowed both ways as negotiated, 1 when it did not, 2 for bad input.
+
+import ArgumentParser
+import Codec
+import Foundation
+import Transport
+
+@main
+struct MeetPeer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meet-peer", abstract: "A command-line WebRTC peer (Opus and VP8) for interop and network checks.")
+
+    @Flag(help: "Send the offer (default: wait for one on stdin and answer it).")
+    var offer = false
+
+    @Flag(help: "Send every received track back on its own m-line, forwarding keyframe requests.")
+    var echo = false
+
+    @Option(help: "Audio m-lines to offer (with --offer).")
+    var audio = 1
+
+    @Option(help: "Video m-lines to offer (with --offer).")
+    var video = 1
+
+    @Option(help: "Exit after this many seconds of media.")
+    var duration: Double = 10
+
+    @Option(help: "The only local address to gather (loopback allowed); default: every non-loopback interface.")
+    var ip: String?
+
+    @Option(help: "Print intermediate statistics every S seconds (0: only the final STATS line).")
+    var statsInterval: Double = 0
+
+    func run() async throws {
+        let code = await Session(options: self).run()
+        throw ExitCode(code)
+    }
+}
+
+func log(_ text: String) { FileHandle.standardError.write(Data(("meet-peer: " + text + "\n").utf8)) }
+
+/// Bad input on stdin: one line on stderr, exit status 2.
+struct InputError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Reads one line of stdin (nil at end of input) without blocking the async executor.
+func readLine(timeout: Duration) async -> String? {
+    await withTaskGroup(of: String?.self) { group in
+        group.addTask {
+            await withCheckedContinuation { c in
+                Thread.detachNewThread { c.resume(returning: Swift.readLine(strippingNewline: true)) }
+            }
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
+/// Parses `{"type": expected, "sdp": "…"}`.
+func description(from line: String?, expected: String) throws(InputError) -> SessionDescription {
+    guard let line else { throw InputError(description: "no \(expected) on stdin") }
+    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        throw InputError(description: "stdin is not a JSON object: \(line.prefix(80))")
+    }
+    guard let type = object["type"] as? String, type == expected else {
+        throw InputError(description: "expected {\"type\":\"\(expected)\"}, got type \(object["type"] ?? "none")")
+    }
+    guard let sdp = object["sdp"] as? String else { throw InputError(description: "the \(expected) has no sdp") }
+    do {
+        return try SessionDescription(parsing: sdp)
+    } catch {
+        throw InputError(description: "the \(expected)'s SDP does not parse: \(error)")
+    }
+}
+
+func emit(_ type: String, _ sdp: SessionDescription) {
+    let object: [String: Any] = ["type": type, "sdp": sdp.serialized()]
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Transport
+
+extension Session {
+    /// The STATS object: per track, packets and bytes each way, frames decoded, loss,
+    /// jitter, RTT; the setup time and the negotiated security.
+    func statistics(
+        _ pc: PeerConnection, _ transceivers: [(mid: String, kind: MediaKind, direction: MediaDirection)],
+        _ state: Observed
+    ) async -> String {
+        var tracks: [[String: Any]] = []
+        for t in transceivers {
+            guard let s = try? await pc.statistics(mid: t.mid) else { continue }
+            var track: [String: Any] = [
+                "mid": t.mid, "kind": t.kind.rawValue, "direction": "\(t.direction)",
+                "packets_sent": s.packetsSent, "bytes_sent": s.bytesSent, "frames_sent": s.framesSent,
+                "packets_received": s.packetsReceived, "bytes_received": s.bytesReceived,
+                "frames_received": s.framesReceived, "frames_decoded": s.framesDecoded,
+                "packets_lost": s.packetsLost, "jitter_ms": (s.jitter * 1000 * 10).rounded() / 10,
+            ]
+            if let rtt = s.roundTrip {
+                track["rtt_ms"] =
+                    Double(rtt.components.attoseconds / 1_000_000_000_000) / 1000
+                    + Double(rtt.components.seconds) * 1000
+            }
+            tracks.append(track)
+        }
+        var object: [String: Any] = ["tracks": tracks, "state": state.last.rawValue]
+        if let d = state.connectedAfter {
+            object["setup_ms"] = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        }
+        if let security = try? await pc.securityParameters() {
+            object["srtp_profile"] = "\(security.profile)"
+            object["dtls_role"] = "\(security.dtlsRole)"
+        }
+        if let failure = state.failure { object["failure"] = failure }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Nil when the call worked: connected, and every direction negotiated carried media.
+    func judge(
+        _ pc: PeerConnection, _ transceivers: [(mid: String, kind: MediaKind, direction: MediaDirection)],
+        _ state: Observed
+    ) async -> String? {
+        if let failure = state.failure { return "DTLS failed: \(failure)" }
+        guard state.connectedAfter != nil else {
+            return state.last == .failed ? "ICE failed: no candidate pair works" : "never connected (\(state.last))"
+        }
+        for t in transceivers {
+            guard let s = try? await pc.statistics(mid: t.mid) else { continue }
+            let sends = t.direction == .sendrecv || t.direction == .sendonly
+            let receives = t.direction == .sendrecv || t.direction == .recvonly
+            if sends && s.packetsSent == 0 { return "no media sent on \(t.kind.rawValue) m-line \(t.mid)" }
+            if receives && s.framesDecoded == 0 { return "no media received on \(t.kind.rawValue) m-line \(t.mid)" }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import MeetKitTestSupport
+import Testing
+
+@testable import Transport
+
+/// The meet-peer example as a process, against aiortc and against itself, and fed bad input.
+@Suite("meet-peer", .serialized)
+struct MeetPeerTests {
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-peer")
+            .path
+    }
+
+    /// A meet-peer process with its stderr kept in a file.
+    final class Peer: Sendable {
+        let process: LineProcess
+        let log: String
+        init(_ arguments: [String]) throws {
+            log = NSTemporaryDirectory() + "meet-peer-\(UInt32.random(in: 0...UInt32.max)).log"
+            process = try LineProcess(
+                executable: MeetPeerTests.binary, arguments: ["--ip", "127.0.0.1"] + arguments, stderrPath: log)
+        }
+        var stderr: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        /// The final STATS object, per track kind (first track of each kind).
+        func stats() throws -> [String: [String: Any]] {
+            let line = try #require(stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") })
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
+            var byKind: [String: [String: Any]] = [:]
+            for t in object["tracks"] as? [[String: Any]] ?? [] {
+                if let kind = t["kind"] as? String, byKind[kind] == nil { byKind[kind] = t }
+            }
+            return byKind
+        }
+    }
+
+    static func int(_ stats: [String: [String: Any]], _ kind: String, _ key: String) -> Int {
+        stats[kind]?[key] as? Int ?? 0
+    }
+
+    /// meet-peer answers aiortc's offer (generated media) and, in a second run, offers to
+    /// aiortc with --echo: aiortc decodes ≥ 90 % of what meet-peer says it sent.
+    @Test(arguments: [false, true])
+    func againstAiortc(meetPeerOffers: Bool) async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let aiortc = try LineProcess(
+            executable: InteropPeers.python,
+            arguments: [InteropPeers.script("aiortc_peer.py")] + (meetPeerOffers ? [] : ["--offer"]))
+        defer { aiortc.terminate() }
+        let peer = try Peer(["--duration", "5"] + (meetPeerOffers ? ["--offer", "--echo"] : []))
+        defer { peer.process.terminate() }
+        if meetPeerOffers {
+            try aiortc.writeLine(try await peer.process.readLine())
+            try peer.process.writeLine(try await aiortc.readLine())
+        } else {
+            try peer.process.writeLine(try await aiortc.readLine())
+            try aiortc.writeLine(try await peer.process.readLine())
+        }
+        let status = await peer.process.exitStatus(within: .seconds(30))
+        try aiortc.writeJSON(["type": "stop"])
+        let done = try await aiortc.readJSON(timeout: .seconds(20))
+        #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
+        let stats = try peer.stats()
+        for kind in ["audio", "video"] {
+            let sent = Self.int(stats, kind, "frames_sent")
+            let decodedByAiortc = done["\(kind)_frames"] as? Int ?? 0
+            #expect(sent > (kind == "audio" ? 150 : 60), "meet-peer sent \(sent) \(kind) frames")
+            #expect(
+                Double(decodedByAiortc) >= 0.9 * Double(sent),
+                "aiortc decoded \(decodedByAiortc) of the \(sent) \(kind) frames meet-peer's STATS report")
+            #expect(Self.int(stats, kind, "frames_decoded") > 0)
+        }
+    }
+
+    /// Two meet-peer processes, one offering (two audio m-lines and one video), one
+    /// answering; each decodes ≥ 90 % of what the other's STATS say it sent.
+    @Test func againstItself() async throws {
+        let offerer = try Peer(["--offer", "--audio", "2", "--video", "1", "--duration", "4"])
+        let answerer = try Peer(["--duration", "4"])
+        defer {
+            offerer.process.terminate()
+            answerer.process.terminate()
+        }
+        try answerer.process.writeLine(try await offerer.process.readLine())
+        try offerer.process.writeLine(try await answerer.process.readLine())
+        let (a, b) = (
+            await offerer.process.exitStatus(within: .seconds(30)),
+            await answerer.process.exitStatus(within: .seconds(30))
+        )
+        #expect(
+            a == 0 && b == 0,
+            "exit statuses \(String(describing: a)), \(String(describing: b))\n\(offerer.stderr)\n\(answerer.stderr)")
+        let (so, sa) = (try offerer.stats(), try answerer.stats())
+        for kind in ["audio", "video"] {
+            for (from, to) in [(so, sa), (sa, so)] {
+                let sent = Self.int(from, kind, "frames_sent")
+                let decoded = Self.int(to, kind, "frames_decoded")
+                #expect(sent > 0 && Double(decoded) >= 0.9 * Double(sent), "\(kind): \(decoded) decoded of \(sent)")
+            }
+        }
+        let offererStats = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(offerer.stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") }!.dropFirst(6).utf8))
+                as? [String: Any])
+        #expect(offererStats["srtp_profile"] as? String == "aeadAES128GCM")
+        #expect(offererStats["dtls_role"] as? String == "server", "the answerer is the DTLS client")
+        #expect((offererStats["setup_ms"] as? Double ?? 0) > 0)
+    }
+
+    /// Bad input on stdin: one line on stderr and exit status 2, quickly.
+    @Test(arguments: [
+        "this is not json",
+        #"{"type":"answer","sdp":"v=0"}"#,
+        #"{"type":"offer"}"#,
+        "NO-FINGERPRINT",
+        "NO-ICE",
+    ])
+    func badInputIsExitStatusTwo(input: String) async throws {
+        var line = input
+        if input.hasPrefix("NO-") {
+            // A real offer with its fingerprint or ICE credentials removed.
+            let source = try Peer(["--offer", "--duration", "0.1"])
+            let offer = try #require(try await source.process.readJSON()["sdp"] as? String)
+            source.process.terminate()
+            let drop = input == "NO-FINGERPRINT" ? "a=fingerprint" : "a=ice-"
+            let sdp = offer.split(separator: "\r\n").filter { !$0.hasPrefix(drop) }.joined(separator: "\r\n") + "\r\n"
+            let data = try JSONSerialization.data(withJSONObject: ["type": "offer", "sdp": sdp])
+            line = String(decoding: data, as: UTF8.self)
+        }
+        let peer = try Peer(["--duration", "3"])
+        defer { peer.process.terminate() }
+        try peer.process.writeLine(line)
+        let status = await peer.process.exitStatus(within: .seconds(10))
+        #expect(status == 2, "exit status for \(input); log: \(peer.stderr)")
+        let lines = peer.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line on stderr: \(peer.stderr)")
+    }
+}
