@@ -167,3 +167,12 @@ public enum InteropPeers {
     /// Whether the venv exists; tests fail with a clear message when it does not.
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: python) }
 }
+
+/// The project's example programs (meet-bot, meet-peer), which `swift test` builds beside
+/// the test runner.
+public enum ExampleBinary {
+    /// The path of the example `name` next to the running test binary.
+    public static func path(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}

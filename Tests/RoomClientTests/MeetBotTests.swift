@@ -11,11 +11,7 @@ import Transport
 /// publishers that speak different tones.
 @Suite("meet-bot records a room on a real Janus", .serialized)
 struct MeetBotTests {
-    /// The meet-bot binary `swift test` built beside the test runner.
-    static var bot: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-bot")
-            .path
-    }
+    static var bot: String { ExampleBinary.path("meet-bot") }
 
     /// A publisher sending a tone until cancelled.
     static func publisher(

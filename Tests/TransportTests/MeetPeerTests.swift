@@ -7,10 +7,7 @@ import Testing
 /// The meet-peer example as a process, against aiortc and against itself, and fed bad input.
 @Suite("meet-peer", .serialized)
 struct MeetPeerTests {
-    static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-peer")
-            .path
-    }
+    static var binary: String { ExampleBinary.path("meet-peer") }
 
     /// A meet-peer process with its stderr kept in a file.
     final class Peer: Sendable {
