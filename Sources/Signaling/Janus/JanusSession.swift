@@ -61,6 +61,8 @@ public actor JanusSession {
         /// Whether an `ack` ends the request (trickle, keepalive) or an event is awaited.
         let ackIsEnough: Bool
         let continuation: CheckedContinuation<Result<JanusResponse, JanusError>, Never>
+        /// Sends the request, then waits out its timeout; cancelled when the answer comes.
+        var timer: Task<Void, Never>?
     }
 
     private init(id: Int64, socket: WebSocketChannel, requestTimeout: Duration, logger: Logger) {
@@ -178,14 +180,18 @@ public actor JanusSession {
         let result = await withCheckedContinuation {
             (c: CheckedContinuation<Result<JanusResponse, JanusError>, Never>) in
             pending[transaction] = Pending(what: what, ackIsEnough: ackIsEnough, continuation: c)
-            Task {
+            pending[transaction]?.timer = Task {
                 do throws(SignalingConnectionError) {
                     try await self.socket.send(text)
                 } catch {
                     self.finish(transaction, .failure(.disconnected(error.description)))
                     return
                 }
-                try? await Task.sleep(for: timeout)
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return  // answered in time
+                }
                 self.finish(transaction, .failure(.timeout(request: what)))
             }
         }
@@ -193,7 +199,9 @@ public actor JanusSession {
     }
 
     private func finish(_ transaction: String, _ result: Result<JanusResponse, JanusError>) {
-        pending.removeValue(forKey: transaction)?.continuation.resume(returning: result)
+        guard let p = pending.removeValue(forKey: transaction) else { return }
+        p.timer?.cancel()
+        p.continuation.resume(returning: result)
     }
 
     func detached(_ handle: Int64) {
@@ -262,7 +270,10 @@ public actor JanusSession {
         guard ended == nil else { return }
         ended = reason
         keepalive?.cancel()
-        for (_, p) in pending { p.continuation.resume(returning: .failure(.disconnected(reason))) }
+        for (_, p) in pending {
+            p.timer?.cancel()
+            p.continuation.resume(returning: .failure(.disconnected(reason)))
+        }
         pending = [:]
         for (_, sink) in handles { sink.finish() }
         handles = [:]
