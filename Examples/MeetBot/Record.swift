@@ -39,14 +39,23 @@ struct Record: AsyncParsableCommand {
         let consumer = Task {
             for await event in room.events { recorder.handle(event, video: !noVideo) }
         }
+        // On a terminal the status line rewrites itself; in a log it is one line a second.
+        let live = isatty(STDERR_FILENO) == 1
         let status = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                log(recorder.statusLine())
+                if Task.isCancelled { break }
+                if live {
+                    FileHandle.standardError.write(Data(("\r" + recorder.statusLine() + "  ").utf8))
+                } else {
+                    log(recorder.statusLine())
+                }
             }
+            if live { FileHandle.standardError.write(Data("\n".utf8)) }
         }
         await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) })
         status.cancel()
+        await status.value
         recorder.stop()  // nothing after this instant is written, however long leaving takes
         await room.leave()
         await consumer.value
