@@ -219,6 +219,34 @@ struct JanusRoomTests {
         for p in people { await p.leave() }
     }
 
+    /// The server dies mid-meeting: the room reports `disconnected` with a reason and its
+    /// event stream ends (nothing hangs).
+    @Test func aServerThatGoesAwayIsReportedAndEndsTheRoom() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
+        var options = RoomOptions()
+        options.localAddresses = [janus.address]
+        let room = try await Room.join(
+            signaling: signaling, room: "1234", displayName: "x", options: options, group: group)
+        let watcher = Task {
+            var reason: String?
+            for await event in room.events { if case .disconnected(let why) = event { reason = why } }
+            return reason
+        }
+        janus.killServer()
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(20))
+            watcher.cancel()
+        }
+        let reason = await watcher.value
+        watchdog.cancel()
+        #expect(reason != nil, "the room reported the disconnection")
+        await room.leave()  // still safe afterwards
+    }
+
     @Test func joiningARoomThatDoesNotExistIsATypedError() async throws {
         try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
         let janus = try JanusServer.start()
