@@ -108,6 +108,10 @@ public enum RoomSignalingEvent: Sendable, Equatable {
 /// LiveKit's adapter plugs in beside it. The shape follows what SFUs have in common: a
 /// publisher connection this side offers, a subscriber connection the server offers, and
 /// events about participants and their tracks.
+///
+/// ``RoomClient``'s `Room` makes the subscription calls (`subscribe`, `unsubscribe`,
+/// `answerSubscription`) one at a time, in order; an adapter may rely on that, and other
+/// callers should do the same.
 public protocol RoomSignaling: AnyObject, Sendable {
     /// Events about the room, until the connection ends.
     var events: AsyncStream<RoomSignalingEvent> { get }
