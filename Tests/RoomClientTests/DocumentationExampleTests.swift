@@ -48,11 +48,8 @@ struct RoomClientDocumentationTests {
         defer { janus.stop() }
         // Janus is reachable inside its namespace: the namespace's event loops and address.
         let group = try await janus.eventLoopGroup()
-        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-        var options = RoomOptions()
-        options.localAddresses = [janus.address]
-        let speaker = try await Room.join(
-            signaling: signaling, room: "1234", displayName: "speaker", options: options, group: group)
+        let options = janus.roomOptions()
+        let speaker = try await janus.join("speaker", group: group)
         let mic = try await speaker.publish([(.audio, .microphone)])[0]
         let talking = Task { try await speaker.play([.tone(440)], on: mic) }
         let speech = try await roomTour(url: janus.url, options: options, group: group, seconds: 3)

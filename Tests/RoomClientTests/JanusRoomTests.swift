@@ -28,12 +28,7 @@ struct JanusRoomTests {
         }
 
         init(janus: JanusServer, group: any EventLoopGroup, name: String, frequency: Double, video: Bool) async throws {
-            let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-            var options = RoomOptions()
-            options.localAddresses = [janus.address]
-            options.audioOutput = .decoded(audioSampleRate: 16_000)
-            room = try await Room.join(
-                signaling: signaling, room: "1234", displayName: name, options: options, group: group)
+            room = try await janus.join(name, group: group) { $0.audioOutput = .decoded(audioSampleRate: 16_000) }
             let tracks = try await room.publish(
                 video ? [(.audio, .microphone), (.video, .camera)] : [(.audio, .microphone)])
             audio = tracks[0]
@@ -226,11 +221,7 @@ struct JanusRoomTests {
         let janus = try JanusServer.start()
         defer { janus.stop() }
         let group = try await janus.eventLoopGroup()
-        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-        var options = RoomOptions()
-        options.localAddresses = [janus.address]
-        let room = try await Room.join(
-            signaling: signaling, room: "1234", displayName: "x", options: options, group: group)
+        let room = try await janus.join("x", group: group)
         let watcher = Task {
             var reason: String?
             for await event in room.events { if case .disconnected(let why) = event { reason = why } }
@@ -252,15 +243,11 @@ struct JanusRoomTests {
         let janus = try JanusServer.start()
         defer { janus.stop() }
         let group = try await janus.eventLoopGroup()
-        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-        var options = RoomOptions()
-        options.localAddresses = [janus.address]
         do {
-            _ = try await Room.join(signaling: signaling, room: "999", displayName: "x", options: options, group: group)
+            _ = try await janus.join("x", room: "999", group: group)
             Issue.record("joined a room that does not exist")
         } catch let error as JanusError {
             #expect(error == .plugin(code: JanusError.noSuchRoom, reason: "No such room (999)"))
         }
-        await signaling.leave()
     }
 }

@@ -17,12 +17,7 @@ struct MeetBotTests {
     static func publisher(
         janus: JanusServer, group: any EventLoopGroup, name: String, frequency: Double
     ) async throws -> (Room, Task<Void, Never>) {
-        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-        var options = RoomOptions()
-        options.localAddresses = [janus.address]
-        options.autoSubscribe = false
-        let room = try await Room.join(
-            signaling: signaling, room: "1234", displayName: name, options: options, group: group)
+        let room = try await janus.join(name, group: group) { $0.autoSubscribe = false }
         let track = try await room.publish([(.audio, .microphone)])[0]
         let task = Task {
             var tone = ToneGenerator(frequency: frequency)

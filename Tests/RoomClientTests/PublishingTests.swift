@@ -20,12 +20,7 @@ struct PublishingTests {
 
     static func join(_ janus: JanusServer, _ group: any EventLoopGroup, _ name: String, auto: Bool) async throws -> Room
     {
-        let signaling = try await JanusRoomSignaling.connect(url: janus.url, group: group)
-        var options = RoomOptions()
-        options.localAddresses = [janus.address]
-        options.autoSubscribe = auto
-        return try await Room.join(
-            signaling: signaling, room: "1234", displayName: name, options: options, group: group)
+        try await janus.join(name, group: group) { $0.autoSubscribe = auto }
     }
 
     @Test func screenShareMuteUnpublishAndSelectiveSubscription() async throws {
