@@ -180,6 +180,33 @@ struct PeerConnectionMediaTests {
         #expect(with.got.framesDecoded > 2 * without.got.framesDecoded)
     }
 
+    /// Two video m-lines share the RTX payload type in one BUNDLE: a retransmission is
+    /// routed by its RTX SSRC to the m-line it repairs, not to the first video m-line.
+    @Test func retransmissionsReachTheirOwnMLine() throws {
+        let net = Self.network(seed: 36)
+        let a = try Side("203.0.113.1:5000", frequency: 440)
+        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let first = a.pc.addTransceiver(.video, direction: .sendonly)
+        let second = a.pc.addTransceiver(.video, direction: .sendonly)
+        let (offer, _) = try Self.negotiate(a, b)
+        a.sending = [(first, .video), (second, .video)]
+        a.produce(until: .seconds(2))
+        net.run([a.node, b.node], until: .seconds(3))
+        let secondSSRC = try #require(offer.media[1].ssrcs.first?.ssrc)
+        let last = try #require(a.pc.statistics(mid: second)?.lastSequenceNumberSent)
+        let before = (
+            b.pc.statistics(mid: first)?.packetsReceived ?? 0, b.pc.statistics(mid: second)?.packetsReceived ?? 0
+        )
+        #expect(before.1 > 0)
+        try b.pc.transport.sendRTCP([
+            .nack(senderSSRC: 1, mediaSSRC: secondSSRC, lost: (1...5).map { last &- UInt16($0) })
+        ])
+        net.run([a.node, b.node], until: .seconds(4))
+        #expect(a.pc.statistics(mid: second)?.retransmissions == 5)
+        #expect(b.pc.statistics(mid: second)?.packetsReceived == before.1 + 5, "the repairs reached the second m-line")
+        #expect(b.pc.statistics(mid: first)?.packetsReceived == before.0, "and nothing landed on the first")
+    }
+
     @Test func trickledCandidatesConnect() throws {
         let net = Self.network(seed: 33)
         let a = try Side("203.0.113.1:5000", frequency: 440)

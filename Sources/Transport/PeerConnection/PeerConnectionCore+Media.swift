@@ -129,13 +129,25 @@ extension PeerConnectionCore {
         return t
     }
 
+    /// The transceiver whose retransmission stream (RFC 4588) `packet` belongs to: the one
+    /// whose RTX SSRC the peer signalled (a=ssrc-group:FID) — several m-lines of a BUNDLE
+    /// share the RTX payload type — or, when none matches, the only one using that type.
+    private func rtxTransceiver(for packet: RTPPacket) -> Transceiver? {
+        let (pt, ssrc) = (packet.header.payloadType, packet.header.ssrc)
+        var only: Transceiver?
+        var users = 0
+        for t in transceivers where t.negotiated?.codec.rtxPayloadType == pt && t.remoteSSRC != nil {
+            if t.remoteRTXSSRC == ssrc { return t }
+            only = t
+            users += 1
+        }
+        return users == 1 ? only : nil
+    }
+
     func receive(_ packet: RTPPacket, now: Duration) {
         var packet = packet
         // RTX: unwrap to the original packet.
-        if let t = transceivers.first(where: {
-            $0.negotiated?.codec.rtxPayloadType == packet.header.payloadType && $0.remoteSSRC != nil
-        }),
-            let media = t.negotiated, let ssrc = t.remoteSSRC,
+        if let t = rtxTransceiver(for: packet), let media = t.negotiated, let ssrc = t.remoteSSRC,
             let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: media.codec.payloadType)
         {
             packet = original

@@ -202,7 +202,7 @@ public final class PeerConnectionCore: DatagramMachine {
         {
             throw .invalidState("the remote certificate fingerprint changed; start a new connection")
         }
-        for media in session.media { apply(media, isOffer: isOffer) }
+        for media in session.media { apply(media) }
         if transportConfigured {
             transport.updateRemote(
                 credentials: session.remoteCredentials, isLite: session.remoteIsLite,
@@ -239,7 +239,7 @@ public final class PeerConnectionCore: DatagramMachine {
         try setRemoteDescription(sdp, now: now)
     }
 
-    private func apply(_ media: NegotiatedMedia, isOffer: Bool) {
+    private func apply(_ media: NegotiatedMedia) {
         let t: Transceiver
         if let existing = transceiver(mid: media.mid) {
             t = existing
@@ -247,17 +247,14 @@ public final class PeerConnectionCore: DatagramMachine {
             t = makeTransceiver(mid: media.mid, kind: media.kind, direction: media.direction)
             transceivers.append(t)
         }
-        if isOffer {
-            t.direction = media.direction
-        } else if t.direction != media.direction {
-            // The answer may narrow the offered direction (sendrecv → recvonly, …).
-            t.direction = media.direction
-        }
+        // An offer sets the direction; an answer may narrow the offered one (sendrecv → recvonly, …).
+        t.direction = media.direction
         t.negotiated = media
         if let ssrc = media.remoteSSRCs.first, ssrc != t.remoteSSRC {
             t.remoteSSRC = ssrc
             t.resetReceiver()
         }
+        t.remoteRTXSSRC = t.remoteSSRC.flatMap { media.remoteRTX[$0] }
         if let rtxPT = media.codec.rtxPayloadType, let rtxSSRC = t.track.rtxSSRC {
             t.rtx = RTXStream(ssrc: rtxSSRC, payloadType: rtxPT)
         } else {

@@ -26,6 +26,8 @@ final class Transceiver {
 
     // Receive side.
     var remoteSSRC: UInt32?
+    /// The SSRC of the peer's retransmissions of `remoteSSRC`, when it signalled one.
+    var remoteRTXSSRC: UInt32?
     var receive: RTPReceiveStatistics?
     var assembler: VP8FrameAssembler
     let assembly: VP8FrameAssembler.Configuration
