@@ -50,7 +50,6 @@ public final class Room: Sendable {
         var publisher: PeerConnection?
         var subscriber: PeerConnection?
         var localTracks: [LocalTrack] = []
-        var published = false
         var tasks: [Task<Void, Never>] = []
         var left = false
     }
@@ -296,7 +295,6 @@ public final class Room: Sendable {
         let answer = try await signaling.publish(
             offer: offer, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
         try await pc.setRemoteDescription(answer)
-        state.withLock { $0.published = true }
         return added
     }
 
@@ -345,7 +343,6 @@ public final class Room: Sendable {
             defer {
                 s.publisher = nil
                 s.localTracks = []
-                s.published = false
             }
             return s.publisher
         }

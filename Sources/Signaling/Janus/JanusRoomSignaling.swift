@@ -28,8 +28,8 @@ public final class JanusRoomSignaling: RoomSignaling {
         var privateID: Int64?
         var participants: [Int64: ParticipantInfo] = [:]
         var subscriber: JanusHandle?
-        var subscriberTasks: [Task<Void, Never>] = []
-        var publisherTask: Task<Void, Never>?
+        /// The session watcher and the handles' event readers, awaited by leave().
+        var tasks: [Task<Void, Never>] = []
         var publishing = false
         var publishedSources: [String: TrackSource] = [:]
         var left = false
@@ -68,7 +68,7 @@ public final class JanusRoomSignaling: RoomSignaling {
             if !self.state.withLock({ $0.left }) { sink.yield(.disconnected(reason: reason)) }
             sink.finish()
         }
-        state.withLock { $0.subscriberTasks.append(task) }
+        state.withLock { $0.tasks.append(task) }
     }
 
     // MARK: RoomSignaling
@@ -101,7 +101,7 @@ public final class JanusRoomSignaling: RoomSignaling {
         let task = Task { [publisher] in
             for await event in publisher.events { self.handlePublisherEvent(event) }
         }
-        state.withLock { $0.publisherTask = task }
+        state.withLock { $0.tasks.append(task) }
         return RoomJoinInfo(localID: String(id), participants: others)
     }
 
@@ -149,7 +149,7 @@ public final class JanusRoomSignaling: RoomSignaling {
             }
             state.withLock {
                 $0.subscriber = handle
-                $0.subscriberTasks.append(task)
+                $0.tasks.append(task)
             }
             reply = try await handle.request(.object(body))
         }
@@ -187,7 +187,7 @@ public final class JanusRoomSignaling: RoomSignaling {
     public func leave() async {
         let (subscriber, tasks) = state.withLock { s -> (JanusHandle?, [Task<Void, Never>]) in
             s.left = true
-            return (s.subscriber, s.subscriberTasks + (s.publisherTask.map { [$0] } ?? []))
+            return (s.subscriber, s.tasks)
         }
         _ = try? await publisher.request(["request": "leave"])
         if let subscriber { try? await subscriber.detach() }

@@ -90,9 +90,9 @@ public final class SecureTransportCore {
         fingerprint: (algorithm: String, value: String), dtlsRole: DTLSConnection.Role, now: Duration
     ) throws(DTLSError) {
         dtls = try DTLSConnection(role: dtlsRole, certificate: certificate, remoteFingerprint: fingerprint)
-        ice.setRemoteCredentials(credentials, isLite: isLite, now: now)
-        for c in candidates { ice.addRemoteCandidate(c, now: now) }
-        if endOfCandidates { ice.setRemoteEndOfCandidates(now: now) }
+        applyRemoteICE(
+            credentials: credentials, isLite: isLite, candidates: candidates, endOfCandidates: endOfCandidates, now: now
+        )
         for d in pendingDTLS { handleDatagram(d.data, from: d.from, to: d.to, now: now) }
         pendingDTLS = []
         pump(now: now)
@@ -106,13 +106,23 @@ public final class SecureTransportCore {
         credentials: ICECredentials, isLite: Bool = false, candidates: [ICECandidate], endOfCandidates: Bool,
         now: Duration
     ) {
+        applyRemoteICE(
+            credentials: credentials, isLite: isLite, candidates: candidates, endOfCandidates: endOfCandidates, now: now
+        )
+        pump(now: now)
+    }
+
+    /// The ICE half of a remote description, first or later: credentials (a change of
+    /// them after the first is the peer's restart, followed here), candidates, their end.
+    private func applyRemoteICE(
+        credentials: ICECredentials, isLite: Bool, candidates: [ICECandidate], endOfCandidates: Bool, now: Duration
+    ) {
         if ice.remoteCredentials != credentials {
             if ice.remoteCredentials != nil { ice.restart(now: now) }
             ice.setRemoteCredentials(credentials, isLite: isLite, now: now)
         }
         for c in candidates { ice.addRemoteCandidate(c, now: now) }
         if endOfCandidates { ice.setRemoteEndOfCandidates(now: now) }
-        pump(now: now)
     }
 
     /// Sets the ICE role before checks begin (see ``ICEAgent/setRole(_:)``).
