@@ -41,13 +41,6 @@ func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) ret
     return (median(r), median(c))
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
-    }
-}
-
 func row(_ name: String, _ unit: String, frames: Int, _ times: (Double, Double)) {
     let reference = times.0 / Double(frames)
     let meetkit = times.1 / Double(frames)

@@ -88,8 +88,7 @@ final class StopSignal: @unchecked Sendable {  // the sources are only kept aliv
 
 /// Seconds since `start`, with millisecond precision, for the timeline.
 func elapsed(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return ((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1000).rounded() / 1000
+    ((ContinuousClock.now - start).seconds * 1000).rounded() / 1000
 }
 
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }

@@ -209,8 +209,7 @@ final class Recorder: Sendable {
         let t = Int(elapsed(since: start))
         return state.withLock { s in
             let now = ContinuousClock.now
-            let span = now - s.lastRateAt
-            let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) * 1e-18
+            let seconds = (now - s.lastRateAt).seconds
             if seconds > 0 { s.lastRate = Int(Double(s.bytesThisSecond * 8) / seconds / 1000) }
             s.bytesThisSecond = 0
             s.lastRateAt = now

@@ -27,7 +27,7 @@ extension Session {
         }
         var object: [String: Any] = ["tracks": tracks, "state": state.last.rawValue]
         if let d = state.connectedAfter {
-            object["setup_ms"] = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+            object["setup_ms"] = d.seconds * 1000
         }
         if let security = try? await pc.securityParameters() {
             object["srtp_profile"] = "\(security.profile)"

@@ -118,8 +118,8 @@ public enum RTCPTime {
 }
 
 extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
+    /// The duration in seconds, as a `Double` (for reports and arithmetic on rates).
+    public var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) * 1e-18
     }
