@@ -113,7 +113,11 @@ struct PublishingTests {
         let ivf = try IVFWriter(path: folder + "/c.ivf", width: 320, height: 180)
         let vp8 = try VP8Encoder(configuration: .init(width: 320, height: 180))
         var pattern = TestPatternGenerator(width: 320, height: 180)
-        for _ in 0..<45 { if let f = try vp8.encode(pattern.nextFrame()) { try ivf.write(f) } }
+        // A keyframe every 15 pictures, as recorded files have: a file source cannot answer a
+        // keyframe request, so a receiver that missed the first one waits for the next.
+        for i in 0..<45 {
+            if let f = try vp8.encode(pattern.nextFrame(), forceKeyframe: i % 15 == 0) { try ivf.write(f) }
+        }
         try ivf.finish()
         #expect(throws: MediaFileError.self) { try MediaSource.file(folder + "/missing.wav") }
 
@@ -130,7 +134,17 @@ struct PublishingTests {
             await eventually {
                 bobSees.all.filter { if case .trackSubscribed(let who, _) = $0 { who == a } else { false } }.count == 2
             })
-        try await Task.sleep(for: .milliseconds(300))  // the subscriber connection comes up
+        // Play once both of bob's subscriber connection and alice's publisher connection are up.
+        #expect(
+            await eventually {
+                bobSees.all.contains { $0 == .connectionState(.connected, publisher: false) }
+            }, "bob's subscriber connection came up")
+        var publishing = false
+        for _ in 0..<200 where !publishing {
+            publishing = (try? await alice.publisherState()) == .connected
+            if !publishing { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(publishing, "alice's publisher connection came up")
         async let audio: Void = alice.play(
             [.file(folder + "/a.wav"), .file(folder + "/b.opus")], on: tracks[0])
         async let video: Void = alice.play([.file(folder + "/c.ivf")], on: tracks[1])
