@@ -17,6 +17,8 @@ extension Session {
                 "packets_received": s.packetsReceived, "bytes_received": s.bytesReceived,
                 "frames_received": s.framesReceived, "frames_decoded": s.framesDecoded,
                 "packets_lost": s.packetsLost, "jitter_ms": (s.jitter * 1000 * 10).rounded() / 10,
+                "decode_errors": s.decodeErrors, "keyframe_requests_sent": s.keyframeRequestsSent,
+                "keyframe_requests_received": s.keyframeRequestsReceived,
             ]
             if let rtt = s.roundTrip {
                 track["rtt_ms"] =

@@ -173,6 +173,40 @@ struct RTPPayloadTests {
         #expect(assembler.statistics.packetsLate == 0)
     }
 
+    /// A whole keyframe is never held behind older frames: an older frame still missing a
+    /// packet is given up at once, and a stream that starts with delta frames (its keyframe
+    /// lost) is released when its next keyframe is whole — no reorder wait in either case.
+    @Test func aWholeKeyframeIsNotHeldBehindOlderFrames() throws {
+        let encoder = try VP8Encoder(configuration: .init(width: 160, height: 120))
+        var pattern = TestPatternGenerator(width: 160, height: 120)
+        var frames: [EncodedFrame] = []
+        for i in 0..<6 {
+            if i == 3 { encoder.requestKeyframe() }
+            frames.append(try #require(try encoder.encode(pattern.nextFrame())))
+        }
+        #expect(frames.map(\.isKeyframe) == [true, false, false, true, false, false])
+        let perFrame = try Self.packets(for: frames, mtu: 60, firstSequence: 100)
+        let window = VP8FrameAssembler.Configuration().reorderWindow
+        func kinds(_ outputs: [VP8FrameAssembler.Output]) -> [String] {
+            outputs.map { if case .frame(let f) = $0 { f.encoded.isKeyframe ? "K" : "F" } else { "L" } }
+        }
+
+        // Frame 2 misses its last packet; keyframe 3 completes within the reorder window.
+        var assembler = VP8FrameAssembler()
+        var outputs: [VP8FrameAssembler.Output] = []
+        for p in perFrame[0] + perFrame[1] + perFrame[2].dropLast() { outputs += try assembler.insert(p, now: .zero) }
+        #expect(kinds(outputs) == ["K", "F"])
+        outputs = []
+        for p in perFrame[3] { outputs += try assembler.insert(p, now: window / 4) }
+        #expect(kinds(outputs) == ["L", "K"], "frame 2 given up and keyframe 3 out at once")
+
+        // A stream whose first keyframe never came: delta frames 1 and 2, then keyframe 3.
+        assembler = VP8FrameAssembler()
+        outputs = []
+        for p in perFrame[1] + perFrame[2] + perFrame[3] { outputs += try assembler.insert(p, now: .zero) }
+        #expect(kinds(outputs) == ["F", "F", "K"], "released when the keyframe is whole, not after the wait")
+    }
+
     @Test func randomPayloadsNeverCrashTheAssembler() throws {
         var rng = SplitMix64(seed: 11)
         var assembler = VP8FrameAssembler()

@@ -22,6 +22,9 @@ struct PeerConnectionMediaTests {
         var pattern = TestPatternGenerator(width: 320, height: 240, frameRate: 15)
         var tick = 0
         var sending: [(mid: String, kind: MediaKind)] = []
+        /// Whether ``produce(until:)`` waits for the connection (otherwise it feeds frames
+        /// from the start, as a camera would).
+        var waitsForConnection = true
 
         init(_ address: String, frequency: Double, configuration: PeerConnectionConfiguration = .init()) throws {
             tone = ToneGenerator(frequency: frequency)
@@ -53,7 +56,7 @@ struct PeerConnectionMediaTests {
 
         private func step(_ now: Duration, _ end: Duration) {
             guard now < end else { return }
-            if connected {
+            if connected || !waitsForConnection {
                 for (mid, kind) in sending {
                     switch kind {
                     case .audio:
@@ -136,6 +139,77 @@ struct PeerConnectionMediaTests {
             #expect(last.width == 320 && last.height == 240)
             #expect(gotAudio.jitter < 0.005 && gotAudio.packetsLost == 0)
         }
+    }
+
+    /// A camera feeds pictures from the start, long before the connection is up: those
+    /// are not encoded and not counted as sent, the first picture sent is a keyframe, and
+    /// so every frame sent is decoded — no keyframe request, no refused frame. (Before, the
+    /// only keyframe went nowhere and the receiver lost the first third of a second.)
+    @Test func picturesBeforeTheConnectionAreDiscardedAndTheFirstSentIsAKeyframe() throws {
+        let net = Self.network(seed: 37)
+        let a = try Side("203.0.113.1:5000", frequency: 440)
+        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let audio = a.pc.addTransceiver(.audio, direction: .sendonly)
+        let video = a.pc.addTransceiver(.video, direction: .sendonly)
+        try Self.negotiate(a, b)
+        try b.pc.setReceiveOutput(.decoded(), mid: audio)
+        try b.pc.setReceiveOutput(.decoded(), mid: video)
+        a.sending = [(audio, .audio), (video, .video)]
+        a.waitsForConnection = false
+        a.produce(until: .seconds(3))
+        net.run([a.node, b.node], until: .seconds(4))
+        let sent = try #require(a.pc.statistics(mid: video))
+        let got = try #require(b.pc.statistics(mid: video))
+        #expect(sent.framesDiscarded > 0, "the connection took some frames' time to come up")
+        #expect(sent.framesEncoded == sent.framesSent, "discarded pictures were not encoded")
+        #expect(got.framesDecoded == sent.framesSent, "decoded \(got.framesDecoded) of \(sent.framesSent)")
+        #expect(got.decodeErrors == 0 && got.keyframeRequestsSent == 0)
+        let sentAudio = try #require(a.pc.statistics(mid: audio))
+        let gotAudio = try #require(b.pc.statistics(mid: audio))
+        #expect(sentAudio.framesDiscarded > 0 && sentAudio.framesEncoded == sentAudio.framesSent + sentAudio.framesDiscarded)
+        #expect(gotAudio.framesDecoded == sentAudio.framesSent)
+    }
+
+    /// Encoded frames ("bring your own media") given before the connection is up are
+    /// discarded; when the first frame sent afterwards is not a keyframe, the source is told
+    /// to make one (a keyframe-request event no PLI caused), and a receiver that sees a
+    /// stream start with a delta frame asks for a keyframe at once: the receiver loses one
+    /// or two frames, not the reorder wait's worth.
+    @Test func encodedVideoBeforeTheConnectionAsksItsSourceForAKeyframe() throws {
+        let net = Self.network(seed: 38)
+        let a = try Side("203.0.113.1:5000", frequency: 440)
+        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let video = a.pc.addTransceiver(.video, direction: .sendonly)
+        try Self.negotiate(a, b)
+        try b.pc.setReceiveOutput(.decoded(), mid: video)
+        // The source: an encoder that answers keyframe requests, a frame every 40 ms.
+        let encoder = try VP8Encoder(configuration: .init(width: 160, height: 120))
+        var pattern = TestPatternGenerator(width: 160, height: 120, frameRate: 25)
+        var requests = 0
+        a.node.onOutput = { pc, _ in
+            for e in pc.drainEvents() {
+                if case .keyframeRequested = e {
+                    requests += 1
+                    encoder.requestKeyframe()
+                }
+            }
+        }
+        var fed = 0
+        func feed(_ now: Duration) {
+            guard fed < 100, let frame = try? encoder.encode(pattern.nextFrame()) else { return }
+            try? a.pc.send(frame, mid: video, now: now)
+            a.node.onOutput(a.pc, now)
+            fed += 1
+            a.node.timer = (now + .milliseconds(40), feed)
+        }
+        a.node.timer = (.zero, feed)
+        net.run([a.node, b.node], until: .seconds(5))
+        let sent = try #require(a.pc.statistics(mid: video))
+        let got = try #require(b.pc.statistics(mid: video))
+        #expect(sent.framesDiscarded > 0 && sent.framesDiscarded + sent.framesSent == fed)
+        #expect(requests == sent.keyframeRequestsReceived + 1, "one request came from the discarded keyframe")
+        #expect(got.keyframeRequestsSent <= 1)
+        #expect(got.framesDecoded >= sent.framesSent - 2, "decoded \(got.framesDecoded) of \(sent.framesSent)")
     }
 
     /// Ten seconds of video from a to b with 5 % loss both ways (media, NACKs and

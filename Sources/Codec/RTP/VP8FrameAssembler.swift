@@ -100,6 +100,12 @@ public struct VP8FrameAssembler: Sendable {
         var pictureID: UInt16?
         var oversized = false
 
+        /// Whether its first packet (when it came) starts a VP8 keyframe.
+        var startsWithKeyframe: Bool {
+            guard let start, let first = pieces[start], first.mediaOffset < first.payload.count else { return false }
+            return VP8FrameHeader.isKeyframe(firstByte: first.payload[first.mediaOffset])
+        }
+
         var isComplete: Bool {
             guard !oversized, let start, let end, end >= start else { return false }
             return (start...end).allSatisfy { pieces[$0] != nil }
@@ -188,14 +194,18 @@ public struct VP8FrameAssembler: Sendable {
     /// When the head frame stops waiting, or nil when it may leave at once. ``drain`` and
     /// ``nextDeadline`` both use this, so a deadline always changes something when it passes.
     private func releaseTime(_ head: Int64, _ slot: Slot) -> Duration? {
+        // A keyframe needs nothing older: once one is whole, nothing before it is waited for
+        // (what comes later is late, and no longer needed).
+        let laterKeyframe = slots.contains { $0.key > head && $0.value.isComplete && $0.value.startsWithKeyframe }
         if slot.isComplete {
             // Wait a little when there is nothing to continue from (start of stream, after a
             // loss) or when packets between the previous frame and this one never came: an
             // older frame may still be on its way.
             let gap = handedOutThroughSequence.map { slot.start! > $0 + 1 } ?? true
-            return gap ? slot.lastArrival + configuration.reorderWindow : nil
+            let wait = gap && !slot.startsWithKeyframe && !laterKeyframe
+            return wait ? slot.lastArrival + configuration.reorderWindow : nil
         }
-        if slot.oversized { return nil }
+        if slot.oversized || laterKeyframe { return nil }
         // An incomplete frame waits for the reorder window once a later frame is whole, else
         // for the longest delay.
         let giveUp = slot.firstArrival + configuration.maxDelay

@@ -8,14 +8,41 @@ extension PeerConnectionCore {
 
     /// Sends one encoded frame on transceiver `mid`: packetized for its codec, stamped with
     /// the negotiated payload type, kept for NACKs.
+    ///
+    /// A frame given before the connection can carry media is discarded and counted
+    /// (``TransceiverStatistics/framesDiscarded``); for video, the first frame sent after
+    /// that, unless it is a keyframe, is preceded by a ``Event/keyframeRequested(mid:)``
+    /// event: the peer never got the keyframe its decoder needs.
     public func send(_ frame: EncodedFrame, mid: String, now: Duration) throws(PeerConnectionError) {
         let (t, media) = try sender(mid)
+        guard canSendMedia else {
+            discard(on: t)
+            return
+        }
+        if t.owesKeyframe {
+            t.owesKeyframe = false
+            if !frame.isKeyframe { events.append(.keyframeRequested(mid: t.mid)) }
+        }
         packetize(frame, on: t, media: media)
         collect(now: now)
     }
 
+    /// Whether media can leave now: SRTP keyed and a candidate pair selected.
+    var canSendMedia: Bool { transport.srtp != nil && transport.ice.selectedPair != nil }
+
+    /// A frame that cannot be sent yet. Video owes the peer a keyframe afterwards.
+    private func discard(on t: Transceiver) {
+        t.stats.framesDiscarded += 1
+        if t.kind == .video {
+            t.owesKeyframe = true
+            t.videoEncoder?.requestKeyframe()
+        }
+    }
+
     /// Sends raw audio on transceiver `mid` through the built-in Opus encoder: blocks of any
-    /// length at 8, 12, 16, 24 or 48 kHz; every whole 20 ms goes out as one packet.
+    /// length at 8, 12, 16, 24 or 48 kHz; every whole 20 ms goes out as one packet. Audio
+    /// given before the connection can carry it is still encoded (the stream's timeline
+    /// stays continuous) but discarded.
     public func send(audio block: AudioFrame<Int16>, mid: String, now: Duration) throws(PeerConnectionError) {
         let (t, media) = try sender(mid)
         guard t.kind == .audio else { throw .encoding("transceiver \(mid) carries video") }
@@ -29,17 +56,27 @@ extension PeerConnectionCore {
         let level = Self.audioLevel(block)
         for p in packets {
             t.stats.framesEncoded += 1
-            packetize(p, on: t, media: media, audioLevel: level)
+            if canSendMedia {
+                packetize(p, on: t, media: media, audioLevel: level)
+            } else {
+                discard(on: t)
+            }
         }
         collect(now: now)
     }
 
     /// Sends a picture on transceiver `mid` through the built-in VP8 encoder (created at
     /// the picture's size; a new size re-creates it). Keyframe requests from the peer are
-    /// applied to the next picture.
+    /// applied to the next picture. A picture given before the connection can carry media
+    /// is not encoded (it is counted as discarded), so the first picture sent is a keyframe.
     public func send(video picture: VideoFrame, mid: String, now: Duration) throws(PeerConnectionError) {
         let (t, media) = try sender(mid)
         guard t.kind == .video else { throw .encoding("transceiver \(mid) carries audio") }
+        guard canSendMedia else {
+            discard(on: t)
+            return
+        }
+        t.owesKeyframe = false
         do {
             if t.videoEncoder == nil {
                 var c = VP8EncoderConfiguration(width: picture.width, height: picture.height)
@@ -88,11 +125,11 @@ extension PeerConnectionCore {
         case .opus: fragments = [RTPPayloadFragment(payload: frame.data, marker: false, timestamp: 0)]
         case .vp8: fragments = (try? t.vp8Packetizer.packetize(frame)) ?? []
         }
-        t.stats.framesSent += 1
         let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]
         let levelID = media.extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"]
         // Only a peer that can send NACKs gets retransmissions: keep history for it alone.
         let keep = media.codec.feedback.contains("nack")
+        var sent = false
         for f in fragments {
             var header = RTPHeader(
                 payloadType: media.codec.payloadType, sequenceNumber: t.sequence, timestamp: timestamp,
@@ -105,6 +142,7 @@ extension PeerConnectionCore {
             let packet = RTPPacket(header: header, payload: f.payload[...])
             if keep { t.history.store(packet) }
             if (try? transport.sendRTP(packet)) != nil {
+                sent = true
                 t.stats.packetsSent += 1
                 t.stats.lastSequenceNumberSent = header.sequenceNumber
                 t.stats.bytesSent += f.payload.count
@@ -113,6 +151,7 @@ extension PeerConnectionCore {
                 t.lastSentTimestamp = timestamp
             }
         }
+        if sent { t.stats.framesSent += 1 }
     }
 
     // MARK: receiving RTP
@@ -172,6 +211,11 @@ extension PeerConnectionCore {
             if t.output.encoded { events.append(.frame(mid: t.mid, frame)) }
             if t.output.decoded { decodeAudio(packet, on: t) }
         case .vp8:
+            // Joining a stream after its keyframe (or its first keyframe lost): ask for one
+            // now instead of after the reorder wait and a refused decode.
+            if !t.keyframeReceived, VP8PayloadDescriptor.startsDeltaFrame(packet.payload) {
+                requestKeyframe(on: t, now: now)
+            }
             let outputs = (try? t.assembler.insert(packet.payloadPacket, now: now)) ?? []
             for output in outputs { deliver(output, to: t, now: now) }
         }
@@ -200,6 +244,7 @@ extension PeerConnectionCore {
         switch output {
         case .frame(let f):
             t.stats.framesReceived += 1
+            if f.encoded.isKeyframe { t.keyframeReceived = true }
             if t.output.encoded { events.append(.frame(mid: t.mid, f.encoded)) }
             if t.output.decoded { decodeVideo(f.encoded, on: t, now: now) }
         case .incomplete:

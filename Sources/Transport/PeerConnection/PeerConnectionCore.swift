@@ -32,8 +32,9 @@ public final class PeerConnectionCore: DatagramMachine {
         case audio(mid: String, AudioFrame<Int16>)
         /// A decoded picture of such a transceiver.
         case video(mid: String, VideoFrame)
-        /// The peer asked for a keyframe on this transceiver (PLI or FIR). A transceiver fed
-        /// raw frames has already told its encoder.
+        /// The peer asked for a keyframe on this transceiver (PLI or FIR), or encoded frames
+        /// were discarded before the connection was up and the first one sent is not a
+        /// keyframe. A transceiver fed raw frames has already told its encoder.
         case keyframeRequested(mid: String)
     }
 

@@ -119,10 +119,13 @@ extension PeerConnectionCore {
         public var packetsSent = 0
         /// Payload bytes sent.
         public var bytesSent = 0
-        /// Frames handed to the packetizer.
+        /// Frames that went out (at least one of their packets was sent).
         public var framesSent = 0
         /// Raw frames encoded by the built-in encoder.
         public var framesEncoded = 0
+        /// Frames given before the connection could carry media (or audio encoded then),
+        /// dropped without being sent.
+        public var framesDiscarded = 0
         /// RTP packets received.
         public var packetsReceived = 0
         /// Payload bytes received.

@@ -23,6 +23,9 @@ final class Transceiver {
     var lastSentTimestamp: UInt32 = 0
     var packetCount: UInt32 = 0
     var octetCount: UInt32 = 0
+    /// Video frames were discarded before the connection could carry them: the peer has
+    /// not had the keyframe it needs.
+    var owesKeyframe = false
 
     // Receive side.
     var remoteSSRC: UInt32?
@@ -35,6 +38,8 @@ final class Transceiver {
     var audioDecoder: OpusStreamDecoder?
     var videoDecoder: VP8Decoder?
     var lastKeyframeRequest: Duration?
+    /// Whether a whole keyframe has come in on this stream.
+    var keyframeReceived = false
     var stats = PeerConnectionCore.TransceiverStatistics()
 
     init(
@@ -58,5 +63,6 @@ final class Transceiver {
         if let n = nacks { nacks = NACKGenerator(configuration: n.configuration) }
         audioDecoder = nil
         videoDecoder = nil
+        keyframeReceived = false
     }
 }
