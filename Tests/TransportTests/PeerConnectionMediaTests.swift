@@ -166,7 +166,9 @@ struct PeerConnectionMediaTests {
         #expect(got.decodeErrors == 0 && got.keyframeRequestsSent == 0)
         let sentAudio = try #require(a.pc.statistics(mid: audio))
         let gotAudio = try #require(b.pc.statistics(mid: audio))
-        #expect(sentAudio.framesDiscarded > 0 && sentAudio.framesEncoded == sentAudio.framesSent + sentAudio.framesDiscarded)
+        #expect(
+            sentAudio.framesDiscarded > 0 && sentAudio.framesEncoded == sentAudio.framesSent + sentAudio.framesDiscarded
+        )
         #expect(gotAudio.framesDecoded == sentAudio.framesSent)
     }
 
