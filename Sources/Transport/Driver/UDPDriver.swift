@@ -30,6 +30,8 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         var timer: Scheduled<Void>?
         var timerDeadline: Duration?
         var closed = false
+        /// Datagrams were handed to the machine since the last pump.
+        var unpumped = false
         init(machine: Machine) { self.machine = machine }
     }
 
@@ -114,21 +116,36 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         }.get()
     }
 
+    /// One datagram for the machine. What it produces waits for ``readComplete()``: a busy
+    /// socket hands over many datagrams per wakeup, and their transmits, events and the
+    /// next deadline are then dealt with once — one wakeup of an event consumer per burst
+    /// instead of one per datagram.
     fileprivate func received(_ data: [UInt8], from source: TransportAddress, on local: TransportAddress) {
         let state = self.state.value
         guard !state.closed else { return }
         state.machine.handleDatagram(data, from: source, to: local, now: now())
+        state.unpumped = true
+    }
+
+    /// A socket has no more datagrams for now.
+    fileprivate func readComplete() {
+        let state = self.state.value
+        guard state.unpumped else { return }
         pump()
     }
 
     private func pump() {
         let state = self.state.value
         guard !state.closed else { return }
+        state.unpumped = false
+        var written: [Channel] = []
         for t in state.machine.drainTransmits() {
             guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { continue }
-            channel.writeAndFlush(
+            channel.write(
                 AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: t.data)), promise: nil)
+            if !written.contains(where: { $0 === channel }) { written.append(channel) }
         }
+        for channel in written { channel.flush() }
         afterPump(state.machine)
         let deadline = state.machine.nextDeadline
         guard deadline != state.timerDeadline else { return }
@@ -178,6 +195,10 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
         guard let local, let source = TransportAddress(nio: envelope.remoteAddress) else { return }
         var buffer = envelope.data
         driver.received(buffer.readBytes(length: buffer.readableBytes) ?? [], from: source, on: local)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        driver.readComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

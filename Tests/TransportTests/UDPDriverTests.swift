@@ -1,0 +1,81 @@
+import Dispatch
+import MeetKitTestSupport
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import Transport
+
+/// The SwiftNIO driver on its own, with two tiny machines: one that echoes every datagram
+/// and one that sends a burst and keeps what comes back.
+@Suite("UDP driver")
+struct UDPDriverTests {
+    /// Echoes each datagram to where it came from.
+    final class Echo: DatagramMachine {
+        private var out: [ICETransmit] = []
+        func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
+            out.append(ICETransmit(from: local, to: source, data: data))
+        }
+        func handleTimeout(now: Duration) {}
+        var nextDeadline: Duration? { nil }
+        func drainTransmits() -> [ICETransmit] {
+            defer { out = [] }
+            return out
+        }
+    }
+
+    /// Sends what it is given, keeps what it receives.
+    final class Client: DatagramMachine {
+        var out: [ICETransmit] = []
+        var received: [[UInt8]] = []
+        func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
+            received.append(data)
+        }
+        func handleTimeout(now: Duration) {}
+        var nextDeadline: Duration? { nil }
+        func drainTransmits() -> [ICETransmit] {
+            defer { out = [] }
+            return out
+        }
+    }
+
+    /// 48 datagrams waiting in a socket are handed to the machine in reads of up to 16,
+    /// and their outputs are dealt with once per read, not once per datagram: a few pumps
+    /// (each of which may wake an event consumer) instead of 48. Every datagram is still
+    /// answered, in order.
+    @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
+        let loopback = IPAddress("127.0.0.1")!
+        let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pumps = Atomic<Int>(0)
+        let echo = try await UDPDriver<Echo>.start(
+            localAddresses: [loopback], group: echoLoop, afterPump: { _ in pumps.add(1, ordering: .relaxed) },
+            makeMachine: { Echo() })
+        let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
+        let from = client.localAddresses[0]
+        let to = echo.localAddresses[0]
+
+        // Hold the echo side's loop until the whole burst waits in its socket (a loopback
+        // send has delivered when it returns, and `perform` returns after sending).
+        let gate = DispatchSemaphore(value: 0)
+        let held = echo.eventLoop.submit { gate.wait() }
+        let before = pumps.load(ordering: .relaxed)
+        try await client.perform { machine, _ in
+            machine.out = (0..<48).map { ICETransmit(from: from, to: to, data: [UInt8($0)]) }
+        }
+        gate.signal()
+        try await held.get()
+        var got: [[UInt8]] = []
+        let end = ContinuousClock.now + .seconds(10)  // a safety net, not a timing assertion
+        while got.count < 48, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(20))
+            got = try await client.perform { machine, _ in machine.received }
+        }
+        #expect(got == (0..<48).map { [UInt8($0)] }, "every datagram echoed, in order")
+        let burstPumps = pumps.load(ordering: .relaxed) - before
+        #expect(burstPumps >= 3 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams read 16 at a time")
+        await client.close()
+        await echo.close()
+        try await echoLoop.shutdownGracefully()
+    }
+}
