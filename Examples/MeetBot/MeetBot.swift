@@ -12,6 +12,7 @@ import Dispatch
 import Foundation
 import RoomClient
 import Signaling
+import Synchronization
 import Transport
 
 @main
@@ -20,6 +21,21 @@ struct MeetBot: AsyncParsableCommand {
         commandName: "meet-bot",
         abstract: "A headless meeting bot: records each speaker of a room, or plays files into it.",
         subcommands: [Record.self, Play.self])
+
+    static func main() async {
+        Console.ignoreBrokenPipes()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+            try Console.exitIfBroken()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Where and how to join.
@@ -75,10 +91,11 @@ final class StopSignal: @unchecked Sendable {  // the sources are only kept aliv
         }
     }
 
-    /// Returns when a signal arrives or `timeout` passes (never, when nil).
+    /// Returns when a signal arrives, stdout or stderr goes away, or `timeout` passes.
     func wait(timeout: Duration?) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [stream] in for await _ in stream { return } }
+            group.addTask { await Console.waitUntilBroken() }
             if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
             await group.next()
             group.cancelAll()
@@ -91,4 +108,44 @@ func elapsed(since start: ContinuousClock.Instant) -> Double {
     ((ContinuousClock.now - start).seconds * 1000).rounded() / 1000
 }
 
-func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+func log(_ text: String) { Console.write(text + "\n", to: .standardError) }
+
+/// stdout and stderr without traps: SIGPIPE is ignored, and a write whose reader has gone
+/// away (EPIPE) marks the console broken instead of killing the process. The bot then
+/// stops as on SIGTERM — leaves the room, finishes every file — and exits with status 1.
+enum Console {
+    private static let broken = Atomic<Bool>(false)
+    private static let closing = AsyncStream.makeStream(of: Void.self)
+
+    /// Whether a write to stdout or stderr has failed.
+    static var isBroken: Bool { broken.load(ordering: .relaxed) }
+
+    static func ignoreBrokenPipes() { signal(SIGPIPE, SIG_IGN) }
+
+    /// Writes `text`; false (and the console marked broken) when it could not.
+    @discardableResult
+    static func write(_ text: String, to handle: FileHandle) -> Bool {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+            return true
+        } catch {
+            if !broken.exchange(true, ordering: .relaxed) {
+                if handle !== FileHandle.standardError {
+                    _ = try? FileHandle.standardError.write(contentsOf: Data("meet-bot: stdout is closed\n".utf8))
+                }
+                closing.continuation.finish()
+            }
+            return false
+        }
+    }
+
+    /// Returns once a write has failed (at once if one already has).
+    static func waitUntilBroken() async {
+        for await _ in closing.stream {}
+    }
+
+    /// Exit status 1 when the console broke during the run.
+    static func exitIfBroken() throws {
+        if isBroken { throw ExitCode(1) }
+    }
+}

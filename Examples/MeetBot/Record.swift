@@ -46,12 +46,12 @@ struct Record: AsyncParsableCommand {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
                 if live {
-                    FileHandle.standardError.write(Data(("\r" + recorder.statusLine() + "  ").utf8))
+                    Console.write("\r" + recorder.statusLine() + "  ", to: .standardError)
                 } else {
                     log(recorder.statusLine())
                 }
             }
-            if live { FileHandle.standardError.write(Data("\n".utf8)) }
+            if live { Console.write("\n", to: .standardError) }
         }
         await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) })
         status.cancel()
@@ -61,7 +61,7 @@ struct Record: AsyncParsableCommand {
         await consumer.value
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
-        for f in files { print(f) }
+        for f in files { Console.write(f + "\n", to: .standardOutput) }
     }
 }
 
@@ -105,7 +105,7 @@ final class Recorder: Sendable {
         var line = fields
         line["t"] = .double(elapsed(since: start))
         let text = JSONValue.object(line).serialized + "\n"
-        state.withLock { $0.timeline.write(Data(text.utf8)) }
+        state.withLock { _ = try? $0.timeline.write(contentsOf: Data(text.utf8)) }
     }
 
     private func fileName(_ id: String, _ name: String) -> String {

@@ -12,6 +12,7 @@
 import ArgumentParser
 import Codec
 import Foundation
+import Synchronization
 import Transport
 
 @main
@@ -41,12 +42,38 @@ struct MeetPeer: AsyncParsableCommand {
     var statsInterval: Double = 0
 
     func run() async throws {
-        let code = await Session(options: self).run()
+        Console.ignoreBrokenPipes()
+        var code = await Session(options: self).run()
+        if Console.isBroken { code = 1 }  // whatever else went wrong, nobody could read it
         throw ExitCode(code)
     }
 }
 
-func log(_ text: String) { FileHandle.standardError.write(Data(("meet-peer: " + text + "\n").utf8)) }
+/// stdout and stderr without traps: SIGPIPE is ignored, and a write whose reader has gone
+/// away (EPIPE) marks the console broken instead of killing the process — the run then
+/// ends early with exit status 1 (the reason goes to stderr if stderr still works).
+enum Console {
+    private static let broken = Atomic<Bool>(false)
+
+    /// Whether a write to stdout or stderr has failed.
+    static var isBroken: Bool { broken.load(ordering: .relaxed) }
+
+    static func ignoreBrokenPipes() { signal(SIGPIPE, SIG_IGN) }
+
+    /// Writes `text`; false (and the console marked broken) when it could not.
+    @discardableResult
+    static func write(_ text: String, to handle: FileHandle) -> Bool {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+            return true
+        } catch {
+            broken.store(true, ordering: .relaxed)  // the caller says why, where it still can
+            return false
+        }
+    }
+}
+
+func log(_ text: String) { Console.write("meet-peer: " + text + "\n", to: .standardError) }
 
 /// Bad input on stdin: one line on stderr, exit status 2.
 struct InputError: Error, CustomStringConvertible {
@@ -88,8 +115,17 @@ func description(from line: String?, expected: String) throws(InputError) -> Ses
     }
 }
 
-func emit(_ type: String, _ sdp: SessionDescription) {
+/// Prints `{"type": type, "sdp": …}` on stdout.
+/// - Throws: ``OutputError`` when stdout's reader has gone away.
+func emit(_ type: String, _ sdp: SessionDescription) throws(OutputError) {
     let object: [String: Any] = ["type": type, "sdp": sdp.serialized()]
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    guard Console.write(String(decoding: data, as: UTF8.self) + "\n", to: .standardOutput) else {
+        throw OutputError(description: "stdout is closed: nobody reads the \(type)")
+    }
+}
+
+/// stdout or stderr went away: exit status 1.
+struct OutputError: Error, CustomStringConvertible {
+    let description: String
 }

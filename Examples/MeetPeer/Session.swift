@@ -53,7 +53,7 @@ struct Session {
             for _ in 0..<max(0, options.video) { _ = try await pc.addTransceiver(.video, receive: .both()) }
             let offer = try await pc.createOffer()
             try await pc.setLocalDescription(offer)
-            emit("offer", offer)
+            try emit("offer", offer)
             let answer = try description(from: await readLine(timeout: .seconds(60)), expected: "answer")
             try await pc.setRemoteDescription(answer)
         } else {
@@ -62,7 +62,7 @@ struct Session {
             for t in try await pc.transceivers() { try await pc.setReceiveOutput(.both(), mid: t.mid) }
             let answer = try await pc.createAnswer()
             try await pc.setLocalDescription(answer)
-            emit("answer", answer)
+            try emit("answer", answer)
         }
     }
 
@@ -96,14 +96,22 @@ struct Session {
                     log("stats " + (await statistics(pc, transceivers, state)))
                 }
             } : nil
-        try? await Task.sleep(for: .milliseconds(Int(options.duration * 1000)))
+        // Until --duration has passed, or stdout/stderr went away.
+        let end = ContinuousClock.now + .milliseconds(Int(options.duration * 1000))
+        while ContinuousClock.now < end, !Console.isBroken {
+            try? await Task.sleep(until: min(end, ContinuousClock.now + .milliseconds(50)))
+        }
         sender?.cancel()
         reporter?.cancel()
         let stats = await statistics(pc, transceivers, state)
         let verdict = await judge(pc, transceivers, state)
         await pc.close()
         _ = await listener.value
-        FileHandle.standardError.write(Data(("STATS " + stats + "\n").utf8))
+        Console.write("STATS " + stats + "\n", to: .standardError)
+        if Console.isBroken {
+            log("stopped: stdout or stderr was closed")
+            return 1
+        }
         if let problem = verdict {
             log(problem)
             return 1

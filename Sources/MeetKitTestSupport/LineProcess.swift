@@ -42,6 +42,9 @@ public final class LineProcess: @unchecked Sendable {
     public init(
         executable: String, arguments: [String], environment: [String: String] = [:], stderrPath: String? = nil
     ) throws {
+        // A child that dies before reading what it is sent must fail the write (EPIPE, a
+        // thrown error), not kill the test process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment

@@ -100,4 +100,41 @@ struct MeetBotTests {
         await alice.leave()
         await bob.leave()
     }
+
+    /// stderr whose reader has gone away: the bot stops as on SIGTERM — leaves, finishes
+    /// its files, lists them on stdout — and exits with status 1, instead of trapping (132)
+    /// on its first log line.
+    @Test func aClosedStderrStopsTheRecordingCleanly() async throws {
+        try #require(JanusServer.isInstalled, "janus is missing: run Scripts/bootstrap")
+        let janus = try JanusServer.start()
+        defer { janus.stop() }
+        let group = try await janus.eventLoopGroup()
+        let (alice, aliceTask) = try await Self.publisher(janus: janus, group: group, name: "alice", frequency: 440)
+        let output = NSTemporaryDirectory() + "meet-bot-\(UInt32.random(in: 0...UInt32.max))"
+        let listing = output + ".stdout"
+        _ = FileManager.default.createFile(atPath: listing, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "ip", "netns", "exec", janus.namespace.name, Self.bot, "record", "--url", janus.url, "--address",
+            "\(janus.address)", "--output", output, "--duration", "20",
+        ]
+        let broken = Pipe()
+        try broken.fileHandleForReading.close()
+        process.standardError = broken
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: listing))
+        try process.run()
+        defer { stop(process) }
+        let deadline = ContinuousClock.now + .seconds(15)  // well before its 20 s
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "meet-bot stopped when its stderr broke")
+        #expect(
+            process.terminationReason == .exit && process.terminationStatus == 1, "status \(process.terminationStatus)")
+        let files = try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n")
+        #expect(files.contains { $0.hasSuffix("timeline.jsonl") }, "the files are listed on stdout: \(files)")
+        let timeline = try String(contentsOfFile: output + "/timeline.jsonl", encoding: .utf8)
+        #expect(timeline.split(separator: "\n").last?.contains("\"stopped\"") == true, "the timeline was finished")
+        aliceTask.cancel()
+        await alice.leave()
+    }
 }

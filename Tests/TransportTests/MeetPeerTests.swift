@@ -133,4 +133,40 @@ struct MeetPeerTests {
         let lines = peer.stderr.split(separator: "\n")
         #expect(lines.count == 1, "one line on stderr: \(peer.stderr)")
     }
+
+    /// stdout or stderr whose reader has gone away (a closed pipe): exit status 1 with the
+    /// reason where it can still be read — not a trap (132) or SIGPIPE (141). The second
+    /// case is the one reported: `(sleep 1) | meet-peer --offer 2> >(true) >/dev/null`.
+    @Test(arguments: ["stdout", "stderr"])
+    func aClosedOutputIsExitStatusOne(closed: String) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--offer", "--ip", "127.0.0.1", "--duration", "2"]
+        let input = Pipe()
+        let broken = Pipe()
+        let log = NSTemporaryDirectory() + "meet-peer-closed-\(UInt32.random(in: 0...UInt32.max)).log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardInput = input
+        if closed == "stdout" {
+            process.standardOutput = broken
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = broken
+        }
+        try broken.fileHandleForReading.close()  // nobody will ever read it
+        try process.run()
+        defer { stop(process) }
+        try await Task.sleep(for: .seconds(1))
+        try input.fileHandleForWriting.close()  // no answer: end of input
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(
+            process.terminationReason == .exit && process.terminationStatus == 1, "status \(process.terminationStatus)")
+        if closed == "stdout" {
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(text.contains("stdout is closed"), "the reason on stderr: \(text)")
+        }
+    }
 }
