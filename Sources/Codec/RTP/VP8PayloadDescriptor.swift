@@ -146,17 +146,19 @@ public struct VP8PayloadDescriptor: Sendable, Equatable {
 
     /// Whether `payload` starts a VP8 keyframe: the descriptor starts the frame and the
     /// VP8 payload header's P bit is 0 (RFC 7741 §4.3). False for malformed payloads.
-    public static func isKeyframe(_ payload: [UInt8]) -> Bool {
-        guard let (d, length) = try? parse(payload), d.startsFrame, length < payload.count else { return false }
-        return VP8FrameHeader.isKeyframe(firstByte: payload[length])
-    }
+    public static func isKeyframe(_ payload: [UInt8]) -> Bool { startedFrameIsKeyframe(payload) == true }
 
     /// Whether `payload` starts a VP8 inter frame (one that needs earlier frames). False for
     /// keyframes, continuation packets and malformed payloads.
     public static func startsDeltaFrame(_ payload: ArraySlice<UInt8>) -> Bool {
         // The descriptor is at most 6 bytes: its head and the VP8 tag's first byte suffice.
-        let head = Array(payload.prefix(8))
-        guard let (d, length) = try? parse(head), d.startsFrame, length < head.count else { return false }
-        return !VP8FrameHeader.isKeyframe(firstByte: head[length])
+        startedFrameIsKeyframe(Array(payload.prefix(8))) == false
+    }
+
+    /// For a payload that starts a frame, whether that frame is a keyframe; nil for
+    /// continuation packets and malformed payloads.
+    private static func startedFrameIsKeyframe(_ payload: [UInt8]) -> Bool? {
+        guard let (d, length) = try? parse(payload), d.startsFrame, length < payload.count else { return nil }
+        return VP8FrameHeader.isKeyframe(firstByte: payload[length])
     }
 }
