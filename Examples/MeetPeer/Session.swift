@@ -56,9 +56,11 @@ struct Session {
             try emit("offer", offer)
             let answer = try description(from: await readLine(timeout: .seconds(60)), expected: "answer")
             try await pc.setRemoteDescription(answer)
+            for section in try await pc.rejectedSections() { log("the answer refuses \(section)") }
         } else {
             let offer = try description(from: await readLine(timeout: .seconds(60)), expected: "offer")
             try await pc.setRemoteDescription(offer)
+            for section in try await pc.rejectedSections() { log("answering without \(section)") }
             for t in try await pc.transceivers() { try await pc.setReceiveOutput(.both(), mid: t.mid) }
             let answer = try await pc.createAnswer()
             try await pc.setLocalDescription(answer)

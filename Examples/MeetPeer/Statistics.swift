@@ -28,6 +28,12 @@ extension Session {
             tracks.append(track)
         }
         var object: [String: Any] = ["tracks": tracks, "state": state.last.rawValue]
+        let rejected = (try? await pc.rejectedSections()) ?? []
+        if !rejected.isEmpty {
+            object["rejected"] = rejected.map { r -> [String: Any] in
+                ["index": r.index, "mid": r.mid ?? "", "kind": r.kind, "reason": r.description]
+            }
+        }
         if let d = state.connectedAfter {
             object["setup_ms"] = d.seconds * 1000
         }
@@ -40,7 +46,9 @@ extension Session {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Nil when the call worked: connected, and every direction negotiated carried media.
+    /// Nil when the call worked: connected, no audio or video section refused by either
+    /// side, and every direction negotiated carried media. (A refused data-channel section
+    /// is listed in STATS but fails nothing: meet-peer has no data channels to offer.)
     func judge(
         _ pc: PeerConnection, _ transceivers: [(mid: String, kind: MediaKind, direction: MediaDirection)],
         _ state: Observed
@@ -48,6 +56,9 @@ extension Session {
         if let failure = state.failure { return "DTLS failed: \(failure)" }
         guard state.connectedAfter != nil else {
             return state.last == .failed ? "ICE failed: no candidate pair works" : "never connected (\(state.last))"
+        }
+        for r in (try? await pc.rejectedSections()) ?? [] where r.kind == "audio" || r.kind == "video" {
+            return "\(r): the call lost that \(r.kind)"
         }
         for t in transceivers {
             guard let s = try? await pc.statistics(mid: t.mid) else { continue }

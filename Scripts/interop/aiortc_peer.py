@@ -3,6 +3,7 @@
 
 One JSON object per line on stdin/stdout:
   --offer:  out {"type": "offer", "sdp"} ; in {"type": "answer", "sdp"}
+            (--data-channel: the offer carries a data channel section too)
   default:  in {"type": "offer", "sdp"}  ; out {"type": "answer", "sdp"}
 then it sends a 440 Hz tone (Opus) and a moving pattern (VP8), counts the frames it
 decodes from the peer until a {"type": "stop"} line arrives (or --seconds pass), and prints
@@ -95,6 +96,7 @@ async def count(track, counts):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--offer", action="store_true")
+    parser.add_argument("--data-channel", action="store_true", help="open a data channel (an m=application section)")
     parser.add_argument("--seconds", type=float, default=30.0, help="longest wait for the stop line")
     args = parser.parse_args()
 
@@ -108,6 +110,8 @@ async def main():
 
     pc.addTrack(Tone(440))
     pc.addTrack(Pattern())
+    if args.data_channel:
+        pc.createDataChannel("chat")
     loop = asyncio.get_running_loop()
     if args.offer:
         await pc.setLocalDescription(await pc.createOffer())

@@ -169,6 +169,16 @@ public enum InteropPeers {
 
     /// Whether the venv exists; tests fail with a clear message when it does not.
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: python) }
+
+    /// Debian's Python, which has GStreamer's bindings (python3-gi and the typelibs are
+    /// Debian packages, so the webrtcbin peer runs outside the venv).
+    public static let systemPython = "/usr/bin/python3"
+
+    /// Whether GStreamer's webrtcbin and its Python bindings are installed (`Scripts/bootstrap`).
+    public static var hasWebrtcbin: Bool {
+        FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstwebrtc.so")
+            && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/gi")
+    }
 }
 
 /// The project's example programs (meet-bot, meet-peer), which `swift test` builds beside

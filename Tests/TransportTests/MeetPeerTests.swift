@@ -32,6 +32,12 @@ struct MeetPeerTests {
         }
     }
 
+    /// The final STATS object, whole.
+    static func statsObject(_ peer: Peer) throws -> [String: Any] {
+        let line = try #require(peer.stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") })
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
+    }
+
     static func int(_ stats: [String: [String: Any]], _ kind: String, _ key: String) -> Int {
         stats[kind]?[key] as? Int ?? 0
     }
@@ -70,6 +76,50 @@ struct MeetPeerTests {
         }
     }
 
+    /// Independent stacks offer audio, video and a data channel the way they do it:
+    /// GStreamer's webrtcbin (Debian's 1.22, max-bundle: video and data channel are
+    /// `bundle-only` sections with port 0) and aiortc. meet-peer answers, taking both media
+    /// sections inside the BUNDLE and rejecting the data channel in a form both accept;
+    /// media is decoded both ways (≥ 90 % of what the sender's counters say went out), and
+    /// STATS lists the refused data channel.
+    @Test(arguments: ["webrtcbin", "aiortc"])
+    func answersAnOfferWithADataChannel(stack: String) async throws {
+        let other: LineProcess
+        if stack == "webrtcbin" {
+            try #require(InteropPeers.hasWebrtcbin, "GStreamer's webrtcbin is missing: run Scripts/bootstrap")
+            other = try LineProcess(
+                executable: InteropPeers.systemPython,
+                arguments: [InteropPeers.script("webrtcbin_peer.py"), "--data-channel"])
+        } else {
+            try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+            other = try LineProcess(
+                executable: InteropPeers.python,
+                arguments: [InteropPeers.script("aiortc_peer.py"), "--offer", "--data-channel"])
+        }
+        defer { other.terminate() }
+        let peer = try Peer(["--duration", "5"])
+        defer { peer.process.terminate() }
+        try peer.process.writeLine(try await other.readLine(timeout: .seconds(30)))
+        try other.writeLine(try await peer.process.readLine())
+        let status = await peer.process.exitStatus(within: .seconds(30))
+        try other.writeJSON(["type": "stop"])
+        let done = try await other.readJSON(timeout: .seconds(20))
+        #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
+        let stats = try peer.stats()
+        for kind in ["audio", "video"] {
+            let sent = Self.int(stats, kind, "frames_sent")
+            let decodedThere = done["\(kind)_frames"] as? Int ?? 0
+            #expect(sent > (kind == "audio" ? 150 : 60), "meet-peer sent \(sent) \(kind) frames")
+            #expect(
+                Double(decodedThere) >= 0.9 * Double(sent),
+                "\(stack) decoded \(decodedThere) of the \(sent) \(kind) frames meet-peer's STATS report")
+            let decodedHere = Self.int(stats, kind, "frames_decoded")
+            #expect(decodedHere > (kind == "audio" ? 150 : 60), "meet-peer decoded \(decodedHere) \(kind) frames")
+        }
+        let rejected = try #require(try Self.statsObject(peer)["rejected"] as? [[String: Any]])
+        #expect(rejected.map { $0["kind"] as? String } == ["application"])
+    }
+
     /// Two meet-peer processes, one offering (two audio m-lines and one video), one
     /// answering; each decodes ≥ 90 % of what the other's STATS say it sent.
     @Test func againstItself() async throws {
@@ -103,6 +153,32 @@ struct MeetPeerTests {
         #expect(offererStats["srtp_profile"] as? String == "aeadAES128GCM")
         #expect(offererStats["dtls_role"] as? String == "server", "the answerer is the DTLS client")
         #expect((offererStats["setup_ms"] as? Double ?? 0) > 0)
+    }
+
+    /// A call that lost its video is a failure, not an audio-only success: the offer's video
+    /// is changed in transit to a codec meet-peer lacks (H.264), so the answerer rejects it.
+    /// Both sides connect and exchange audio, and both exit 1 naming the lost section.
+    @Test func aCallThatLostItsVideoFails() async throws {
+        let offerer = try Peer(["--offer", "--duration", "3"])
+        let answerer = try Peer(["--duration", "3"])
+        defer {
+            offerer.process.terminate()
+            answerer.process.terminate()
+        }
+        let offer = try await offerer.process.readLine()  // JSON: "VP8\/90000"
+        #expect(offer.contains("a=rtpmap:96 VP8"))
+        try answerer.process.writeLine(offer.replacingOccurrences(of: "a=rtpmap:96 VP8", with: "a=rtpmap:96 H264"))
+        try offerer.process.writeLine(try await answerer.process.readLine())
+        let (a, b) = (
+            await offerer.process.exitStatus(within: .seconds(30)),
+            await answerer.process.exitStatus(within: .seconds(30))
+        )
+        #expect(a == 1 && b == 1, "exit statuses \(String(describing: a)), \(String(describing: b))")
+        #expect(offerer.stderr.contains("the call lost that video"), "\(offerer.stderr)")
+        #expect(answerer.stderr.contains("the call lost that video"), "\(answerer.stderr)")
+        for peer in [offerer, answerer] {
+            #expect(Self.int(try peer.stats(), "audio", "frames_decoded") > 50, "audio still flowed")
+        }
     }
 
     /// Bad input on stdin: one line on stderr and exit status 2, quickly.

@@ -158,3 +158,118 @@ extension NegotiationTests {
         }
     }
 }
+
+/// Answers that the stacks in use accept: bundle-only sections taken inside the BUNDLE
+/// (RFC 8843 §6), sections MeetKit does not take rejected in the long form (issue 11).
+extension NegotiationTests {
+    static func answer(to name: String) throws -> (offer: SessionDescription, answer: SessionDescription) {
+        let offer = try SessionDescription(parsing: try fixture(name))
+        let answer = try SessionNegotiation.makeAnswer(
+            to: offer, sessionID: 7, version: 1, transport: Self.transport, tracks: [:])
+        let text = answer.serialized()
+        let reparsed = try SessionDescription(parsing: text)
+        #expect(reparsed.serialized() == text, "the answer survives a round trip through the parser")
+        #expect(reparsed.media.count == offer.media.count, "one answer section per offered section")
+        #expect(zip(reparsed.media, offer.media).allSatisfy { $0.mid == $1.mid && $0.kind == $1.kind })
+        return (offer, reparsed)
+    }
+
+    /// What aiortc and webrtcbin check in every section of an answer, rejected or not.
+    static func expectLongForm(_ m: MediaDescription, in answer: SessionDescription) {
+        #expect(m.connection != nil, "\(m.kind) section has a c= line")
+        #expect(answer.iceCredentials(of: m)?.ufrag == transport.credentials.ufrag, "\(m.kind) has ICE credentials")
+        #expect(answer.fingerprints(of: m).first?.value == transport.fingerprint, "\(m.kind) has a fingerprint")
+        #expect(m.setup == "active")
+    }
+
+    /// GStreamer webrtcbin 1.22 (captured from Debian's, max-bundle): video and data channel
+    /// are `m=… 0` with `a=bundle-only` and no candidates of their own.
+    @Test func webrtcbinBundleOnlySectionsAreAccepted() throws {
+        let (offer, answer) = try Self.answer(to: "webrtcbin-offer.sdp")
+        #expect(offer.media[1].port == 0 && offer.media[1].has("bundle-only"))
+        let n = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
+        #expect(n.media.map(\.mid) == ["audio0", "video1"])
+        #expect(n.media.map(\.codec.codec) == [.opus, .vp8])
+        #expect(
+            n.rejected == [
+                RejectedSection(
+                    index: 2, mid: "application2", kind: "application",
+                    reason: .unsupported(kind: "application", proto: "UDP/DTLS/SCTP"))
+            ])
+        #expect(n.remoteCandidates.map(\.transport) == ["udp", "tcp", "tcp"], "the BUNDLE tag's (the agent uses UDP)")
+        #expect(answer.bundleGroups == [["audio0", "video1"]])
+        #expect(answer.media[1].port == 9 && !answer.media[1].has("bundle-only"))
+        #expect(answer.media[1].direction == .recvonly)
+        #expect(answer.media[2].port == 0)
+        for m in answer.media { Self.expectLongForm(m, in: answer) }
+    }
+
+    /// Chrome and Firefox offer audio, video and a data channel; Firefox keeps its
+    /// fingerprint at session level and numbers Opus 109, VP8 120 (RTX 124).
+    @Test(arguments: ["browser-offer.sdp", "firefox-offer.sdp"])
+    func browserOffersGetAnswersTheyAccept(fixtureName: String) throws {
+        let (offer, answer) = try Self.answer(to: fixtureName)
+        let n = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
+        #expect(n.media.map(\.kind) == [.audio, .video])
+        #expect(n.rejected.map(\.kind) == ["application"])
+        #expect(answer.bundleGroups == [["0", "1"]])
+        #expect(answer.media.map(\.port) == [9, 9, 0])
+        #expect(answer.media[2].proto == "UDP/DTLS/SCTP" && answer.media[2].formats == ["webrtc-datachannel"])
+        for m in answer.media { Self.expectLongForm(m, in: answer) }
+        if fixtureName == "firefox-offer.sdp" {
+            #expect(n.media[0].codec.payloadType == 109)
+            #expect(n.media[1].codec.payloadType == 120 && n.media[1].codec.rtxPayloadType == 124)
+            #expect(n.remoteFingerprint.hasPrefix("4C:59"), "session-level fingerprint")
+        }
+    }
+
+    /// A video section without VP8 and a section the offerer stopped are rejected; the
+    /// call goes on with the audio.
+    @Test func sectionsWithoutACommonCodecAreRejectedNotFatal() throws {
+        var text = try fixture("browser-offer.sdp")
+            .replacingOccurrences(of: "VP8/90000", with: "H264/90000")
+            .replacingOccurrences(of: "VP9/90000", with: "AV1/90000")
+        text += "m=audio 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:3\r\na=rtpmap:0 PCMU/8000\r\n"
+        let offer = try SessionDescription(parsing: text)
+        let n = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
+        #expect(n.media.map(\.mid) == ["0"])
+        #expect(
+            n.rejected.map(\.reason) == [
+                .noCommonCodec(offered: ["H264", "rtx", "AV1", "rtx"]),
+                .unsupported(kind: "application", proto: "UDP/DTLS/SCTP"), .stopped,
+            ])
+        let answer = try SessionDescription(
+            parsing: SessionNegotiation.makeAnswer(
+                to: offer, sessionID: 1, version: 1, transport: Self.transport, tracks: [:]
+            ).serialized())
+        #expect(answer.bundleGroups == [["0"]])
+        #expect(answer.media.map(\.port) == [9, 0, 0, 0])
+        #expect(answer.media[1].direction == .inactive && answer.media[1].formats == offer.media[1].formats)
+        for m in answer.media { Self.expectLongForm(m, in: answer) }
+        // An answer, unlike an offer, cannot pick a codec that was not offered.
+        let asAnswer = try SessionDescription(parsing: text.replacingOccurrences(of: "actpass", with: "active"))
+        #expect(throws: NegotiationError.noCommonCodec(mid: "1", offered: ["H264", "rtx", "AV1", "rtx"])) {
+            try SessionNegotiation.negotiate(remote: asAnswer, remoteIsOffer: false)
+        }
+    }
+
+    /// The peer's answer rejects our video: that transceiver becomes inactive and the
+    /// connection says so, so that a caller can tell a call lost its video.
+    @Test func aRejectedSectionInTheAnswerIsReported() throws {
+        let offerer = try PeerConnectionCore()
+        offerer.start(localAddresses: [TransportAddress(ip: IPAddress("127.0.0.1")!, port: 40_000)], now: .zero)
+        offerer.addTransceiver(.audio)
+        let video = offerer.addTransceiver(.video)
+        let offer = offerer.createOffer()
+        try offerer.setLocalDescription(offer)
+        let audioOnly = LocalMediaSection(mid: "0", kind: .audio, direction: .sendrecv, track: nil)
+        var answer = try SessionNegotiation.makeAnswer(
+            to: offer, sessionID: 3, version: 1, transport: Self.transport,
+            tracks: ["0": .random(kind: .audio, cname: "c", streamID: "s")])
+        answer.media[1] = SessionNegotiation.rejectedSection(offer.media[1], transport: Self.transport)
+        answer.set("group", "BUNDLE \(audioOnly.mid)")
+        try offerer.setRemoteDescription(answer, now: .zero)
+        #expect(offerer.rejectedSections == [RejectedSection(index: 1, mid: video, kind: "video", reason: .stopped)])
+        #expect(offerer.transceiverList.map(\.direction) == [.sendrecv, .inactive])
+    }
+}

@@ -67,6 +67,13 @@ public final class PeerConnection: Sendable {
         try await driver.perform { pc, _ in pc.transceiverList }
     }
 
+    /// The sections of the current remote description that carry nothing, and why (see
+    /// ``PeerConnectionCore/rejectedSections``): a call can check that nothing it wanted
+    /// was refused.
+    public func rejectedSections() async throws -> [RejectedSection] {
+        try await driver.perform { pc, _ in pc.rejectedSections }
+    }
+
     /// An offer with every transceiver and candidate.
     public func createOffer() async throws -> SessionDescription {
         try await driver.perform { pc, _ in pc.createOffer() }

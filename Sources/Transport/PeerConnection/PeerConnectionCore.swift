@@ -50,6 +50,10 @@ public final class PeerConnectionCore: DatagramMachine {
     public private(set) var localDescription: SessionDescription?
     /// The applied remote description.
     public private(set) var remoteDescription: SessionDescription?
+    /// The sections of the applied remote description that carry nothing, with the reason:
+    /// those the peer stopped or rejected (port 0), and those of its offer that MeetKit
+    /// rejects in its answer (no common codec, data channels, other media types).
+    public private(set) var rejectedSections: [RejectedSection] = []
     var transceivers: [Transceiver] = []
     var events: [Event] = []
     private var lastCreatedOffer: SessionDescription?
@@ -204,6 +208,13 @@ public final class PeerConnectionCore: DatagramMachine {
             throw .invalidState("the remote certificate fingerprint changed; start a new connection")
         }
         for media in session.media { apply(media) }
+        for section in session.rejected {
+            // A section the peer stopped or rejected sends and receives nothing any more.
+            guard let mid = section.mid, let t = transceiver(mid: mid) else { continue }
+            t.direction = .inactive
+            t.announcedRemote = nil
+        }
+        rejectedSections = session.rejected
         if transportConfigured {
             transport.updateRemote(
                 credentials: session.remoteCredentials, isLite: session.remoteIsLite,

@@ -156,6 +156,49 @@ public struct NegotiatedSession: Sendable {
     public var dtlsRole: DTLSConnection.Role
     /// Audio and video sections, in order.
     public var media: [NegotiatedMedia]
+    /// Sections that carry nothing in this session, in order, with the reason.
+    public var rejected: [RejectedSection] = []
+}
+
+/// A media section of a description that carries nothing in this session, and why.
+public struct RejectedSection: Sendable, Hashable, CustomStringConvertible {
+    /// Why a section carries nothing.
+    public enum Reason: Sendable, Hashable {
+        /// Its sender set port 0 without `a=bundle-only`: the section is stopped (RFC 8829 §5.2.2, §5.3.1).
+        case stopped
+        /// Audio or video without Opus (48 kHz) or VP8 (90 kHz); the offered codec names.
+        case noCommonCodec(offered: [String])
+        /// A kind or protocol MeetKit does not take: data channels (`m=application`) until
+        /// SCTP exists, or other media types.
+        case unsupported(kind: String, proto: String)
+    }
+
+    /// The section's position in the description.
+    public var index: Int
+    /// Its mid, if it has one.
+    public var mid: String?
+    /// The m= line's media type ("audio", "video", "application", …).
+    public var kind: String
+    /// Why.
+    public var reason: Reason
+
+    /// A rejected section from its parts.
+    public init(index: Int, mid: String?, kind: String, reason: Reason) {
+        self.index = index
+        self.mid = mid
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String {
+        let name = "\(kind) section \(mid ?? "#\(index)")"
+        switch reason {
+        case .stopped: return "\(name) is stopped by its sender (port 0)"
+        case .noCommonCodec(let offered):
+            return "\(name) offers no supported codec (\(offered.joined(separator: ", ")))"
+        case .unsupported(_, let proto): return "\(name) (\(proto)) is not supported"
+        }
+    }
 }
 
 /// JSEP's SDP rules (RFC 8829) for MeetKit's media: building offers and answers, and
@@ -201,84 +244,115 @@ public enum SessionNegotiation {
 
     /// An answer to `offer`: for each audio/video section, MeetKit's codec with the offer's
     /// payload type, the offer's extension IDs it understands, a direction compatible with
-    /// the offer's, setup active (MeetKit is the DTLS client). Other sections are rejected
-    /// (port 0).
+    /// the offer's, setup active (MeetKit is the DTLS client). A `bundle-only` section (port 0
+    /// in the offer, RFC 8843 §6) is accepted inside the BUNDLE group like any other. The
+    /// sections MeetKit does not take are rejected (port 0, left out of the BUNDLE group).
     public static func makeAnswer(
         to offer: SessionDescription, sessionID: UInt64, version: UInt64, transport: LocalTransportParameters,
         tracks: [String: LocalTrackIdentity]
     ) throws(NegotiationError) -> SessionDescription {
         let negotiated = try negotiate(remote: offer, remoteIsOffer: true)
-        var sections: [LocalMediaSection] = []
-        var codecs: [NegotiatedCodec] = []
-        var extensions: [[String: UInt8]] = []
-        for m in negotiated.media {
+        var accepted: [String: NegotiatedMedia] = [:]
+        for m in negotiated.media where accepted[m.mid] == nil { accepted[m.mid] = m }
+        var answer = sessionHeader(sessionID: sessionID, version: version, bundle: negotiated.media.map(\.mid))
+        for offered in offer.media {
+            guard let mid = offered.mid, let m = accepted.removeValue(forKey: mid) else {
+                answer.media.append(rejectedSection(offered, transport: transport))
+                continue
+            }
             let track = tracks[m.mid]
             var direction = m.direction
             if track == nil {
                 direction = direction == .sendrecv ? .recvonly : (direction == .sendonly ? .inactive : direction)
             }
-            sections.append(LocalMediaSection(mid: m.mid, kind: m.kind, direction: direction, track: track))
-            codecs.append(m.codec)
-            extensions.append(m.extensions)
-        }
-        var answer = build(
-            sessionID: sessionID, version: version, transport: transport, sections: sections, codecs: codecs,
-            extensions: extensions, setup: "active")
-        // Sections MeetKit does not take (data channels for now, other media) are rejected.
-        let accepted = Set(sections.map(\.mid))
-        for (index, m) in offer.media.enumerated() where !accepted.contains(m.mid ?? "#\(index)") {
-            var rejected = MediaDescription(kind: m.kind, port: 0, proto: m.proto, formats: m.formats)
-            if let mid = m.mid { rejected.attributes.append(SDPAttribute("mid", mid)) }
-            rejected.attributes.append(SDPAttribute("inactive"))
-            answer.media.insert(rejected, at: min(index, answer.media.count))
+            answer.media.append(
+                mediaSection(
+                    LocalMediaSection(mid: m.mid, kind: m.kind, direction: direction, track: track), codec: m.codec,
+                    extensions: m.extensions, transport: transport, setup: "active"))
         }
         return answer
+    }
+
+    /// A rejected section of an answer (port 0), in the long form. JSEP (RFC 8829 §5.3.1)
+    /// allows a rejected section to carry only its m= line and mid, but stacks in wide use
+    /// refuse such an answer: aiortc ("ICE username fragment or password is missing") and
+    /// GStreamer's webrtcbin ("No fingerprint lines in sdp for media N"). So it carries a
+    /// `c=` line and the BUNDLE transport's ICE credentials, fingerprint and setup, as
+    /// browsers write it; it stays out of the BUNDLE group.
+    static func rejectedSection(_ offered: MediaDescription, transport: LocalTransportParameters)
+        -> MediaDescription
+    {
+        var m = MediaDescription(kind: offered.kind, port: 0, proto: offered.proto, formats: offered.formats)
+        m.connection = SDPConnection(address: "0.0.0.0")
+        if let mid = offered.mid { m.attributes.append(SDPAttribute("mid", mid)) }
+        m.attributes += [
+            SDPAttribute("ice-ufrag", transport.credentials.ufrag), SDPAttribute("ice-pwd", transport.credentials.pwd),
+            SDPAttribute("fingerprint", "sha-256 " + transport.fingerprint), SDPAttribute("setup", "active"),
+        ]
+        if offered.proto.contains("RTP") { m.attributes.append(SDPAttribute("inactive")) }
+        return m
+    }
+
+    private static func sessionHeader(sessionID: UInt64, version: UInt64, bundle: [String]) -> SessionDescription {
+        var sdp = SessionDescription(origin: SDPOrigin(sessionID: String(sessionID), sessionVersion: version))
+        if !bundle.isEmpty {
+            sdp.attributes.append(SDPAttribute("group", (["BUNDLE"] + bundle).joined(separator: " ")))
+        }
+        sdp.attributes.append(SDPAttribute("msid-semantic", " WMS *"))
+        return sdp
     }
 
     private static func build(
         sessionID: UInt64, version: UInt64, transport: LocalTransportParameters, sections: [LocalMediaSection],
         codecs: [NegotiatedCodec], extensions: [[String: UInt8]], setup: String
     ) -> SessionDescription {
-        var sdp = SessionDescription(origin: SDPOrigin(sessionID: String(sessionID), sessionVersion: version))
-        sdp.attributes.append(SDPAttribute("group", (["BUNDLE"] + sections.map(\.mid)).joined(separator: " ")))
-        sdp.attributes.append(SDPAttribute("msid-semantic", " WMS *"))
+        var sdp = sessionHeader(sessionID: sessionID, version: version, bundle: sections.map(\.mid))
         for (i, section) in sections.enumerated() {
-            let codec = codecs[i]
-            var formats = [String(codec.payloadType)]
-            if let rtx = codec.rtxPayloadType { formats.append(String(rtx)) }
-            var m = MediaDescription(kind: section.kind.rawValue, port: 9, proto: "UDP/TLS/RTP/SAVPF", formats: formats)
-            m.connection = SDPConnection(address: "0.0.0.0")
-            var a: [SDPAttribute] = [
-                SDPAttribute("mid", section.mid), SDPAttribute("ice-ufrag", transport.credentials.ufrag),
-                SDPAttribute("ice-pwd", transport.credentials.pwd), SDPAttribute("ice-options", "trickle"),
-                SDPAttribute("fingerprint", "sha-256 " + transport.fingerprint), SDPAttribute("setup", setup),
-                SDPAttribute(section.direction.rawValue), SDPAttribute("rtcp-mux"), SDPAttribute("rtcp-rsize"),
-            ]
-            for (uri, id) in extensions[i].sorted(by: { $0.value < $1.value }) {
-                a.append(SDPAttribute("extmap", "\(id) \(uri)"))
-            }
-            let name = codec.codec == .opus ? "opus/48000/2" : "VP8/90000"
-            a.append(SDPAttribute("rtpmap", "\(codec.payloadType) \(name)"))
-            for fb in codec.feedback { a.append(SDPAttribute("rtcp-fb", "\(codec.payloadType) \(fb)")) }
-            if let fmtp = codec.formatParameters { a.append(SDPAttribute("fmtp", "\(codec.payloadType) \(fmtp)")) }
-            if let rtx = codec.rtxPayloadType {
-                a.append(SDPAttribute("rtpmap", "\(rtx) rtx/90000"))
-                a.append(SDPAttribute("fmtp", "\(rtx) apt=\(codec.payloadType)"))
-            }
-            if let track = section.track, section.direction == .sendrecv || section.direction == .sendonly {
-                a.append(SDPAttribute("msid", "\(track.streamID) \(track.trackID)"))
-                if let rtx = track.rtxSSRC { a.append(SDPAttribute("ssrc-group", "FID \(track.ssrc) \(rtx)")) }
-                for ssrc in [track.ssrc] + (track.rtxSSRC.map { [$0] } ?? []) {
-                    a.append(SDPAttribute("ssrc", "\(ssrc) cname:\(track.cname)"))
-                    a.append(SDPAttribute("ssrc", "\(ssrc) msid:\(track.streamID) \(track.trackID)"))
-                }
-            }
-            for c in transport.candidates { a.append(SDPAttribute("candidate", c.attributeValue)) }
-            if transport.endOfCandidates { a.append(SDPAttribute("end-of-candidates")) }
-            m.attributes = a
-            sdp.media.append(m)
+            sdp.media.append(
+                mediaSection(
+                    section, codec: codecs[i], extensions: extensions[i], transport: transport, setup: setup))
         }
         return sdp
+    }
+
+    /// One bundled audio or video section: transport attributes, codec, extensions, what it sends.
+    private static func mediaSection(
+        _ section: LocalMediaSection, codec: NegotiatedCodec, extensions: [String: UInt8],
+        transport: LocalTransportParameters, setup: String
+    ) -> MediaDescription {
+        var formats = [String(codec.payloadType)]
+        if let rtx = codec.rtxPayloadType { formats.append(String(rtx)) }
+        var m = MediaDescription(kind: section.kind.rawValue, port: 9, proto: "UDP/TLS/RTP/SAVPF", formats: formats)
+        m.connection = SDPConnection(address: "0.0.0.0")
+        var a: [SDPAttribute] = [
+            SDPAttribute("mid", section.mid), SDPAttribute("ice-ufrag", transport.credentials.ufrag),
+            SDPAttribute("ice-pwd", transport.credentials.pwd), SDPAttribute("ice-options", "trickle"),
+            SDPAttribute("fingerprint", "sha-256 " + transport.fingerprint), SDPAttribute("setup", setup),
+            SDPAttribute(section.direction.rawValue), SDPAttribute("rtcp-mux"), SDPAttribute("rtcp-rsize"),
+        ]
+        for (uri, id) in extensions.sorted(by: { $0.value < $1.value }) {
+            a.append(SDPAttribute("extmap", "\(id) \(uri)"))
+        }
+        let name = codec.codec == .opus ? "opus/48000/2" : "VP8/90000"
+        a.append(SDPAttribute("rtpmap", "\(codec.payloadType) \(name)"))
+        for fb in codec.feedback { a.append(SDPAttribute("rtcp-fb", "\(codec.payloadType) \(fb)")) }
+        if let fmtp = codec.formatParameters { a.append(SDPAttribute("fmtp", "\(codec.payloadType) \(fmtp)")) }
+        if let rtx = codec.rtxPayloadType {
+            a.append(SDPAttribute("rtpmap", "\(rtx) rtx/90000"))
+            a.append(SDPAttribute("fmtp", "\(rtx) apt=\(codec.payloadType)"))
+        }
+        if let track = section.track, section.direction == .sendrecv || section.direction == .sendonly {
+            a.append(SDPAttribute("msid", "\(track.streamID) \(track.trackID)"))
+            if let rtx = track.rtxSSRC { a.append(SDPAttribute("ssrc-group", "FID \(track.ssrc) \(rtx)")) }
+            for ssrc in [track.ssrc] + (track.rtxSSRC.map { [$0] } ?? []) {
+                a.append(SDPAttribute("ssrc", "\(ssrc) cname:\(track.cname)"))
+                a.append(SDPAttribute("ssrc", "\(ssrc) msid:\(track.streamID) \(track.trackID)"))
+            }
+        }
+        for c in transport.candidates { a.append(SDPAttribute("candidate", c.attributeValue)) }
+        if transport.endOfCandidates { a.append(SDPAttribute("end-of-candidates")) }
+        m.attributes = a
+        return m
     }
 
     /// Reads the peer's description. `remoteIsOffer` decides the DTLS role: answering an
@@ -294,25 +368,60 @@ public enum SessionNegotiation {
         var role: DTLSConnection.Role?
         var candidates: [ICECandidate] = []
         var ended = false
+        var rejected: [RejectedSection] = []
+        var firstCodecError: NegotiationError?
+        let bundled = Set(remote.bundleGroups.first ?? [])
         for (index, m) in remote.media.enumerated() {
-            guard m.port != 0, let kind = MediaKind(rawValue: m.kind) else { continue }
+            // A bundle-only section has port 0 but is in use, inside the BUNDLE (RFC 8843 §6).
+            let bundleOnly = m.has("bundle-only") && m.mid.map(bundled.contains) == true
+            guard m.port != 0 || bundleOnly else {
+                rejected.append(RejectedSection(index: index, mid: m.mid, kind: m.kind, reason: .stopped))
+                continue
+            }
+            guard let kind = MediaKind(rawValue: m.kind), m.proto.uppercased().contains("RTP") else {
+                rejected.append(
+                    RejectedSection(
+                        index: index, mid: m.mid, kind: m.kind, reason: .unsupported(kind: m.kind, proto: m.proto)))
+                continue
+            }
             guard let mid = m.mid else { throw .missingMid(index: index) }
-            let fingerprints = remote.fingerprints(of: m)
-            guard !fingerprints.isEmpty else { throw .missingFingerprint(mid: mid) }
-            guard let sha256 = fingerprints.first(where: { $0.algorithm == "sha-256" }) else {
-                throw .unsupportedFingerprint(mid: mid, algorithms: fingerprints.map(\.algorithm))
+            let codec: NegotiatedCodec
+            do {
+                codec = try pickCodec(m, kind: kind, mid: mid)
+            } catch {
+                // An offer's section without a common codec is rejected in the answer; an
+                // answer cannot choose a codec that was not offered.
+                guard remoteIsOffer, case .noCommonCodec(_, let offered) = error else { throw error }
+                rejected.append(
+                    RejectedSection(index: index, mid: mid, kind: m.kind, reason: .noCommonCodec(offered: offered)))
+                firstCodecError = firstCodecError ?? error
+                continue
             }
-            guard let ice = remote.iceCredentials(of: m) else { throw .missingICECredentials(mid: mid) }
-            let setup = m.setup ?? remote.setup ?? "actpass"
-            let sectionRole: DTLSConnection.Role
-            switch (remoteIsOffer, setup) {
-            case (true, "actpass"), (true, "passive"): sectionRole = .client
-            case (true, "active"): sectionRole = .server
-            case (false, "active"): sectionRole = .server
-            case (false, "passive"): sectionRole = .client
-            default: throw .invalidSetup(mid: mid, value: setup)
+            // A section bundled with an earlier one shares that one's transport (RFC 8843
+            // §7): its own transport attributes, if any, are not needed.
+            if credentials == nil || !bundled.contains(mid) {
+                let fingerprints = remote.fingerprints(of: m)
+                guard !fingerprints.isEmpty else { throw .missingFingerprint(mid: mid) }
+                guard let sha256 = fingerprints.first(where: { $0.algorithm == "sha-256" }) else {
+                    throw .unsupportedFingerprint(mid: mid, algorithms: fingerprints.map(\.algorithm))
+                }
+                guard let ice = remote.iceCredentials(of: m) else { throw .missingICECredentials(mid: mid) }
+                let setup = m.setup ?? remote.setup ?? "actpass"
+                let sectionRole: DTLSConnection.Role
+                switch (remoteIsOffer, setup) {
+                case (true, "actpass"), (true, "passive"): sectionRole = .client
+                case (true, "active"): sectionRole = .server
+                case (false, "active"): sectionRole = .server
+                case (false, "passive"): sectionRole = .client
+                default: throw .invalidSetup(mid: mid, value: setup)
+                }
+                // BUNDLE: the first section's transport parameters carry the whole session.
+                if credentials == nil {
+                    credentials = ICECredentials(ufrag: ice.ufrag, pwd: ice.pwd)
+                    fingerprint = sha256.value
+                    role = sectionRole
+                }
             }
-            let codec = try pickCodec(m, kind: kind, mid: mid)
             let wanted = Set(offeredExtensions.filter { $0.kinds.contains(kind) }.map(\.uri))
             var extensions: [String: UInt8] = [:]
             for e in m.extMaps where wanted.contains(e.uri) && e.id <= 255 { extensions[e.uri] = UInt8(e.id) }
@@ -332,19 +441,14 @@ public enum SessionNegotiation {
                 NegotiatedMedia(
                     mid: mid, kind: kind, direction: ours, codec: codec, extensions: extensions, remoteSSRCs: ssrcs,
                     remoteRTX: rtx, remoteStreamID: msid?.stream, remoteTrackID: msid?.track))
-            // BUNDLE: the first section's transport parameters carry the whole session.
-            if credentials == nil {
-                credentials = ICECredentials(ufrag: ice.ufrag, pwd: ice.pwd)
-                fingerprint = sha256.value
-                role = sectionRole
-            }
             for c in m.candidates where !candidates.contains(c) { candidates.append(c) }
             ended = ended || m.endOfCandidates
         }
-        guard let credentials, let fingerprint, let role, !media.isEmpty else { throw .noMedia }
+        guard let credentials, let fingerprint, let role, !media.isEmpty else { throw firstCodecError ?? .noMedia }
         return NegotiatedSession(
             remoteCredentials: credentials, remoteIsLite: remote.isICELite, remoteCandidates: candidates,
-            remoteEndOfCandidates: ended, remoteFingerprint: fingerprint, dtlsRole: role, media: media)
+            remoteEndOfCandidates: ended, remoteFingerprint: fingerprint, dtlsRole: role, media: media,
+            rejected: rejected)
     }
 
     /// The first codec of the section (in the sender's preference order) that MeetKit has,
