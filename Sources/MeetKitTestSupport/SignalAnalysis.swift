@@ -112,3 +112,51 @@ public enum SignalAnalysis {
         return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
     }
 }
+
+extension SignalAnalysis {
+    /// Where `reference` best matches inside `output`, looking at offsets in `offsets`
+    /// (`output[offset + i] ≈ reference[i]`, offsets may be negative or run past the end:
+    /// missing samples count as zeros), and the normalised correlation there (1: the same
+    /// shape). Coarse steps first, then every sample around the best coarse one.
+    public static func locate(_ reference: [Float], in output: [Float], offsets: ClosedRange<Int>)
+        -> (offset: Int, correlation: Double)
+    {
+        let energy = reference.reduce(0.0) { $0 + Double($1) * Double($1) }
+        func score(_ offset: Int) -> Double {
+            var dot = 0.0
+            var outEnergy = 0.0
+            let lower = max(0, -offset)
+            let upper = min(reference.count, output.count - offset)
+            guard lower < upper else { return 0 }
+            for i in lower..<upper {
+                let o = Double(output[i + offset])
+                dot += Double(reference[i]) * o
+                outEnergy += o * o
+            }
+            let norm = (energy * outEnergy).squareRoot()
+            return norm > 0 ? dot / norm : 0
+        }
+        var best = (offset: offsets.lowerBound, correlation: -Double.infinity)
+        for offset in stride(from: offsets.lowerBound, through: offsets.upperBound, by: 2) {
+            let s = score(offset)
+            if s > best.correlation { best = (offset, s) }
+        }
+        let coarse = best.offset
+        for offset in max(offsets.lowerBound, coarse - 2)...min(offsets.upperBound, coarse + 2) {
+            let s = score(offset)
+            if s > best.correlation { best = (offset, s) }
+        }
+        return best
+    }
+
+    /// The longest run of exact zeros (digital silence, as a recorder writes for a gap).
+    public static func longestZeroRun(_ samples: ArraySlice<Float>) -> Int {
+        var longest = 0
+        var run = 0
+        for s in samples {
+            run = s == 0 ? run + 1 : 0
+            longest = max(longest, run)
+        }
+        return longest
+    }
+}

@@ -100,6 +100,7 @@ public final class SimulatedNetwork {
         var downlinkFreeAt: Duration = .zero
         var inBurst = false
         var connected = true
+        var heldUntil: Duration = .zero
     }
 
     private struct MappingKey: Hashable {
@@ -163,6 +164,10 @@ public final class SimulatedNetwork {
     /// Cuts (or restores) a host's link: while cut, everything it sends or should receive is lost.
     public func setConnected(_ ip: IPAddress, _ connected: Bool) { hosts[ip]?.connected = connected }
 
+    /// Stalls a host's uplink until `time` without losing anything: what it sends meanwhile
+    /// waits and leaves at `time`, in one burst (a Wi-Fi hiccup, a paused sender).
+    public func holdUplink(_ ip: IPAddress, until time: Duration) { hosts[ip]?.heldUntil = time }
+
     /// Sends a datagram at the current virtual time from a host's address.
     public func send(_ datagram: Datagram) {
         guard var sender = hosts[datagram.from.ip], sender.connected else {
@@ -173,10 +178,11 @@ public final class SimulatedNetwork {
         // Loss, then serialisation on the sender's uplink.
         let admitted = admit(&sender, bytes: datagram.data.count, queueFreeAt: \.uplinkFreeAt)
         hosts[datagram.from.ip] = sender
-        guard let departure = admitted else {
+        guard let admittedAt = admitted else {
             dropped += 1
             return
         }
+        let departure = max(admittedAt, sender.heldUntil)
         // Through the sender's NAT, if the destination is outside its private realm.
         var outgoing = datagram
         if let natID = sender.nat, !isInside(datagram.to.ip, natID) {

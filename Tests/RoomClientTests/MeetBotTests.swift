@@ -80,6 +80,9 @@ struct MeetBotTests {
         #expect(events.first?["event"]?.string == "started" && events.last?["event"]?.string == "stopped")
         #expect(events.filter { $0["event"]?.string == "joined" }.count == tones.count)
         #expect(events.filter { $0["event"]?.string == "track-subscribed" }.count == tones.count)
+        // Where each Ogg Opus file starts on the recording's timeline.
+        let starts = events.filter { $0["event"]?.string == "file-start" }
+        #expect(starts.filter { $0["file"]?.string?.hasSuffix(".opus") == true }.count == tones.count, "\(starts)")
     }
 
     @Test func recordsOneFilePerSpeakerWithItsTone() async throws {

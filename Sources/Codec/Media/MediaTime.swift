@@ -27,6 +27,12 @@ public struct MediaTime: Sendable, Hashable, Comparable, CustomStringConvertible
     /// The time in seconds.
     public var seconds: Double { Double(value) / Double(timescale) }
 
+    /// The time as a `Duration` (exact to the nanosecond).
+    public var asDuration: Duration {
+        let (seconds, remainder) = value.quotientAndRemainder(dividingBy: Int64(timescale))
+        return .seconds(seconds) + .nanoseconds(remainder * 1_000_000_000 / Int64(timescale))
+    }
+
     /// The same time on another clock, rounded to the nearest tick.
     public func converted(to newTimescale: Int32) -> MediaTime {
         let target = newTimescale > 0 ? newTimescale : 1

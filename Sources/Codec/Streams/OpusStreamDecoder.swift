@@ -5,7 +5,8 @@
 ///
 /// Output frames are at the rate and channel count chosen here (libopus decodes natively
 /// at 8, 12, 16, 24 or 48 kHz — 16 kHz mono suits speech engines). Their timestamps count
-/// from the stream's first packet on that clock.
+/// from the stream's first packet, in 48 kHz ticks (RTP time); concealed frames carry the
+/// time where they fill in, so a recorder can place every frame by its timestamp.
 ///
 /// This is a no-wait decoder: it decodes each packet as it arrives and never reorders.
 /// Recorders and bots, which play nothing out, want exactly that.
@@ -40,6 +41,9 @@ public final class OpusStreamDecoder {
     private var sequence = SequenceUnwrapper(bits: 16)
     private var timestamps = SequenceUnwrapper(bits: 32)
     private var firstTimestamp: Int64?
+    /// Where the last output ended, in 48 kHz ticks from the first packet: concealed
+    /// frames continue from there.
+    private var outputEnd: Int64 = 0
 
     /// A decoder producing `sampleRate` Hz, `channels`-channel PCM.
     public init(sampleRate: Int = 48_000, channels: Int = 1) throws(OpusError) {
@@ -67,11 +71,14 @@ public final class OpusStreamDecoder {
             let lost = Int(seq - previous - 1)
             if lost <= maxConcealedPackets {
                 for i in 0..<lost {
+                    let at = MediaTime(value: outputEnd, timescale: 48_000)
                     let frame =
                         i == lost - 1
-                        ? try? decoder.recoverLoss(using: packet) : try? decoder.concealLoss()
+                        ? try? decoder.recoverLoss(using: packet, timestamp: at)
+                        : try? decoder.concealLoss(timestamp: at)
                     if let frame {
                         out.append(frame)
+                        outputEnd += Int64(frame.samplesPerChannel) * 48_000 / Int64(max(1, frame.sampleRate))
                         statistics.packetsConcealed += 1
                     }
                 }
@@ -79,7 +86,9 @@ public final class OpusStreamDecoder {
         }
         let at = MediaTime(value: ts - firstTimestamp!, timescale: 48_000)
         do {
-            out.append(try decoder.decode(packet, timestamp: at))
+            let frame = try decoder.decode(packet, timestamp: at)
+            out.append(frame)
+            outputEnd = at.value + Int64(frame.samplesPerChannel) * 48_000 / Int64(max(1, frame.sampleRate))
             statistics.packetsDecoded += 1
         } catch {
             statistics.packetsInvalid += 1

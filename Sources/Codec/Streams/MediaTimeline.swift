@@ -1,0 +1,148 @@
+/// Places the blocks of several media streams on one recording timeline by their media
+/// time, not by when they arrived.
+///
+/// Each stream is anchored once: over its first second (``Configuration/settling``) the
+/// smallest gap between a block's arrival and its media time is taken as the stream's
+/// offset, so a first packet that came late does not shift the stream. From then on a
+/// block goes where its media time says — `offset + media time` — however late it arrives:
+/// a network stall that delivers half a second of speech in one burst moves nothing, and
+/// a gap in the media time itself (silence, DTX, a muted or paused sender, a run of lost
+/// packets too long to conceal) stays a gap.
+///
+/// Two slow effects are followed without reacting to stalls: the sender's clock drifting
+/// against the recorder's, and a path whose delay changes for good. Both show as the
+/// *smallest* delay of the last ``Configuration/driftWindow`` moving away from zero (a
+/// stall raises only some delays, never the smallest of a few seconds); when it moves by
+/// more than ``Configuration/driftTolerance`` the offset follows it, so the error never
+/// grows past the tolerance. A media time that jumps by more than
+/// ``Configuration/discontinuity`` against arrival (a restarted or replaced sender) starts
+/// a new anchor at once.
+///
+/// Sans-IO like the rest of MeetKit: the caller says when each block arrived, on the
+/// recording's own clock (time since the recording started).
+///
+/// ```swift
+/// var timeline = MediaTimeline()
+/// switch timeline.place("alice", start: pcm.timestamp, duration: pcm.duration, arrival: now) {
+/// case .settling: pending.append(pcm)          // write it once the stream is anchored
+/// case .at(let position): wav.write(pcm, at: position)
+/// }
+/// ```
+public struct MediaTimeline: Sendable {
+    /// How streams are anchored and followed.
+    public struct Configuration: Sendable, Equatable {
+        /// Arrival time over which a new stream's offset is chosen (its smallest delay).
+        public var settling: Duration = .seconds(1)
+        /// Window over which the smallest delay is tracked for drift. Stalls do not move
+        /// it however long they last (no block arrives during a stall, and the burst after
+        /// one ends with blocks on time); a sustained change does, after this long.
+        public var driftWindow: Duration = .seconds(3)
+        /// How far the smallest delay may move before the offset follows it.
+        public var driftTolerance: Duration = .milliseconds(20)
+        /// A media time this far off its expected arrival is a new stream.
+        public var discontinuity: Duration = .seconds(5)
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// Where a block goes.
+    public enum Placement: Sendable, Equatable {
+        /// The stream is not anchored yet: keep the block and place it with
+        /// ``MediaTimeline/position(of:at:)`` once a later block is placed `.at`.
+        case settling
+        /// The block starts at this time of the recording.
+        case at(Duration)
+    }
+
+    /// Counters.
+    public struct Statistics: Sendable, Equatable {
+        /// Times an offset followed the smallest delay (drift, a changed path).
+        public var driftCorrections = 0
+        /// Times a stream was anchored anew after a jump of its media time.
+        public var discontinuities = 0
+
+        /// Zero counters.
+        public init() {}
+    }
+
+    private struct Stream {
+        var offset: Duration?
+        var settleStart: Duration
+        var best: Duration
+        var bucketStart: Duration = .zero
+        var bucketMin: Duration?
+        var minima: [Duration] = []
+    }
+
+    /// Settings.
+    public let configuration: Configuration
+    /// Counters.
+    public private(set) var statistics = Statistics()
+    private var streams: [String: Stream] = [:]
+
+    /// A timeline with `configuration`.
+    public init(configuration: Configuration = .init()) { self.configuration = configuration }
+
+    /// Places a block of stream `stream` that starts at media time `start`, lasts
+    /// `duration` and arrived (whole) at `arrival` on the recording's clock.
+    public mutating func place(_ stream: String, start: MediaTime, duration: MediaTime, arrival: Duration)
+        -> Placement
+    {
+        let media = start.asDuration
+        // The offset this block would give if it had come with no delay at all.
+        let raw = arrival - media - duration.asDuration
+        guard var s = streams[stream] else {
+            streams[stream] = Stream(settleStart: arrival, best: raw)
+            return configuration.settling > .zero ? .settling : anchor(stream, raw: raw, start: media, at: arrival)
+        }
+        guard let offset = s.offset else {
+            s.best = min(s.best, raw)
+            streams[stream] = s
+            guard arrival - s.settleStart >= configuration.settling else { return .settling }
+            return anchor(stream, raw: s.best, start: media, at: arrival)
+        }
+        let delay = raw - offset
+        if delay > configuration.discontinuity || delay < .zero - configuration.discontinuity {
+            statistics.discontinuities += 1
+            return anchor(stream, raw: raw, start: media, at: arrival)
+        }
+        follow(&s, delay: delay, at: arrival)
+        streams[stream] = s
+        return .at(media + s.offset!)
+    }
+
+    /// Where media time `time` of an anchored stream lies on the recording; nil before it
+    /// is anchored.
+    public func position(of stream: String, at time: MediaTime) -> Duration? {
+        streams[stream]?.offset.map { time.asDuration + $0 }
+    }
+
+    /// Forgets a stream (its sender left); a stream of the same name later is anchored anew.
+    public mutating func remove(_ stream: String) { streams[stream] = nil }
+
+    private mutating func anchor(_ stream: String, raw: Duration, start: Duration, at arrival: Duration)
+        -> Placement
+    {
+        streams[stream] = Stream(offset: raw, settleStart: arrival, best: raw, bucketStart: arrival)
+        return .at(start + raw)
+    }
+
+    /// Tracks the smallest delay per tenth of the drift window; once the window is full,
+    /// moves the offset when that smallest delay has drifted past the tolerance.
+    private mutating func follow(_ s: inout Stream, delay: Duration, at arrival: Duration) {
+        let bucket = configuration.driftWindow / 10
+        s.bucketMin = min(s.bucketMin ?? delay, delay)
+        guard arrival - s.bucketStart >= bucket, let bucketMin = s.bucketMin else { return }
+        s.minima.append(bucketMin)
+        if s.minima.count > 10 { s.minima.removeFirst() }
+        s.bucketStart = arrival
+        s.bucketMin = nil
+        guard s.minima.count == 10, let smallest = s.minima.min() else { return }
+        if smallest > configuration.driftTolerance || smallest < .zero - configuration.driftTolerance {
+            s.offset! += smallest
+            s.minima = s.minima.map { $0 - smallest }
+            statistics.driftCorrections += 1
+        }
+    }
+}

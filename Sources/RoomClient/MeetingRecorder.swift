@@ -1,0 +1,326 @@
+import Codec
+import Foundation
+import Synchronization
+import Transport
+
+/// Records a meeting from a ``Room``'s events: per remote participant a WAV of their
+/// decoded audio (one file per speaker — diarization for free), an Ogg Opus of the
+/// original packets and an IVF of each video track, plus `timeline.jsonl` (joins, leaves,
+/// tracks, mutes, talking, and where each file starts).
+///
+/// Every file of a recording shares one timeline, in media time: a WAV sample `n` is
+/// `n / rate` seconds after the recording started, whatever the network did. Audio is
+/// placed by its RTP-derived timestamps through a ``MediaTimeline`` (anchored once per
+/// stream, following clock drift), so a stall that delivers speech late and in a burst
+/// moves nothing; silence is written only where the media itself has a gap (the speaker
+/// was silent, muted, or a loss too long to conceal); lost packets are concealed by the
+/// decoder. Every WAV ends at the instant the recording stopped. The Ogg Opus and IVF
+/// files hold their packets as received; `timeline.jsonl` gives the recording time of each
+/// one's first frame (`{"event":"file-start","file":…,"start":seconds}`).
+///
+/// The caller says when each event arrived, on the recording's clock (time since it
+/// started) — a bot passes the elapsed wall-clock time, a test its virtual time:
+///
+/// ```swift
+/// let recorder = try MeetingRecorder(folder: "out/meeting")
+/// let start = ContinuousClock.now
+/// for await event in room.events { recorder.handle(event, at: ContinuousClock.now - start) }
+/// recorder.stop(at: ContinuousClock.now - start)
+/// let files = recorder.finish()
+/// ```
+///
+/// Audio events must be decoded PCM (``RoomOptions/audioOutput`` `.decoded` or `.both`),
+/// encoded audio events feed the Ogg Opus files, encoded video events the IVF files.
+/// Thread-safe: events from one task, ``statusLine(at:)`` from another.
+public final class MeetingRecorder: Sendable {
+    /// Counters of a recording.
+    public struct Statistics: Sendable, Equatable {
+        /// Silence written into WAVs where the media had gaps, in seconds.
+        public var silenceSeconds: Double = 0
+        /// Audio dropped because it overlapped what was already written (a sender clock
+        /// running fast, by up to the drift tolerance at a time), in seconds.
+        public var overlapSeconds: Double = 0
+        /// Drift corrections and re-anchorings of the audio timeline.
+        public var timeline = MediaTimeline.Statistics()
+    }
+
+    private struct Speaker {
+        var name: String
+        var present = true
+        var wav: WAVWriter?
+        var wavRate = 0
+        var samplesWritten = 0
+        /// Blocks waiting for their stream to be anchored, with their arrival.
+        var pending: [(AudioFrame<Int16>, Duration)] = []
+        var ogg: OggOpusWriter?
+        var oggNoted = false
+        var oggPath = ""
+        var ivf: [String: IVFWriter] = [:]
+        var ivfFirstTimestamp: [String: MediaTime] = [:]
+        var ivfNoted: Set<String> = []
+    }
+
+    private struct State {
+        var speakers: [String: Speaker] = [:]
+        var timeline: FileHandle
+        var files: [String] = []
+        var media = MediaTimeline()
+        var bytesThisSecond = 0
+        var lastRate = 0
+        var lastRateAt: Duration = .zero
+        var stoppedAt: Duration?
+        var statistics = Statistics()
+    }
+
+    private let state: Mutex<State>
+    private let folder: String
+
+    /// A recording into `folder` (created if missing); `timeline.jsonl` is opened at once.
+    /// - Parameter timeline: how audio streams are anchored and followed.
+    public init(folder: String, timeline: MediaTimeline.Configuration = .init()) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        self.folder = folder
+        let path = folder + "/timeline.jsonl"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        state = Mutex(State(timeline: handle, files: [path], media: MediaTimeline(configuration: timeline)))
+    }
+
+    /// Counters so far.
+    public var statistics: Statistics {
+        state.withLock { s in
+            var out = s.statistics
+            out.timeline = s.media.statistics
+            return out
+        }
+    }
+
+    /// Appends a line to `timeline.jsonl` with `t`, the recording time in seconds.
+    public func note(_ fields: [String: JSONValue], at time: Duration) {
+        state.withLock { s in Self.note(fields, at: time, in: &s) }
+    }
+
+    private static func note(_ fields: [String: JSONValue], at time: Duration, in s: inout State) {
+        var line = fields
+        line["t"] = .double((time.seconds * 1000).rounded() / 1000)
+        _ = try? s.timeline.write(contentsOf: Data((JSONValue.object(line).serialized + "\n").utf8))
+    }
+
+    /// Takes one room event that arrived at `time` (since the recording started).
+    /// Events after ``stop(at:)`` are ignored.
+    public func handle(_ event: RoomEvent, at time: Duration, recordVideo: Bool = true) {
+        state.withLock { s in
+            guard s.stoppedAt == nil else { return }
+            switch event {
+            case .participantJoined(let p):
+                s.speakers[p.id] = Speaker(name: p.name)
+                Self.note(["event": "joined", "participant": .string(p.id), "name": .string(p.name)], at: time, in: &s)
+            case .participantLeft(let id, let reason):
+                s.speakers[id]?.present = false
+                Self.note(
+                    ["event": "left", "participant": .string(id), "reason": reason.map { .string($0) } ?? .null],
+                    at: time, in: &s)
+            case .trackPublished(let id, let t):
+                Self.note(
+                    [
+                        "event": "track-published", "participant": .string(id), "track": .string(t.id),
+                        "kind": .string(t.kind.rawValue), "source": .string(t.source.rawValue),
+                    ], at: time, in: &s)
+            case .trackUnpublished(let id, let track):
+                Self.note(
+                    ["event": "track-unpublished", "participant": .string(id), "track": .string(track)], at: time,
+                    in: &s)
+            case .trackMuted(let id, let track, let muted):
+                Self.note(
+                    [
+                        "event": .string(muted ? "muted" : "unmuted"), "participant": .string(id),
+                        "track": .string(track),
+                    ],
+                    at: time, in: &s)
+            case .trackSubscribed(let id, let t):
+                Self.note(
+                    ["event": "track-subscribed", "participant": .string(id), "track": .string(t.id)], at: time, in: &s)
+            case .speaking(let id, let on):
+                Self.note(
+                    ["event": .string(on ? "talking" : "stopped-talking"), "participant": .string(id)], at: time, in: &s
+                )
+            case .audio(let id, _, let pcm):
+                audio(pcm, of: id, at: time, in: &s)
+            case .encoded(let id, let track, let frame):
+                encoded(frame, of: id, track: track, video: recordVideo, at: time, in: &s)
+            case .disconnected(let reason):
+                Self.note(["event": "disconnected", "reason": .string(reason)], at: time, in: &s)
+            default: break
+            }
+        }
+    }
+
+    private func fileName(_ id: String, _ name: String) -> String {
+        let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
+        return folder + "/" + (safe.isEmpty ? "participant" : String(safe)) + "-" + id
+    }
+
+    // MARK: audio on the shared timeline
+
+    private func audio(_ pcm: AudioFrame<Int16>, of id: String, at time: Duration, in s: inout State) {
+        var speaker = s.speakers[id] ?? Speaker(name: "")
+        if speaker.wav == nil {
+            let path = fileName(id, speaker.name) + ".wav"
+            speaker.wav = try? WAVWriter(path: path, sampleRate: pcm.sampleRate, channels: pcm.channels)
+            speaker.wavRate = pcm.sampleRate
+            s.files.append(path)
+        }
+        switch s.media.place(id, start: pcm.timestamp, duration: pcm.duration, arrival: time) {
+        case .settling:
+            speaker.pending.append((pcm, time))
+        case .at(let position):
+            let pending = speaker.pending
+            speaker.pending = []
+            for (block, _) in pending {
+                if let p = s.media.position(of: id, at: block.timestamp) { write(block, at: p, to: &speaker, in: &s) }
+            }
+            write(pcm, at: position, to: &speaker, in: &s)
+            if !speaker.oggNoted, speaker.ogg != nil, let start = s.media.position(of: id, at: .zero) {
+                speaker.oggNoted = true
+                Self.note(
+                    ["event": "file-start", "file": .string(speaker.oggPath), "start": .double(start.seconds)],
+                    at: time, in: &s)
+            }
+        }
+        s.speakers[id] = speaker
+    }
+
+    /// Writes a block at `position`: silence first if the media had a gap, the overlapping
+    /// head dropped if it starts before what is already written.
+    private func write(_ pcm: AudioFrame<Int16>, at position: Duration, to speaker: inout Speaker, in s: inout State) {
+        guard let wav = speaker.wav, pcm.sampleRate == speaker.wavRate, pcm.channels > 0 else { return }
+        let rate = Double(speaker.wavRate)
+        let index = Int((max(position, .zero).seconds * rate).rounded())
+        // Nothing past the instant the recording stopped.
+        let limit = s.stoppedAt.map { Int(($0.seconds * rate).rounded()) } ?? Int.max
+        guard index < limit else { return }
+        if index > speaker.samplesWritten {
+            let gap = index - speaker.samplesWritten
+            try? wav.writeSilence(samplesPerChannel: gap)
+            speaker.samplesWritten = index
+            s.statistics.silenceSeconds += Double(gap) / rate
+        }
+        let overlap = max(0, speaker.samplesWritten - index)
+        let frames = min(pcm.samplesPerChannel, limit - index)
+        if overlap >= frames {
+            s.statistics.overlapSeconds += Double(frames) / rate
+            return
+        }
+        s.statistics.overlapSeconds += Double(overlap) / rate
+        if overlap == 0, frames == pcm.samplesPerChannel {
+            try? wav.write(pcm)
+        } else {
+            try? wav.write(samples: Array(pcm.samples[(overlap * pcm.channels)..<(frames * pcm.channels)]))
+        }
+        speaker.samplesWritten += frames - overlap
+    }
+
+    // MARK: encoded media
+
+    private func encoded(
+        _ frame: EncodedFrame, of id: String, track: String, video: Bool, at time: Duration, in s: inout State
+    ) {
+        var speaker = s.speakers[id] ?? Speaker(name: "")
+        s.bytesThisSecond += frame.data.count
+        switch frame.codec {
+        case .opus:
+            if speaker.ogg == nil {
+                // Channel mapping family 0 says mono or stereo: the packet's TOC tells.
+                let channels = (try? OpusPacket(frame.data))?.isStereo == true ? 2 : 1
+                let path = fileName(id, speaker.name) + ".opus"
+                speaker.ogg = try? OggOpusWriter(path: path, channels: channels, comments: ["TITLE=\(speaker.name)"])
+                speaker.oggPath = (path as NSString).lastPathComponent
+                s.files.append(path)
+            }
+            try? speaker.ogg?.write(frame)
+        case .vp8 where video:
+            if speaker.ivf[track] == nil {
+                // An IVF header needs the picture size: start at the first keyframe.
+                guard let header = try? VP8FrameHeader(frame.data), let w = header.width, let h = header.height
+                else { break }
+                let path = fileName(id, speaker.name) + "-video\(track).ivf"
+                speaker.ivf[track] = try? IVFWriter(path: path, width: w, height: h)
+                speaker.ivfFirstTimestamp[track] = frame.timestamp
+                s.files.append(path)
+            }
+            try? speaker.ivf[track]?.write(frame)
+            // The video track's own stream on the timeline, anchored like audio.
+            let stream = id + "/video/" + track
+            if let first = speaker.ivfFirstTimestamp[track], !speaker.ivfNoted.contains(track) {
+                let placement = s.media.place(stream, start: frame.timestamp - first, duration: .zero, arrival: time)
+                if case .at = placement, let start = s.media.position(of: stream, at: .zero) {
+                    speaker.ivfNoted.insert(track)
+                    let file = (fileName(id, speaker.name) + "-video\(track).ivf" as NSString).lastPathComponent
+                    Self.note(
+                        ["event": "file-start", "file": .string(file), "start": .double(start.seconds)], at: time,
+                        in: &s)
+                }
+            }
+        case .vp8: break
+        }
+        s.speakers[id] = speaker
+    }
+
+    // MARK: status and end
+
+    /// `[00:05] 2 participants · 96 kbit/s in · 7 files` at recording time `time`.
+    public func statusLine(at time: Duration) -> String {
+        let t = Int(time.seconds)
+        return state.withLock { s in
+            let seconds = (time - s.lastRateAt).seconds
+            if seconds > 0 { s.lastRate = Int(Double(s.bytesThisSecond * 8) / seconds / 1000) }
+            s.bytesThisSecond = 0
+            s.lastRateAt = time
+            return String(
+                format: "[%02d:%02d] %d participants · %d kbit/s in · %d files", t / 60, t % 60,
+                s.speakers.values.filter(\.present).count, s.lastRate, s.files.count)
+        }
+    }
+
+    /// Ends the recording's timeline at `time`: later events are ignored, and every WAV
+    /// ends exactly there.
+    public func stop(at time: Duration) {
+        state.withLock { s in
+            guard s.stoppedAt == nil else { return }
+            Self.note(["event": "stopping"], at: time, in: &s)
+            s.stoppedAt = time
+        }
+    }
+
+    /// Finalises every file (writing blocks still waiting for an anchor by arrival, and
+    /// padding each WAV with silence to the stop instant); returns their paths.
+    public func finish() -> [String] {
+        state.withLock { s in
+            let end = s.stoppedAt
+            Self.note(["event": "stopped"], at: end ?? .zero, in: &s)
+            for id in s.speakers.keys.sorted() {
+                var speaker = s.speakers[id]!
+                // A stream too short to be anchored: its blocks go where they arrived.
+                for (block, arrival) in speaker.pending {
+                    let position =
+                        s.media.position(of: id, at: block.timestamp) ?? (arrival - block.duration.asDuration)
+                    write(block, at: position, to: &speaker, in: &s)
+                }
+                speaker.pending = []
+                if let wav = speaker.wav, let end {
+                    let total = Int(end.seconds * Double(speaker.wavRate))
+                    if total > speaker.samplesWritten {
+                        try? wav.writeSilence(samplesPerChannel: total - speaker.samplesWritten)
+                        speaker.samplesWritten = total
+                    }
+                }
+                try? speaker.wav?.finish()
+                try? speaker.ogg?.finish()
+                for (_, ivf) in speaker.ivf { try? ivf.finish() }
+                s.speakers[id] = speaker
+            }
+            try? s.timeline.close()
+            return s.files
+        }
+    }
+}

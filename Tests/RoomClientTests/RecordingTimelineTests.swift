@@ -1,0 +1,236 @@
+import Codec
+import Foundation
+import MeetKitTestSupport
+import RoomClient
+import Testing
+import Transport
+
+/// A recording's WAVs are placed by media time (issue 12): speakers send speech-like audio
+/// through real PeerConnections over the simulated network to a recorder, and each WAV is
+/// compared with what was spoken by cross-correlation — where it lies, how long it is,
+/// whether digital silence was inserted. Virtual time: a 7-second call runs in about a second.
+@Suite("Recording timeline")
+struct RecordingTimelineTests {
+    /// Speech-like test audio: "words" of a few hundred milliseconds (each a chirp of its
+    /// own range, with an envelope) between pauses that keep a low hum, so that decoded
+    /// audio is never exact zeros and the correlation has one clear peak. Defined for any
+    /// time, so the 48 kHz source and the 16 kHz reference are the same signal.
+    static func speech(_ t: Double) -> Float {
+        let words = [0.35, 0.5, 0.28, 0.42, 0.6, 0.31]
+        let pauses = [0.2, 0.33, 0.25, 0.4, 0.22]
+        let hum = 0.02 * sin(2 * Double.pi * 137 * t)
+        guard t >= 0 else { return Float(hum) }
+        var start = 0.0
+        var k = 0
+        while true {
+            let length = words[k % words.count]
+            if t < start + length {
+                let x = t - start
+                let low = 250 + Double((k * 97) % 400)
+                let phase = 2 * Double.pi * (low * x + 700 * x * x / length)
+                let envelope = sin(Double.pi * x / length)
+                return Float(0.5 * envelope * sin(phase) + hum)
+            }
+            start += length + pauses[k % pauses.count]
+            k += 1
+        }
+    }
+
+    final class Sender {
+        let node: SimulatedMachine<PeerConnectionCore>
+        let receiver: SimulatedMachine<PeerConnectionCore>
+        let name: String
+        var mid = ""
+        /// When the first block was sent (blocks are the 20 ms "captured" before they go).
+        var firstSend: Duration?
+        var stall: (after: Duration, length: Duration)?
+        /// Link conditions of the sender from the moment it starts speaking (a lossy link
+        /// from the start would lose DTLS flights, whose retransmission runs on OpenSSL's
+        /// wall clock, not the simulation's).
+        var linkWhileSpeaking: SimulatedNetwork.LinkConditions?
+        var stalled = false
+        var startAt: () -> Duration? = { nil }
+
+        init(_ name: String, sender: String, receiver: String) throws {
+            self.name = name
+            node = SimulatedMachine(try PeerConnectionCore(), address: TransportAddress(sender)!)
+            self.receiver = SimulatedMachine(try PeerConnectionCore(), address: TransportAddress(receiver)!)
+        }
+    }
+
+    struct Result {
+        var wavs: [String: [Float]]
+        var starts: [String: Duration]
+        var stop: Duration
+        var statistics: MeetingRecorder.Statistics
+    }
+
+    /// Runs the senders until `stop` (virtual), each sending `seconds` of speech from a
+    /// common start once every connection is up; returns the WAVs the recorder wrote.
+    static func record(
+        _ senders: [Sender], net: SimulatedNetwork, seconds: Double, stop: Duration
+    ) throws -> Result {
+        let folder = NSTemporaryDirectory() + "recording-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recorder = try MeetingRecorder(folder: folder)
+        var commonStart: Duration?
+        let all = senders
+        for s in senders {
+            s.node.machine.start(localAddresses: [s.node.address], now: .zero)
+            s.receiver.machine.start(localAddresses: [s.receiver.address], now: .zero)
+            s.mid = s.node.machine.addTransceiver(.audio, direction: .sendonly)
+            let offer = s.node.machine.createOffer()
+            try s.node.machine.setLocalDescription(offer)
+            try s.receiver.machine.setRemoteDescription(offer, now: .zero)
+            try s.receiver.machine.setReceiveOutput(.decoded(audioSampleRate: 16_000), mid: s.mid)
+            let answer = try s.receiver.machine.createAnswer()
+            try s.receiver.machine.setLocalDescription(answer)
+            try s.node.machine.setRemoteDescription(answer, now: .zero)
+            recorder.handle(
+                .participantJoined(ParticipantInfo(id: s.name, name: s.name)), at: .zero)
+            s.receiver.onOutput = { pc, now in
+                for e in pc.drainEvents() {
+                    if case .audio(let mid, let pcm) = e {
+                        recorder.handle(.audio(participantID: s.name, trackID: mid, pcm), at: now)
+                    }
+                }
+            }
+            s.node.onOutput = { pc, _ in _ = pc.drainEvents() }
+            var block = 0
+            func step(_ now: Duration) {
+                if commonStart == nil,
+                    all.allSatisfy({
+                        $0.node.machine.connectionState == .connected
+                            && $0.receiver.machine.connectionState == .connected
+                    })
+                {
+                    commonStart = now + .milliseconds(100)
+                }
+                if let start = commonStart, now >= start, Double(block) * 0.02 < seconds {
+                    if s.firstSend == nil {
+                        s.firstSend = now
+                        if let link = s.linkWhileSpeaking { net.setLink(s.node.address.ip, link) }
+                    }
+                    if let stall = s.stall, !s.stalled, now - start >= stall.after {
+                        s.stalled = true
+                        net.holdUplink(s.node.address.ip, until: now + stall.length)
+                    }
+                    // The block "captured" over the 20 ms before it is sent.
+                    let t0 = (now - start).seconds - 0.02
+                    let samples = (0..<960).map { Int16(speech(t0 + Double($0) / 48_000) * 32_767) }
+                    try? s.node.machine.send(
+                        audio: AudioFrame(samples: samples, sampleRate: 48_000, channels: 1), mid: s.mid, now: now)
+                    block += 1
+                }
+                s.node.timer = (now + .milliseconds(20), step)
+            }
+            s.node.timer = (.milliseconds(20), step)
+        }
+        net.run(senders.flatMap { [$0.node, $0.receiver] as [any SimulatedEndpoint] }, until: stop)
+        recorder.stop(at: stop)
+        _ = recorder.finish()
+        var wavs: [String: [Float]] = [:]
+        for s in senders {
+            let path = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: folder).first {
+                    $0.hasPrefix(s.name) && $0.hasSuffix(".wav")
+                })
+            wavs[s.name] = try WAVReader(path: folder + "/" + path).samples.map(\.normalized)
+        }
+        return Result(
+            wavs: wavs, starts: Dictionary(uniqueKeysWithValues: senders.map { ($0.name, try! #require(commonStart)) }),
+            stop: stop, statistics: recorder.statistics)
+    }
+
+    static func network(_ hosts: [(String, SimulatedNetwork.LinkConditions)]) -> SimulatedNetwork {
+        let net = SimulatedNetwork(seed: 12)
+        for (ip, link) in hosts { net.addHost(IPAddress(ip)!, link: link) }
+        return net
+    }
+
+    /// Where the speech spoken over `from..<to` (seconds after the start) lies in `wav`,
+    /// against where it was spoken: (error in seconds, correlation).
+    static func placement(_ wav: [Float], start: Duration, from: Double, to: Double) -> (
+        error: Double, correlation: Double
+    ) {
+        let reference = (0..<Int((to - from) * 16_000)).map { speech(from + Double($0) / 16_000) }
+        let expected = Int(((start.seconds + from) * 16_000).rounded())
+        let found = SignalAnalysis.locate(reference, in: wav, offsets: (expected - 1600)...(expected + 1600))
+        return (Double(found.offset - expected) / 16_000, found.correlation)
+    }
+
+    /// A sender whose packets stall for 0.6 s and then arrive in one burst (nothing lost):
+    /// its WAV is as long as the recording, its speech lies where it was spoken (within
+    /// 20 ms, the 5 ms path and the codec's delay included) before and after the stall, and
+    /// no digital silence was inserted. (Placed by arrival, everything after the stall sat
+    /// 0.6 s late behind 0.6 s of silence, and the WAV was 0.6 s too long.)
+    @Test func aStallDelaysNothing() throws {
+        let link = SimulatedNetwork.LinkConditions(latency: .milliseconds(5))
+        let net = Self.network([("203.0.113.1", link), ("203.0.113.2", link)])
+        let alice = try Sender("alice", sender: "203.0.113.1:5000", receiver: "203.0.113.2:5000")
+        alice.stall = (after: .milliseconds(2500), length: .milliseconds(600))
+        let result = try Self.record([alice], net: net, seconds: 6, stop: .seconds(8))
+        let wav = try #require(result.wavs["alice"])
+        let start = try #require(result.starts["alice"])
+        #expect(alice.stalled)
+        #expect(abs(wav.count - 8 * 16_000) <= 320, "\(wav.count) samples for an 8 s recording")
+        for (from, to) in [(0.3, 2.4), (2.6, 3.4), (3.4, 5.9)] {
+            let (error, correlation) = Self.placement(wav, start: start, from: from, to: to)
+            #expect(abs(error) <= 0.02, "speech of \(from)-\(to) s is \(Int(error * 1000)) ms off")
+            #expect(correlation > 0.8, "speech of \(from)-\(to) s correlates \(correlation)")
+        }
+        let speaking = wav[Int((start.seconds + 0.1) * 16_000)..<Int((start.seconds + 5.9) * 16_000)]
+        #expect(SignalAnalysis.longestZeroRun(speaking) < 160, "no silence inserted inside the speech")
+        #expect(result.statistics.overlapSeconds == 0)
+    }
+
+    /// Two speakers starting at the same instant, over paths of 5 and 15 ms: their WAVs
+    /// line up within 20 ms of each other and of when they spoke.
+    @Test func twoSpeakersLineUp() throws {
+        let net = Self.network([
+            ("203.0.113.1", .init(latency: .milliseconds(5))), ("203.0.113.2", .init(latency: .milliseconds(5))),
+            ("203.0.113.3", .init(latency: .milliseconds(15))), ("203.0.113.4", .init(latency: .milliseconds(5))),
+        ])
+        let alice = try Sender("alice", sender: "203.0.113.1:5000", receiver: "203.0.113.2:5000")
+        let bob = try Sender("bob", sender: "203.0.113.3:5000", receiver: "203.0.113.4:5000")
+        let result = try Self.record([alice, bob], net: net, seconds: 4, stop: .seconds(6))
+        var errors: [Double] = []
+        for name in ["alice", "bob"] {
+            let wav = try #require(result.wavs[name])
+            #expect(abs(wav.count - 6 * 16_000) <= 320)
+            let (error, correlation) = Self.placement(wav, start: try #require(result.starts[name]), from: 0.3, to: 3.8)
+            // Each is late by its own path (5 or 15 ms) and the codec's delay: a recorder
+            // cannot see a path's delay, only what differs between arrivals.
+            #expect(error >= 0 && error <= 0.03 && correlation > 0.8, "\(name): \(error * 1000) ms off, \(correlation)")
+            errors.append(error)
+        }
+        #expect(abs(errors[0] - errors[1]) <= 0.02, "the two WAVs are \((errors[1] - errors[0]) * 1000) ms apart")
+    }
+
+    /// 10 % random loss: the WAV still has the recording's length, lost packets are
+    /// concealed (no digital silence), and the speech stays where it was spoken.
+    @Test func lossIsConcealedNotSilenced() throws {
+        let link = SimulatedNetwork.LinkConditions(latency: .milliseconds(5))
+        let net = Self.network([("203.0.113.1", link), ("203.0.113.2", link)])
+        let alice = try Sender("alice", sender: "203.0.113.1:5000", receiver: "203.0.113.2:5000")
+        alice.linkWhileSpeaking = .init(latency: .milliseconds(5), loss: 0.1)
+        let result = try Self.record([alice], net: net, seconds: 5, stop: .seconds(7))
+        let wav = try #require(result.wavs["alice"])
+        let start = try #require(result.starts["alice"])
+        #expect(abs(wav.count - 7 * 16_000) <= 320)
+        let speaking = wav[Int((start.seconds + 0.3) * 16_000)..<Int((start.seconds + 4.9) * 16_000)]
+        #expect(SignalAnalysis.longestZeroRun(speaking) < 160, "lost packets concealed, not silenced")
+        // Concealment does not rebuild a chirp, so half-second pieces correlate from 0.3 to
+        // 0.99 depending on what was lost; every piece lies where it was spoken.
+        var located = 0
+        for from in stride(from: 0.3, to: 4.8, by: 0.5) {
+            let (error, correlation) = Self.placement(wav, start: start, from: from, to: from + 0.5)
+            guard correlation > 0.5 else { continue }
+            located += 1
+            #expect(abs(error) <= 0.02, "speech of \(from) s is \(error * 1000) ms off")
+        }
+        #expect(located >= 4, "\(located) of 9 pieces found")
+        #expect(Self.placement(wav, start: start, from: 0.3, to: 4.9).correlation > 0.3)
+        #expect(result.statistics.overlapSeconds == 0)
+    }
+}
