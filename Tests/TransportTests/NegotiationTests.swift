@@ -196,7 +196,7 @@ extension NegotiationTests {
                     index: 2, mid: "application2", kind: "application",
                     reason: .unsupported(kind: "application", proto: "UDP/DTLS/SCTP"))
             ])
-        #expect(n.remoteCandidates.map(\.transport) == ["udp", "tcp", "tcp"], "the BUNDLE tag's (the agent uses UDP)")
+        #expect(n.remoteCandidates.map(\.transport) == ["udp"], "the BUNDLE tag's UDP one (the agent uses no TCP)")
         #expect(answer.bundleGroups == [["audio0", "video1"]])
         #expect(answer.media[1].port == 9 && !answer.media[1].has("bundle-only"))
         #expect(answer.media[1].direction == .recvonly)
@@ -271,5 +271,45 @@ extension NegotiationTests {
         try offerer.setRemoteDescription(answer, now: .zero)
         #expect(offerer.rejectedSections == [RejectedSection(index: 1, mid: video, kind: "video", reason: .stopped)])
         #expect(offerer.transceiverList.map(\.direction) == [.sendrecv, .inactive])
+    }
+}
+
+/// Descriptions built to stall a negotiation (issue 13): thousands of candidates. The
+/// candidate list is de-duplicated in linear time and capped at what the ICE agent keeps.
+extension NegotiationTests {
+    static func offer(sections: Int, candidatesPerSection: Int) -> String {
+        var text = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        text +=
+            "a=fingerprint:sha-256 \(transport.fingerprint)\r\na=ice-ufrag:hostile\r\na=ice-pwd:hostilepassword0123456789\r\n"
+        text += "a=group:BUNDLE " + (0..<sections).map(String.init).joined(separator: " ") + "\r\n"
+        var n = 0
+        for s in 0..<sections {
+            text += "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:\(s)\r\na=rtpmap:111 opus/48000/2\r\n"
+            for _ in 0..<candidatesPerSection {
+                text +=
+                    "a=candidate:\(n) 1 udp \(2_000_000_000 - n) 10.\(n / 65536 % 256).\(n / 256 % 256).\(n % 256) \(10_000 + n % 50_000) typ host\r\n"
+                n += 1
+            }
+        }
+        return text
+    }
+
+    @Test(arguments: [(1, 9_000), (1_024, 5)])
+    func thousandsOfCandidatesAreCapped(shape: (sections: Int, candidates: Int)) throws {
+        let text = Self.offer(sections: shape.sections, candidatesPerSection: shape.candidates)
+        let sdp = try SessionDescription(parsing: text)
+        #expect(sdp.media.reduce(0) { $0 + $1.values("candidate").count } == shape.sections * shape.candidates)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let n = try SessionNegotiation.negotiate(remote: sdp, remoteIsOffer: true)
+        let elapsed = clock.now - started
+        #expect(n.media.count == shape.sections)
+        #expect(n.remoteCandidates.count == SessionNegotiation.maxCandidates)
+        #expect(Set(n.remoteCandidates).count == n.remoteCandidates.count)
+        print("negotiating \(shape.sections) section(s) × \(shape.candidates) candidates took \(elapsed)")
+        // The same through a PeerConnection, which negotiates twice (offer, then answer).
+        let pc = try PeerConnectionCore()
+        try pc.setRemoteDescription(sdp, now: .zero)
+        _ = try pc.createAnswer()
     }
 }

@@ -117,7 +117,12 @@ public final class IVFReader {
     public let declaredLength: Int
     /// Frames read so far.
     public private(set) var framesRead = 0
+    /// The latest frame time read, in ticks: times must not go back.
+    private var lastTick: Int64 = 0
     private let source: ByteSource
+    /// The latest time a frame may have: 2^32 seconds (136 years) keeps every conversion
+    /// and difference of times on a 90 kHz clock far from overflowing.
+    static let maxSeconds: Int64 = 1 << 32
 
     /// Opens a file and reads its header.
     public convenience init(path: String) throws(MediaFileError) { try self.init(source: ByteSource(path: path)) }
@@ -137,7 +142,9 @@ public final class IVFReader {
         height = Int(h.le(14, 2))
         let rate = Int(h.le(16, 4))
         let scale = Int(h.le(20, 4))
-        guard rate > 0, scale > 0 else { throw .invalidFormat("IVF time base \(scale)/\(rate)") }
+        guard rate > 0, scale > 0, rate <= Int(Int32.max) else {
+            throw .invalidFormat("IVF time base \(scale)/\(rate)")
+        }
         timebase = (scale, rate)
         declaredLength = Int(h.le(24, 4))
         if headerSize > 32 { try source.skip(headerSize - 32, "IVF header extension") }
@@ -146,20 +153,27 @@ public final class IVFReader {
     /// The next frame, or nil at the end of the file. Its timestamp is on a 90 kHz clock;
     /// `isKeyframe` comes from the VP8 frame tag.
     /// - Throws: ``MediaFileError/truncated(context:offset:needed:)`` when the file ends
-    ///   inside a frame.
+    ///   inside a frame; ``MediaFileError/invalidFormat(_:)`` for a negative time, a time
+    ///   past 2^32 seconds, or one before the previous frame's.
     public func nextFrame() throws(MediaFileError) -> EncodedFrame? {
         if try source.atEnd() { return nil }
         let h = try source.read(12, "IVF frame header")
         let size = Int(h.le(0, 4))
         guard size > 0, size <= 64 << 20 else { throw .invalidFormat("IVF frame of \(size) bytes") }
         let tick = Int64(bitPattern: h.le(4, 8))
+        // seconds = tick * numerator / denominator, checked before anything is computed with it.
+        let (scaled, overflow) = tick.multipliedReportingOverflow(by: Int64(timebase.numerator))
+        guard tick >= 0, !overflow, scaled / Int64(timebase.denominator) < Self.maxSeconds else {
+            throw .invalidFormat(
+                "IVF frame \(framesRead) at tick \(tick) of \(timebase.numerator)/\(timebase.denominator) s")
+        }
+        guard tick >= lastTick else {
+            throw .invalidFormat("IVF frame \(framesRead) at tick \(tick), before the previous one (\(lastTick))")
+        }
         let data = Array(try source.read(size, "IVF frame \(framesRead)"))
         framesRead += 1
-        // seconds = tick * numerator / denominator
-        let time = MediaTime(
-            value: tick.multipliedReportingOverflow(by: Int64(timebase.numerator)).partialValue,
-            timescale: Int32(clamping: timebase.denominator)
-        ).converted(to: 90_000)
+        lastTick = tick
+        let time = MediaTime(value: scaled, timescale: Int32(clamping: timebase.denominator)).converted(to: 90_000)
         return EncodedFrame(
             codec: .vp8, data: data, timestamp: time, isKeyframe: VP8FrameHeader.isKeyframe(firstByte: data[0]))
     }

@@ -104,13 +104,14 @@ final class ByteSource {
 
     deinit { if fd >= 0 { _ = closeDescriptor(fd) } }
 
-    /// Refills so that at least `count` bytes are buffered, if the file has them.
+    /// Refills so that at least `count` bytes are buffered, if the file has them. Memory
+    /// grows only by what was actually read, in chunks of at most 1 MiB, so a length field
+    /// that claims gigabytes in a short file costs nothing before the typed truncation.
     private func fill(_ count: Int) throws(MediaFileError) {
         guard fd >= 0, buffer.count - index < count else { return }
         buffer.removeSubrange(0..<index)
         index = 0
-        let chunk = max(count - buffer.count, 1 << 16)
-        var scratch = [UInt8](repeating: 0, count: chunk)
+        var scratch = [UInt8](repeating: 0, count: min(max(count - buffer.count, 1 << 16), 1 << 20))
         while buffer.count < count {
             let n = scratch.withUnsafeMutableBytes { readDescriptor(fd, $0.baseAddress!, $0.count) }
             if n < 0 {

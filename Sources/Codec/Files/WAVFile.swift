@@ -146,7 +146,8 @@ public struct WAVReader: Sendable {
             let id = String(decoding: chunk.prefix(4), as: UTF8.self)
             let size = Int(chunk.le(4, 4))
             if id == "fmt " {
-                guard size >= 16 else { throw .invalidFormat("fmt chunk of \(size) bytes") }
+                // 16 bytes for PCM, 18 or 40 for the extended forms: anything near a kilobyte is not a fmt chunk.
+                guard (16...1024).contains(size) else { throw .invalidFormat("fmt chunk of \(size) bytes") }
                 let fmt = try source.read(size, "fmt chunk")
                 var tag = fmt.le(0, 2)
                 let ch = Int(fmt.le(2, 2))

@@ -15,6 +15,10 @@
 /// // at agent.nextDeadline: agent.handleTimeout(now: now)
 /// ```
 public struct ICEAgent: Sendable {
+    /// Most remote candidates an agent keeps; later ones are dropped (a hostile peer can
+    /// send thousands, each one a check to run).
+    public static let maxRemoteCandidates = 256
+
     /// Counters of what was dropped and why.
     public struct Statistics: Sendable, Equatable {
         /// STUN datagrams that did not parse.
@@ -245,7 +249,8 @@ public struct ICEAgent: Sendable {
     /// component 1, or not an IP literal (mDNS names) are ignored.
     public mutating func addRemoteCandidate(_ candidate: ICECandidate, now: Duration) {
         guard state != .closed, candidate.transport == "udp", candidate.component == 1,
-            let address = candidate.transportAddress, address.port != 0, remoteCandidates.count < 256
+            let address = candidate.transportAddress, address.port != 0,
+            remoteCandidates.count < Self.maxRemoteCandidates
         else { return }
         lastRemoteCandidateAt = now
         guard !remoteAddresses.contains(address) else { return }

@@ -146,7 +146,8 @@ public struct NegotiatedSession: Sendable {
     public var remoteCredentials: ICECredentials
     /// Whether the remote agent is ICE-lite.
     public var remoteIsLite: Bool
-    /// Remote candidates of the bundled sections (deduplicated).
+    /// Remote UDP candidates of the bundled sections (component 1, deduplicated, at most
+    /// ``SessionNegotiation/maxCandidates``).
     public var remoteCandidates: [ICECandidate]
     /// Whether the remote side signalled end-of-candidates.
     public var remoteEndOfCandidates: Bool
@@ -209,6 +210,10 @@ public enum SessionNegotiation {
     /// 150-person room carries an audio and a video section per participant, and more for
     /// screens; past this, a description is refused rather than processed.
     public static let maxSections = 1024
+
+    /// Most remote candidates a description contributes: the ICE agent keeps no more
+    /// (``ICEAgent/maxRemoteCandidates``), so the rest are not even compared.
+    public static let maxCandidates = ICEAgent.maxRemoteCandidates
 
     /// Header extensions MeetKit offers, with their IDs.
     public static let offeredExtensions: [(id: UInt8, uri: String, kinds: Set<MediaKind>)] = [
@@ -367,6 +372,7 @@ public enum SessionNegotiation {
         var fingerprint: String?
         var role: DTLSConnection.Role?
         var candidates: [ICECandidate] = []
+        var seen = Set<ICECandidate>()  // de-duplication in linear time (a hostile SDP has thousands)
         var ended = false
         var rejected: [RejectedSection] = []
         var firstCodecError: NegotiationError?
@@ -425,7 +431,8 @@ public enum SessionNegotiation {
             let wanted = Set(offeredExtensions.filter { $0.kinds.contains(kind) }.map(\.uri))
             var extensions: [String: UInt8] = [:]
             for e in m.extMaps where wanted.contains(e.uri) && e.id <= 255 { extensions[e.uri] = UInt8(e.id) }
-            let ssrcs = m.ssrcs.map(\.ssrc).reduce(into: [UInt32]()) { if !$0.contains($1) { $0.append($1) } }
+            var seenSSRCs = Set<UInt32>()
+            let ssrcs = m.ssrcs.map(\.ssrc).filter { seenSSRCs.insert($0).inserted }
             var rtx: [UInt32: UInt32] = [:]
             for g in m.ssrcGroups where g.semantics == "FID" && g.ssrcs.count == 2 { rtx[g.ssrcs[0]] = g.ssrcs[1] }
             let msid = m.msid
@@ -441,7 +448,13 @@ public enum SessionNegotiation {
                 NegotiatedMedia(
                     mid: mid, kind: kind, direction: ours, codec: codec, extensions: extensions, remoteSSRCs: ssrcs,
                     remoteRTX: rtx, remoteStreamID: msid?.stream, remoteTrackID: msid?.track))
-            for c in m.candidates where !candidates.contains(c) { candidates.append(c) }
+            for line in m.values("candidate") where candidates.count < maxCandidates {
+                // Only what the agent can use (UDP, component 1; rtcp-mux is required).
+                guard let c = try? ICECandidate(parsing: line), c.transport == "udp", c.component == 1,
+                    seen.insert(c).inserted
+                else { continue }
+                candidates.append(c)
+            }
             ended = ended || m.endOfCandidates
         }
         guard let credentials, let fingerprint, let role, !media.isEmpty else { throw firstCodecError ?? .noMedia }
