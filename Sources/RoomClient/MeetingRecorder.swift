@@ -11,7 +11,8 @@ import Transport
 /// Every file of a recording shares one timeline, in media time: a WAV sample `n` is
 /// `n / rate` seconds after the recording started, whatever the network did. Audio is
 /// placed by its RTP-derived timestamps through a ``MediaTimeline`` (anchored once per
-/// stream, following clock drift), so a stall that delivers speech late and in a burst
+/// stream, following clock drift, and aligned with the other speakers by their sender
+/// reports when their senders share a clock), so a stall that delivers speech late and in a burst
 /// moves nothing; silence is written only where the media itself has a gap (the speaker
 /// was silent, muted, or a loss too long to conceal); lost packets are concealed by the
 /// decoder. Every WAV ends at the instant the recording stopped. The Ogg Opus and IVF
@@ -146,6 +147,11 @@ public final class MeetingRecorder: Sendable {
                 )
             case .audio(let id, _, let pcm):
                 audio(pcm, of: id, at: time, in: &s)
+            case .senderReport(let id, _, let clock):
+                // Aligns this speaker with others whose senders share its clock.
+                if let media = clock.mediaTime {
+                    s.media.senderReport(id, mediaTime: media, wallClock: clock.wallClock)
+                }
             case .encoded(let id, let track, let frame):
                 encoded(frame, of: id, track: track, video: recordVideo, at: time, in: &s)
             case .disconnected(let reason):

@@ -235,6 +235,10 @@ public final class Room: Sendable {
                     if let t = self.track(mid) {
                         self.sink.yield(.encoded(participantID: t.participantID, trackID: t.trackID, frame))
                     }
+                case .senderReport(let mid, let clock):
+                    if let t = self.track(mid) {
+                        self.sink.yield(.senderReport(participantID: t.participantID, trackID: t.trackID, clock))
+                    }
                 case .connectionState(let s):
                     self.sink.yield(.connectionState(s, publisher: false))
                 default: break

@@ -22,6 +22,9 @@ public enum RoomEvent: Sendable, Equatable {
     case video(participantID: String, trackID: String, VideoFrame)
     /// An encoded frame of a remote track (Opus packet or whole VP8 frame).
     case encoded(participantID: String, trackID: String, EncodedFrame)
+    /// A remote track's sender report: its sender's clock against its media time (see
+    /// ``MeetingRecorder``, which aligns speakers whose reports share a clock).
+    case senderReport(participantID: String, trackID: String, SenderClock)
     /// A participant started or stopped speaking (as the server detects it).
     case speaking(participantID: String, Bool)
     /// The publisher or subscriber connection changed state.

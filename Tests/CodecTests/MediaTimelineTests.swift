@@ -74,7 +74,7 @@ struct MediaTimelineTests {
     /// A media time that jumps (a replaced sender restarting at zero) starts a new anchor.
     @Test func aJumpOfMediaTimeReanchors() {
         var timeline = MediaTimeline()
-        _ = Self.run(100, timeline: &timeline) { n in .milliseconds(20 * (n + 1)) }
+        _ = Self.run(150, timeline: &timeline) { n in .milliseconds(20 * (n + 1)) }
         #expect(timeline.position(of: "s", at: .zero) == .zero)
         // Media time restarts at zero ten seconds later.
         let b = Self.block(0)
@@ -84,5 +84,35 @@ struct MediaTimelineTests {
         #expect(timeline.statistics.discontinuities == 1)
         timeline.remove("s")
         #expect(timeline.position(of: "s", at: .zero) == nil)
+    }
+}
+
+extension MediaTimelineTests {
+    /// Two senders sharing one clock, over paths of 10 and 50 ms: by their own anchors the
+    /// second lies 40 ms later; with their sender reports both lie on the faster path's
+    /// timing. A third sender whose clock is an hour off keeps its own anchor.
+    @Test func senderReportsAlignStreamsSharingAClock() {
+        var timeline = MediaTimeline()
+        let paths: [String: Int64] = ["near": 10, "far": 50, "odd": 30]
+        var positions: [String: Duration] = [:]
+        for n in 0..<300 {
+            let spoken = Duration.milliseconds(1000 + 20 * Int64(n + 1))  // block end, on the shared clock
+            for name in ["near", "far", "odd"] {
+                if n % 50 == 10 {
+                    // A report at the block's end: the clock (an hour off for "odd") at its media time.
+                    let clock = spoken + (name == "odd" ? .seconds(3600) : .zero)
+                    timeline.senderReport(name, mediaTime: Self.block(n + 1).start, wallClock: clock)
+                }
+                let b = Self.block(n)
+                if case .at(let p) = timeline.place(
+                    name, start: b.start, duration: b.duration, arrival: spoken + .milliseconds(paths[name]!))
+                {
+                    positions[name] = p - .milliseconds(20 * Int64(n))  // where media time zero lies
+                }
+            }
+        }
+        #expect(positions["near"] == .milliseconds(1010))
+        #expect(positions["far"] == .milliseconds(1010), "aligned with the near one by the shared clock")
+        #expect(positions["odd"] == .milliseconds(1030), "its own anchor: its clock agrees with no other")
     }
 }

@@ -49,7 +49,10 @@ struct RecordingTimelineTests {
         /// wall clock, not the simulation's).
         var linkWhileSpeaking: SimulatedNetwork.LinkConditions?
         var stalled = false
-        var startAt: () -> Duration? = { nil }
+        /// Also sends a picture every 60 ms (and the recorder gets encoded audio and video too).
+        var video = false
+        var videoMid = ""
+        var pattern = TestPatternGenerator(width: 160, height: 120, frameRate: 15)
 
         init(_ name: String, sender: String, receiver: String) throws {
             self.name = name
@@ -63,12 +66,14 @@ struct RecordingTimelineTests {
         var starts: [String: Duration]
         var stop: Duration
         var statistics: MeetingRecorder.Statistics
+        /// timeline.jsonl, one object a line.
+        var timeline: [[String: Any]]
     }
 
     /// Runs the senders until `stop` (virtual), each sending `seconds` of speech from a
     /// common start once every connection is up; returns the WAVs the recorder wrote.
     static func record(
-        _ senders: [Sender], net: SimulatedNetwork, seconds: Double, stop: Duration
+        _ senders: [Sender], net: SimulatedNetwork, seconds: Double, stop: Duration, senderReports: Bool = true
     ) throws -> Result {
         let folder = NSTemporaryDirectory() + "recording-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -79,10 +84,13 @@ struct RecordingTimelineTests {
             s.node.machine.start(localAddresses: [s.node.address], now: .zero)
             s.receiver.machine.start(localAddresses: [s.receiver.address], now: .zero)
             s.mid = s.node.machine.addTransceiver(.audio, direction: .sendonly)
+            if s.video { s.videoMid = s.node.machine.addTransceiver(.video, direction: .sendonly) }
             let offer = s.node.machine.createOffer()
             try s.node.machine.setLocalDescription(offer)
             try s.receiver.machine.setRemoteDescription(offer, now: .zero)
-            try s.receiver.machine.setReceiveOutput(.decoded(audioSampleRate: 16_000), mid: s.mid)
+            try s.receiver.machine.setReceiveOutput(
+                s.video ? .both(audioSampleRate: 16_000) : .decoded(audioSampleRate: 16_000), mid: s.mid)
+            if s.video { try s.receiver.machine.setReceiveOutput(.encoded, mid: s.videoMid) }
             let answer = try s.receiver.machine.createAnswer()
             try s.receiver.machine.setLocalDescription(answer)
             try s.node.machine.setRemoteDescription(answer, now: .zero)
@@ -90,8 +98,14 @@ struct RecordingTimelineTests {
                 .participantJoined(ParticipantInfo(id: s.name, name: s.name)), at: .zero)
             s.receiver.onOutput = { pc, now in
                 for e in pc.drainEvents() {
-                    if case .audio(let mid, let pcm) = e {
+                    switch e {
+                    case .audio(let mid, let pcm):
                         recorder.handle(.audio(participantID: s.name, trackID: mid, pcm), at: now)
+                    case .frame(let mid, let frame):
+                        recorder.handle(.encoded(participantID: s.name, trackID: mid, frame), at: now)
+                    case .senderReport(let mid, let clock) where senderReports:
+                        recorder.handle(.senderReport(participantID: s.name, trackID: mid, clock), at: now)
+                    default: break
                     }
                 }
             }
@@ -120,6 +134,11 @@ struct RecordingTimelineTests {
                     let samples = (0..<960).map { Int16(speech(t0 + Double($0) / 48_000) * 32_767) }
                     try? s.node.machine.send(
                         audio: AudioFrame(samples: samples, sampleRate: 48_000, channels: 1), mid: s.mid, now: now)
+                    if s.video, block % 3 == 0 {
+                        var picture = s.pattern.nextFrame()
+                        picture.timestamp = MediaTime(value: Int64(block) * 1800, timescale: 90_000)  // every 60 ms
+                        try? s.node.machine.send(video: picture, mid: s.videoMid, now: now)
+                    }
                     block += 1
                 }
                 s.node.timer = (now + .milliseconds(20), step)
@@ -129,6 +148,10 @@ struct RecordingTimelineTests {
         net.run(senders.flatMap { [$0.node, $0.receiver] as [any SimulatedEndpoint] }, until: stop)
         recorder.stop(at: stop)
         _ = recorder.finish()
+        let timeline = try String(contentsOfFile: folder + "/timeline.jsonl", encoding: .utf8)
+            .split(separator: "\n").compactMap {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
         var wavs: [String: [Float]] = [:]
         for s in senders {
             let path = try #require(
@@ -139,7 +162,7 @@ struct RecordingTimelineTests {
         }
         return Result(
             wavs: wavs, starts: Dictionary(uniqueKeysWithValues: senders.map { ($0.name, try! #require(commonStart)) }),
-            stop: stop, statistics: recorder.statistics)
+            stop: stop, statistics: recorder.statistics, timeline: timeline)
     }
 
     static func network(_ hosts: [(String, SimulatedNetwork.LinkConditions)]) -> SimulatedNetwork {
@@ -184,27 +207,55 @@ struct RecordingTimelineTests {
         #expect(result.statistics.overlapSeconds == 0)
     }
 
-    /// Two speakers starting at the same instant, over paths of 5 and 15 ms: their WAVs
-    /// line up within 20 ms of each other and of when they spoke.
-    @Test func twoSpeakersLineUp() throws {
+    /// The Ogg Opus and IVF files hold packets as received; timeline.jsonl says where each
+    /// starts on the recording: both where the sender started (5 ms path, within 20 ms for
+    /// audio, within one 60 ms picture interval for video).
+    @Test func timelineSaysWhereEachFileStarts() throws {
+        let link = SimulatedNetwork.LinkConditions(latency: .milliseconds(5))
+        let net = Self.network([("203.0.113.1", link), ("203.0.113.2", link)])
+        let alice = try Sender("alice", sender: "203.0.113.1:5000", receiver: "203.0.113.2:5000")
+        alice.video = true
+        let result = try Self.record([alice], net: net, seconds: 5, stop: .seconds(7))
+        let start = try #require(result.starts["alice"]).seconds
+        let files = result.timeline.filter { $0["event"] as? String == "file-start" }
+        let opus = try #require(files.first { ($0["file"] as? String)?.hasSuffix(".opus") == true })
+        let ivf = try #require(files.first { ($0["file"] as? String)?.hasSuffix(".ivf") == true })
+        let opusStart = try #require(opus["start"] as? Double)
+        let ivfStart = try #require(ivf["start"] as? Double)
+        // The first Opus packet holds the 20 ms spoken before `start`.
+        #expect(abs(opusStart - (start - 0.02)) <= 0.02, "Ogg Opus starts at \(opusStart), speech at \(start - 0.02)")
+        #expect(abs(ivfStart - start) <= 0.06, "IVF starts at \(ivfStart), the first picture went at \(start)")
+    }
+
+    /// Two speakers starting at the same instant, over paths of 5 and 45 ms to the
+    /// recorder: their sender reports (one clock: the simulation's) align them, so their
+    /// WAVs line up within 20 ms of each other and of when they spoke. Without the reports
+    /// the slower path's speaker lies 40 ms late.
+    @Test(arguments: [true, false])
+    func twoSpeakersLineUp(senderReports: Bool) throws {
         let net = Self.network([
-            ("203.0.113.1", .init(latency: .milliseconds(5))), ("203.0.113.2", .init(latency: .milliseconds(5))),
-            ("203.0.113.3", .init(latency: .milliseconds(15))), ("203.0.113.4", .init(latency: .milliseconds(5))),
+            ("203.0.113.1", .init(latency: .milliseconds(5))), ("203.0.113.2", .init(latency: .milliseconds(0))),
+            ("203.0.113.3", .init(latency: .milliseconds(45))), ("203.0.113.4", .init(latency: .milliseconds(0))),
         ])
         let alice = try Sender("alice", sender: "203.0.113.1:5000", receiver: "203.0.113.2:5000")
         let bob = try Sender("bob", sender: "203.0.113.3:5000", receiver: "203.0.113.4:5000")
-        let result = try Self.record([alice, bob], net: net, seconds: 4, stop: .seconds(6))
+        let result = try Self.record(
+            [alice, bob], net: net, seconds: 5, stop: .seconds(7), senderReports: senderReports)
         var errors: [Double] = []
         for name in ["alice", "bob"] {
             let wav = try #require(result.wavs[name])
-            #expect(abs(wav.count - 6 * 16_000) <= 320)
-            let (error, correlation) = Self.placement(wav, start: try #require(result.starts[name]), from: 0.3, to: 3.8)
-            // Each is late by its own path (5 or 15 ms) and the codec's delay: a recorder
-            // cannot see a path's delay, only what differs between arrivals.
-            #expect(error >= 0 && error <= 0.03 && correlation > 0.8, "\(name): \(error * 1000) ms off, \(correlation)")
+            #expect(abs(wav.count - 7 * 16_000) <= 320)
+            let (error, correlation) = Self.placement(wav, start: try #require(result.starts[name]), from: 0.3, to: 4.8)
+            #expect(correlation > 0.8, "\(name): correlation \(correlation)")
             errors.append(error)
         }
-        #expect(abs(errors[0] - errors[1]) <= 0.02, "the two WAVs are \((errors[1] - errors[0]) * 1000) ms apart")
+        let apart = errors[1] - errors[0]
+        if senderReports {
+            #expect(errors.allSatisfy { $0 >= 0 && $0 <= 0.02 }, "placement errors \(errors)")
+            #expect(abs(apart) <= 0.02, "the two WAVs are \(apart * 1000) ms apart")
+        } else {
+            #expect(abs(apart - 0.04) <= 0.005, "by arrival alone, bob is \(apart * 1000) ms late (his extra 40 ms)")
+        }
     }
 
     /// 10 % random loss: the WAV still has the recording's length, lost packets are

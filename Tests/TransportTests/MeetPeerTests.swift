@@ -53,26 +53,41 @@ struct MeetPeerTests {
         defer { aiortc.terminate() }
         let peer = try Peer(["--duration", "5"] + (meetPeerOffers ? ["--offer", "--echo"] : []))
         defer { peer.process.terminate() }
+        let (status, done) = try await Self.exchange(peer, with: aiortc, meetPeerOffers: meetPeerOffers)
+        #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
+        try Self.expectMediaBothWays(peer, done, stack: "aiortc", decodedHere: 0)
+    }
+
+    /// Offer and answer between meet-peer and another stack's line-protocol peer; waits for
+    /// meet-peer's exit status and the other's `done` report.
+    static func exchange(_ peer: Peer, with other: LineProcess, meetPeerOffers: Bool) async throws -> (
+        Int32?, [String: Any]
+    ) {
         if meetPeerOffers {
-            try aiortc.writeLine(try await peer.process.readLine())
-            try peer.process.writeLine(try await aiortc.readLine())
+            try other.writeLine(try await peer.process.readLine())
+            try peer.process.writeLine(try await other.readLine(timeout: .seconds(30)))
         } else {
-            try peer.process.writeLine(try await aiortc.readLine())
-            try aiortc.writeLine(try await peer.process.readLine())
+            try peer.process.writeLine(try await other.readLine(timeout: .seconds(30)))
+            try other.writeLine(try await peer.process.readLine())
         }
         let status = await peer.process.exitStatus(within: .seconds(30))
-        try aiortc.writeJSON(["type": "stop"])
-        let done = try await aiortc.readJSON(timeout: .seconds(20))
-        #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
+        try other.writeJSON(["type": "stop"])
+        return (status, try await other.readJSON(timeout: .seconds(20)))
+    }
+
+    /// Audio and video both ways: the other stack decoded ≥ 90 % of the frames meet-peer's
+    /// STATS say went out, and meet-peer decoded more than `decodedHere` of each kind.
+    static func expectMediaBothWays(_ peer: Peer, _ done: [String: Any], stack: String, decodedHere: Int) throws {
         let stats = try peer.stats()
         for kind in ["audio", "video"] {
             let sent = Self.int(stats, kind, "frames_sent")
-            let decodedByAiortc = done["\(kind)_frames"] as? Int ?? 0
+            let decodedThere = done["\(kind)_frames"] as? Int ?? 0
             #expect(sent > (kind == "audio" ? 150 : 60), "meet-peer sent \(sent) \(kind) frames")
             #expect(
-                Double(decodedByAiortc) >= 0.9 * Double(sent),
-                "aiortc decoded \(decodedByAiortc) of the \(sent) \(kind) frames meet-peer's STATS report")
-            #expect(Self.int(stats, kind, "frames_decoded") > 0)
+                Double(decodedThere) >= 0.9 * Double(sent),
+                "\(stack) decoded \(decodedThere) of the \(sent) \(kind) frames meet-peer's STATS report")
+            let decoded = Self.int(stats, kind, "frames_decoded")
+            #expect(decoded > decodedHere, "meet-peer decoded \(decoded) \(kind) frames")
         }
     }
 
@@ -99,23 +114,9 @@ struct MeetPeerTests {
         defer { other.terminate() }
         let peer = try Peer(["--duration", "5"])
         defer { peer.process.terminate() }
-        try peer.process.writeLine(try await other.readLine(timeout: .seconds(30)))
-        try other.writeLine(try await peer.process.readLine())
-        let status = await peer.process.exitStatus(within: .seconds(30))
-        try other.writeJSON(["type": "stop"])
-        let done = try await other.readJSON(timeout: .seconds(20))
+        let (status, done) = try await Self.exchange(peer, with: other, meetPeerOffers: false)
         #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
-        let stats = try peer.stats()
-        for kind in ["audio", "video"] {
-            let sent = Self.int(stats, kind, "frames_sent")
-            let decodedThere = done["\(kind)_frames"] as? Int ?? 0
-            #expect(sent > (kind == "audio" ? 150 : 60), "meet-peer sent \(sent) \(kind) frames")
-            #expect(
-                Double(decodedThere) >= 0.9 * Double(sent),
-                "\(stack) decoded \(decodedThere) of the \(sent) \(kind) frames meet-peer's STATS report")
-            let decodedHere = Self.int(stats, kind, "frames_decoded")
-            #expect(decodedHere > (kind == "audio" ? 150 : 60), "meet-peer decoded \(decodedHere) \(kind) frames")
-        }
+        try Self.expectMediaBothWays(peer, done, stack: stack, decodedHere: 60)
         let rejected = try #require(try Self.statsObject(peer)["rejected"] as? [[String: Any]])
         #expect(rejected.map { $0["kind"] as? String } == ["application"])
     }

@@ -60,3 +60,13 @@ struct RTPStatisticsTests {
         #expect(RTCPTime.roundTrip(block: RTCPReportBlock(ssrc: 7), now: .seconds(5)) == nil)
     }
 }
+
+extension RTPStatisticsTests {
+    /// NTP timestamps (sender reports' clock) back to durations, fractions included.
+    @Test func ntpTimestampsRoundTrip() {
+        for d: Duration in [.zero, .milliseconds(1500), .seconds(3600) + .microseconds(123_456), .nanoseconds(999)] {
+            let back = RTCPTime.duration(RTCPTime.ntp(d))
+            #expect(back - d < .nanoseconds(2) && d - back < .nanoseconds(2), "\(d) came back as \(back)")
+        }
+    }
+}

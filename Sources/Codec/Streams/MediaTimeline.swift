@@ -18,6 +18,15 @@
 /// ``Configuration/discontinuity`` against arrival (a restarted or replaced sender) starts
 /// a new anchor at once.
 ///
+/// Sender reports (RTCP SR) align streams with each other: a report says what the sender's
+/// clock read at a media time. Streams whose clocks agree — an SFU's own clock, or senders
+/// whose wall clocks are synchronised — show the same offset between their clock and the
+/// recorder's arrivals, up to their different path delays; among such streams (offsets
+/// within ``Configuration/sharedClockTolerance``), each is placed by its sender's clock
+/// against the smallest offset of the group, so a speaker on a slower path is not recorded
+/// later than one on a faster path. Streams without reports, or whose clocks agree with no
+/// other, keep their own anchor.
+///
 /// Sans-IO like the rest of MeetKit: the caller says when each block arrived, on the
 /// recording's own clock (time since the recording started).
 ///
@@ -41,6 +50,13 @@ public struct MediaTimeline: Sendable {
         public var driftTolerance: Duration = .milliseconds(20)
         /// A media time this far off its expected arrival is a new stream.
         public var discontinuity: Duration = .seconds(5)
+        /// How far two streams' clock offsets may differ and still be taken as one clock
+        /// (the difference is their path delays): within it, streams are aligned by their
+        /// sender reports.
+        public var sharedClockTolerance: Duration = .milliseconds(100)
+        /// How long a new stream waits for its first sender report before it is anchored
+        /// without one (so that it does not move once the report comes).
+        public var senderReportWait: Duration = .milliseconds(2500)
 
         /// The defaults.
         public init() {}
@@ -68,8 +84,13 @@ public struct MediaTimeline: Sendable {
 
     private struct Stream {
         var offset: Duration?
+        /// The sender's clock minus media time, from its latest report.
+        var clockOffset: Duration?
+        /// The offset used when the stream is aligned by its sender's clock.
+        var aligned: Duration?
         var settleStart: Duration
         var best: Duration
+        var sawBlock = true
         var bucketStart: Duration = .zero
         var bucketMin: Duration?
         var minima: [Duration] = []
@@ -80,6 +101,9 @@ public struct MediaTimeline: Sendable {
     /// Counters.
     public private(set) var statistics = Statistics()
     private var streams: [String: Stream] = [:]
+    /// Whether the aligned offsets must be worked out again (a report, an anchor or a
+    /// drift correction changed some stream's offsets).
+    private var alignmentStale = false
 
     /// A timeline with `configuration`.
     public init(configuration: Configuration = .init()) { self.configuration = configuration }
@@ -92,14 +116,20 @@ public struct MediaTimeline: Sendable {
         let media = start.asDuration
         // The offset this block would give if it had come with no delay at all.
         let raw = arrival - media - duration.asDuration
-        guard var s = streams[stream] else {
-            streams[stream] = Stream(settleStart: arrival, best: raw)
-            return configuration.settling > .zero ? .settling : anchor(stream, raw: raw, start: media, at: arrival)
+        guard var s = streams[stream], s.sawBlock else {
+            // The first block (a report may have come before it).
+            streams[stream] = Stream(clockOffset: streams[stream]?.clockOffset, settleStart: arrival, best: raw)
+            let waitsForReport = streams[stream]?.clockOffset == nil && configuration.senderReportWait > .zero
+            return configuration.settling > .zero || waitsForReport
+                ? .settling : anchor(stream, raw: raw, start: media, at: arrival)
         }
         guard let offset = s.offset else {
             s.best = min(s.best, raw)
             streams[stream] = s
-            guard arrival - s.settleStart >= configuration.settling else { return .settling }
+            let waited = arrival - s.settleStart
+            guard waited >= configuration.settling,
+                s.clockOffset != nil || waited >= configuration.senderReportWait
+            else { return .settling }
             return anchor(stream, raw: s.best, start: media, at: arrival)
         }
         let delay = raw - offset
@@ -109,13 +139,59 @@ public struct MediaTimeline: Sendable {
         }
         follow(&s, delay: delay, at: arrival)
         streams[stream] = s
-        return .at(media + s.offset!)
+        return .at(media + effectiveOffset(stream))
+    }
+
+    /// A sender report for `stream`: the sender's clock read `wallClock` at media time
+    /// `mediaTime` (on the same timeline as the blocks given to ``place(_:start:duration:arrival:)``).
+    public mutating func senderReport(_ stream: String, mediaTime: MediaTime, wallClock: Duration) {
+        let clockOffset = wallClock - mediaTime.asDuration
+        if streams[stream] == nil {
+            streams[stream] = Stream(settleStart: .zero, best: .zero, sawBlock: false)
+        }
+        streams[stream]!.clockOffset = clockOffset
+        alignmentStale = true
+    }
+
+    /// The offset a stream's blocks are placed with: aligned by its sender's clock when
+    /// that clock is shared with others, else its own.
+    private mutating func effectiveOffset(_ stream: String) -> Duration {
+        if alignmentStale { realign() }
+        return streams[stream]?.aligned ?? streams[stream]?.offset ?? .zero
+    }
+
+    /// For every anchored stream with a report: d = own offset − clock offset (its path
+    /// delay plus its clock's offset); the stream is placed at clock offset + the smallest
+    /// d within the tolerance above its own.
+    private mutating func realign() {
+        alignmentStale = false
+        var ds: [Duration] = []
+        for (_, s) in streams {
+            if let offset = s.offset, let clock = s.clockOffset { ds.append(offset - clock) }
+        }
+        ds.sort()
+        for (name, s) in streams {
+            guard let offset = s.offset, let clock = s.clockOffset else {
+                streams[name]!.aligned = nil
+                continue
+            }
+            let d = offset - clock
+            // The smallest d no further than the tolerance below this one.
+            var low = 0
+            var high = ds.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ds[mid] < d - configuration.sharedClockTolerance { low = mid + 1 } else { high = mid }
+            }
+            streams[name]!.aligned = clock + min(d, ds[min(low, ds.count - 1)])
+        }
     }
 
     /// Where media time `time` of an anchored stream lies on the recording; nil before it
     /// is anchored.
-    public func position(of stream: String, at time: MediaTime) -> Duration? {
-        streams[stream]?.offset.map { time.asDuration + $0 }
+    public mutating func position(of stream: String, at time: MediaTime) -> Duration? {
+        guard streams[stream]?.offset != nil else { return nil }
+        return time.asDuration + effectiveOffset(stream)
     }
 
     /// Forgets a stream (its sender left); a stream of the same name later is anchored anew.
@@ -124,8 +200,11 @@ public struct MediaTimeline: Sendable {
     private mutating func anchor(_ stream: String, raw: Duration, start: Duration, at arrival: Duration)
         -> Placement
     {
-        streams[stream] = Stream(offset: raw, settleStart: arrival, best: raw, bucketStart: arrival)
-        return .at(start + raw)
+        let clock = streams[stream]?.clockOffset
+        streams[stream] = Stream(
+            offset: raw, clockOffset: clock, settleStart: arrival, best: raw, bucketStart: arrival)
+        alignmentStale = true
+        return .at(start + effectiveOffset(stream))
     }
 
     /// Tracks the smallest delay per tenth of the drift window; once the window is full,
@@ -143,6 +222,7 @@ public struct MediaTimeline: Sendable {
             s.offset! += smallest
             s.minima = s.minima.map { $0 - smallest }
             statistics.driftCorrections += 1
+            alignmentStale = true
         }
     }
 }

@@ -50,6 +50,13 @@ public final class OpusStreamDecoder {
         decoder = try OpusDecoder(sampleRate: sampleRate, channels: channels)
     }
 
+    /// Where RTP timestamp `rtpTimestamp` (of this stream, e.g. from a sender report) lies on
+    /// the output's timeline; nil before the first packet.
+    public func mediaTime(ofRTPTimestamp rtpTimestamp: UInt32) -> MediaTime? {
+        guard let firstTimestamp, timestamps.highest != nil else { return nil }
+        return MediaTime(value: timestamps.peek(UInt64(rtpTimestamp)) - firstTimestamp, timescale: 48_000)
+    }
+
     /// Decodes one packet; returns the PCM for the packets lost just before it (if any)
     /// followed by its own. Returns nothing for a late, duplicate or invalid packet.
     public func decode(_ packet: [UInt8], sequenceNumber: UInt16, rtpTimestamp: UInt32) -> [AudioFrame<Int16>] {

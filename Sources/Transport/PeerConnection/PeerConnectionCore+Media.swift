@@ -23,7 +23,7 @@ extension PeerConnectionCore {
             t.owesKeyframe = false
             if !frame.isKeyframe { events.append(.keyframeRequested(mid: t.mid)) }
         }
-        packetize(frame, on: t, media: media)
+        packetize(frame, on: t, media: media, now: now)
         collect(now: now)
     }
 
@@ -57,7 +57,7 @@ extension PeerConnectionCore {
         for p in packets {
             t.stats.framesEncoded += 1
             if canSendMedia {
-                packetize(p, on: t, media: media, audioLevel: level)
+                packetize(p, on: t, media: media, audioLevel: level, now: now)
             } else {
                 discard(on: t)
             }
@@ -85,7 +85,7 @@ extension PeerConnectionCore {
             }
             if let frame = try t.videoEncoder!.encode(picture) {
                 t.stats.framesEncoded += 1
-                packetize(frame, on: t, media: media)
+                packetize(frame, on: t, media: media, now: now)
             }
         } catch {
             throw .encoding(error.description)
@@ -115,7 +115,7 @@ extension PeerConnectionCore {
 
     private func packetize(
         _ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia,
-        audioLevel: (voiceActivity: Bool, level: UInt8)? = nil
+        audioLevel: (voiceActivity: Bool, level: UInt8)? = nil, now: Duration
     ) {
         let timestamp =
             t.timestampOffset
@@ -149,6 +149,7 @@ extension PeerConnectionCore {
                 t.packetCount &+= 1
                 t.octetCount &+= UInt32(truncatingIfNeeded: f.payload.count)
                 t.lastSentTimestamp = timestamp
+                t.lastSentAt = now
             }
         }
         if sent { t.stats.framesSent += 1 }
@@ -313,9 +314,16 @@ extension PeerConnectionCore {
                     let resend = t.rtx.map { _ in t.rtx!.wrap(original) } ?? original
                     if (try? transport.sendRTP(resend)) != nil { t.stats.retransmissions += 1 }
                 }
-            case .senderReport(let ssrc, let ntp, _, _, _, let reports):
-                transceivers.first { $0.remoteSSRC == ssrc }?.receive?.recordSenderReport(
-                    ntpTimestamp: ntp, arrival: now)
+            case .senderReport(let ssrc, let ntp, let rtp, _, _, let reports):
+                if let t = transceivers.first(where: { $0.remoteSSRC == ssrc }) {
+                    t.receive?.recordSenderReport(ntpTimestamp: ntp, arrival: now)
+                    events.append(
+                        .senderReport(
+                            mid: t.mid,
+                            SenderClock(
+                                rtpTimestamp: rtp, wallClock: RTCPTime.duration(ntp),
+                                mediaTime: t.audioDecoder?.mediaTime(ofRTPTimestamp: rtp))))
+                }
                 apply(reports, now: now)
             case .receiverReport(_, let reports):
                 apply(reports, now: now)
@@ -351,9 +359,13 @@ extension PeerConnectionCore {
                 .receiverReport(ssrc: transceivers.first?.track.ssrc ?? 1, reports: Array(blocks.prefix(31))))
         } else {
             for (i, t) in senders.enumerated() {
+                // The RTP time of this instant (RFC 3550 §6.4.1): the last packet's, moved on
+                // by the time since it went out, so receivers can map media time to the clock.
+                let since = Int64(((now - t.lastSentAt).seconds * Double(t.kind == .audio ? 48_000 : 90_000)).rounded())
+                let rtpNow = t.lastSentTimestamp &+ UInt32(truncatingIfNeeded: max(0, since))
                 compound.append(
                     .senderReport(
-                        ssrc: t.track.ssrc, ntpTimestamp: RTCPTime.ntp(now), rtpTimestamp: t.lastSentTimestamp,
+                        ssrc: t.track.ssrc, ntpTimestamp: RTCPTime.ntp(now), rtpTimestamp: rtpNow,
                         packetCount: t.packetCount, octetCount: t.octetCount,
                         reports: i == 0 ? Array(blocks.prefix(31)) : []))
             }

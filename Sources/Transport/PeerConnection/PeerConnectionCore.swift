@@ -36,6 +36,9 @@ public final class PeerConnectionCore: DatagramMachine {
         /// were discarded before the connection was up and the first one sent is not a
         /// keyframe. A transceiver fed raw frames has already told its encoder.
         case keyframeRequested(mid: String)
+        /// The peer's sender report for what it sends on transceiver `mid`: which media
+        /// time its clock read when (lip sync, and aligning recordings of several senders).
+        case senderReport(mid: String, SenderClock)
     }
 
     /// The secure transport underneath.

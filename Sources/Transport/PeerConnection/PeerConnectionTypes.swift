@@ -162,3 +162,23 @@ extension PeerConnectionCore {
         public var roundTrip: Duration?
     }
 }
+
+/// What a sender report (RFC 3550 §6.4.1) says: the sender's clock read `wallClock` when
+/// its media time was `rtpTimestamp`.
+public struct SenderClock: Sendable, Hashable {
+    /// The RTP timestamp, as sent.
+    public var rtpTimestamp: UInt32
+    /// The sender's clock (NTP format, as a time since that clock's origin: wall-clock time
+    /// for browsers, an uptime for some stacks).
+    public var wallClock: Duration
+    /// The same instant on the timeline of the decoded audio this transceiver hands out
+    /// (``Codec/AudioFrame/timestamp``), when it decodes audio.
+    public var mediaTime: MediaTime?
+
+    /// A sender clock reading from its parts.
+    public init(rtpTimestamp: UInt32, wallClock: Duration, mediaTime: MediaTime? = nil) {
+        self.rtpTimestamp = rtpTimestamp
+        self.wallClock = wallClock
+        self.mediaTime = mediaTime
+    }
+}

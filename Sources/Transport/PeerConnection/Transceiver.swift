@@ -21,6 +21,8 @@ final class Transceiver {
     var audioEncoder: OpusStreamEncoder?
     var videoEncoder: VP8Encoder?
     var lastSentTimestamp: UInt32 = 0
+    /// When the packet with `lastSentTimestamp` went out.
+    var lastSentAt: Duration = .zero
     var packetCount: UInt32 = 0
     var octetCount: UInt32 = 0
     /// Video frames were discarded before the connection could carry them: the peer has

@@ -103,6 +103,11 @@ public enum RTCPTime {
         return UInt64(max(0, seconds)) << 32 | min(fraction, 0xFFFF_FFFF)
     }
 
+    /// An NTP timestamp as a time since its clock's origin.
+    public static func duration(_ ntp: UInt64) -> Duration {
+        .seconds(Int64(ntp >> 32)) + .nanoseconds(Int64(((ntp & 0xFFFF_FFFF) * 1_000_000_000) >> 32))
+    }
+
     /// The middle 32 bits of an NTP timestamp (what LSR echoes).
     public static func middle(_ ntp: UInt64) -> UInt32 { UInt32((ntp >> 16) & 0xFFFF_FFFF) }
 
