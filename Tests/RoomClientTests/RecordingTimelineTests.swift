@@ -285,3 +285,34 @@ struct RecordingTimelineTests {
         #expect(result.statistics.overlapSeconds == 0)
     }
 }
+
+/// The recorder's smaller duties, fed events directly.
+@Suite("Meeting recorder")
+struct MeetingRecorderTests {
+    /// The status line counts who is present, not everyone ever seen; a stereo sender's
+    /// Ogg Opus file says two channels (its packets' TOC does).
+    @Test func presentParticipantsAndStereoOpus() throws {
+        let folder = NSTemporaryDirectory() + "recorder-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recorder = try MeetingRecorder(folder: folder)
+        recorder.handle(.participantJoined(ParticipantInfo(id: "1", name: "alice")), at: .zero)
+        recorder.handle(.participantJoined(ParticipantInfo(id: "2", name: "bob")), at: .zero)
+        #expect(recorder.statusLine(at: .seconds(1)).contains("2 participants"))
+        var configuration = OpusEncoderConfiguration()
+        configuration.channels = 2
+        let encoder = try OpusEncoder(configuration: configuration)
+        for n in 0..<5 {
+            let silence = AudioFrame<Int16>(silenceOf: 960, sampleRate: 48_000, channels: 2)
+            var frame = try encoder.encode(silence)
+            frame.timestamp = MediaTime(value: Int64(n) * 960, timescale: 48_000)
+            recorder.handle(.encoded(participantID: "2", trackID: "a", frame), at: .milliseconds(20 * n))
+        }
+        recorder.handle(.participantLeft(id: "2", reason: nil), at: .seconds(2))
+        #expect(recorder.statusLine(at: .seconds(3)).contains("1 participants"))
+        recorder.stop(at: .seconds(3))
+        let files = recorder.finish()
+        let opus = try #require(files.first { $0.hasSuffix(".opus") })
+        let reader = try OggOpusReader(path: opus)
+        #expect(reader.channels == 2 && reader.packets.count == 5)
+    }
+}
