@@ -29,3 +29,14 @@ public func eventually(_ timeout: Duration = .seconds(10), _ condition: () -> Bo
     }
     return condition()
 }
+
+/// ``eventually(_:_:)`` for a condition that has to await (an actor's state, a
+/// connection's).
+public func eventuallyAsync(_ timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return await condition()
+}

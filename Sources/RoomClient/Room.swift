@@ -49,6 +49,9 @@ public final class Room: Sendable {
         var announced: Set<String> = []  // subscriber mids announced as trackSubscribed
         var publisher: PeerConnection?
         var subscriber: PeerConnection?
+        /// Local candidates gathered after a description, for the server (by connection).
+        var publisherTrickle: CandidateTrickler?
+        var subscriberTrickle: CandidateTrickler?
         var localTracks: [LocalTrack] = []
         var tasks: [Task<Void, Never>] = []
         var left = false
@@ -158,19 +161,13 @@ public final class Room: Sendable {
         }
     }
 
-    /// Asks the server for tracks; a feed that is not ready yet (Janus 428) is asked for
-    /// again a few times.
+    /// Asks the server for tracks (waiting for a track that is not ready yet is the
+    /// adapter's business).
     private func requestSubscription(_ tracks: [(participantID: String, trackID: String)]) async {
-        for attempt in 0..<10 {
-            do {
-                try await signaling.subscribe(to: tracks)
-                return
-            } catch JanusError.plugin(let code, _) where code == JanusError.noSuchFeed && attempt < 9 {
-                try? await Task.sleep(for: .milliseconds(200))
-            } catch {
-                logger.warning("subscription failed", metadata: ["error": "\(error)"])
-                return
-            }
+        do {
+            try await signaling.subscribe(to: tracks)
+        } catch {
+            logger.warning("subscription failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -203,6 +200,7 @@ public final class Room: Sendable {
             }
             let answer = try await pc.createAnswer()
             try await pc.setLocalDescription(answer)
+            state.withLock { $0.subscriberTrickle }?.described(answer)
             try await signaling.answerSubscription(answer)
             for t in fresh {
                 let info =
@@ -219,10 +217,16 @@ public final class Room: Sendable {
         if let pc = state.withLock({ $0.subscriber }) { return pc }
         let pc = try await PeerConnection.start(
             configuration: options.peerConnection, localAddresses: addresses, group: group)
-        state.withLock { $0.subscriber = pc }
+        let trickler = makeTrickler(publisher: false)
+        state.withLock {
+            $0.subscriber = pc
+            $0.subscriberTrickle = trickler
+        }
         let task = Task {
             for await event in pc.events {
                 switch event {
+                case .transport(.ice(.localCandidate(let c))): trickler.gathered(c)
+                case .transport(.ice(.gatheringComplete)): trickler.gathered(nil)
                 case .audio(let mid, let frame):
                     if let t = self.track(mid) {
                         self.sink.yield(.audio(participantID: t.participantID, trackID: t.trackID, frame))
@@ -247,6 +251,17 @@ public final class Room: Sendable {
         }
         state.withLock { $0.tasks.append(task) }
         return pc
+    }
+
+    /// Trickles one connection's late candidates through the signaling.
+    private func makeTrickler(publisher: Bool) -> CandidateTrickler {
+        CandidateTrickler { [signaling, logger] candidate in
+            do {
+                try await signaling.trickle(candidate, publisher: publisher)
+            } catch {
+                logger.debug("trickle failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     private func track(_ mid: String) -> SubscribedTrack? { state.withLock { $0.subscriberTracks[mid] } }
@@ -277,10 +292,19 @@ public final class Room: Sendable {
         } else {
             pc = try await PeerConnection.start(
                 configuration: options.peerConnection, localAddresses: addresses, group: group)
-            state.withLock { $0.publisher = pc }
+            let trickler = makeTrickler(publisher: true)
+            state.withLock {
+                $0.publisher = pc
+                $0.publisherTrickle = trickler
+            }
             let task = Task {
                 for await event in pc.events {
-                    if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
+                    switch event {
+                    case .connectionState(let s): self.sink.yield(.connectionState(s, publisher: true))
+                    case .transport(.ice(.localCandidate(let c))): trickler.gathered(c)
+                    case .transport(.ice(.gatheringComplete)): trickler.gathered(nil)
+                    default: break
+                    }
                 }
             }
             state.withLock { $0.tasks.append(task) }
@@ -296,6 +320,7 @@ public final class Room: Sendable {
         }
         let offer = try await pc.createOffer()
         try await pc.setLocalDescription(offer)
+        state.withLock { $0.publisherTrickle }?.described(offer)
         let answer = try await signaling.publish(
             offer: offer, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
         try await pc.setRemoteDescription(answer)
@@ -357,11 +382,12 @@ public final class Room: Sendable {
 
     /// Leaves the room: the server is told, both connections close, the event stream ends.
     public func leave() async {
-        let (publisher, subscriber, tasks, already) = state.withLock { s in
+        let (publisher, subscriber, tasks, already, tricklers) = state.withLock { s in
             defer { s.left = true }
-            return (s.publisher, s.subscriber, s.tasks, s.left)
+            return (s.publisher, s.subscriber, s.tasks, s.left, [s.publisherTrickle, s.subscriberTrickle])
         }
         guard !already else { return }
+        for t in tricklers { t?.finish() }
         serial.finish()
         await signaling.leave()
         await publisher?.close()

@@ -122,11 +122,16 @@ public protocol RoomSignaling: AnyObject, Sendable {
     /// Stops publishing.
     func unpublish() async throws
     /// Asks for remote tracks; the server answers with a ``RoomSignalingEvent/subscriberOffer(_:tracks:)``.
+    /// A track the server does not have ready yet is the adapter's to wait for (Janus
+    /// answers 428 until a publisher's media is up): callers ask once.
     func subscribe(to tracks: [(participantID: String, trackID: String)]) async throws
     /// Stops receiving remote tracks (a new subscriber offer follows).
     func unsubscribe(from tracks: [(participantID: String, trackID: String)]) async throws
     /// Answers the latest subscriber offer.
     func answerSubscription(_ answer: SessionDescription) async throws
+    /// Sends a local candidate gathered after the description the server has (trickle ICE,
+    /// RFC 8838) for the publisher or the subscriber connection; nil says gathering ended.
+    func trickle(_ candidate: ICECandidate?, publisher: Bool) async throws
     /// Tells the server that a published track is muted or unmuted.
     func setMuted(_ muted: Bool, mid: String) async throws
     /// Leaves the room and closes the connection to the server.

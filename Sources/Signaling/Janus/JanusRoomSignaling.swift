@@ -127,7 +127,20 @@ public final class JanusRoomSignaling: RoomSignaling {
         state.withLock { $0.publishing = false }
     }
 
+    /// Subscribes; a feed Janus does not have ready yet (428 "No such feed": its publisher's
+    /// media is not up) is asked for again, every 200 ms for up to 2 s.
     public func subscribe(to tracks: [(participantID: String, trackID: String)]) async throws {
+        for attempt in 0..<10 {
+            do {
+                try await subscribeOnce(to: tracks)
+                return
+            } catch JanusError.plugin(let code, _) where code == JanusError.noSuchFeed && attempt < 9 {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private func subscribeOnce(to tracks: [(participantID: String, trackID: String)]) async throws {
         let streams: [JSONValue] = tracks.compactMap { t in
             Int64(t.participantID).map { ["feed": .int($0), "mid": .string(t.trackID)] }
         }
@@ -171,6 +184,13 @@ public final class JanusRoomSignaling: RoomSignaling {
         }
         _ = try await handle.request(
             ["request": "start"], jsep: ["type": "answer", "sdp": .string(answer.serialized())])
+    }
+
+    /// Trickles on the publisher or subscriber handle (`trickle`, `completed` at the end).
+    public func trickle(_ candidate: ICECandidate?, publisher: Bool) async throws {
+        let handle: JanusHandle? = publisher ? self.publisher : state.withLock { $0.subscriber }
+        guard let handle else { throw JanusError.unexpectedResponse("trickle before a subscription") }
+        try await handle.trickle(candidate: candidate?.attributeValue)
     }
 
     /// Mutes by asking Janus to stop relaying the stream (`send: false`) and by marking its

@@ -86,6 +86,10 @@ public struct ICEAgent: Sendable {
     public private(set) var state: ICEConnectionState = .new
     /// Drop counters.
     public private(set) var statistics = Statistics()
+    /// Whether gathering has completed (host candidates, and every STUN server answered or
+    /// gave up); an ICE restart gathers again.
+    public var gatheringComplete: Bool { gatheringReported }
+
     /// Local candidates gathered so far.
     public var localCandidates: [ICECandidate] { locals.map(\.candidate) }
     /// Remote candidates known so far (peer-reflexive ones included).

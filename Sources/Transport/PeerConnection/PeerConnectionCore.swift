@@ -141,7 +141,7 @@ public final class PeerConnectionCore: DatagramMachine {
     private var localTransport: LocalTransportParameters {
         LocalTransportParameters(
             credentials: transport.ice.localCredentials, fingerprint: transport.certificate.fingerprint,
-            candidates: transport.ice.localCandidates, endOfCandidates: true)
+            candidates: transport.ice.localCandidates, endOfCandidates: transport.ice.gatheringComplete)
     }
 
     /// An offer with every transceiver and every candidate gathered so far. Apply it with
