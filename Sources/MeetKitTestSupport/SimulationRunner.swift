@@ -57,7 +57,7 @@ extension SimulatedNetwork {
 
 /// A STUN server on the simulated network: answers Binding requests with the source
 /// address it saw (XOR-MAPPED-ADDRESS), as a real one does for server-reflexive discovery.
-public final class SimulatedStunServer: SimulatedEndpoint {
+public final class SimulatedSTUNServer: SimulatedEndpoint {
     /// The server's address.
     public let address: TransportAddress
     /// Requests answered.
@@ -72,11 +72,11 @@ public final class SimulatedStunServer: SimulatedEndpoint {
     public func handleTimeout(now: Duration) {}
 
     public func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
-        guard datagram.to == address, let request = try? StunMessage(parsing: datagram.data),
-            request.messageClass == .request, request.method == StunMethod.binding
+        guard datagram.to == address, let request = try? STUNMessage(parsing: datagram.data),
+            request.messageClass == .request, request.method == STUNMethod.binding
         else { return }
-        var response = StunMessage(
-            class: .successResponse, method: StunMethod.binding, transactionID: request.transactionID)
+        var response = STUNMessage(
+            class: .successResponse, method: STUNMethod.binding, transactionID: request.transactionID)
         response.xorMappedAddress = datagram.from
         out.append(.init(from: address, to: datagram.from, data: response.encoded(fingerprint: true)))
         answered += 1
@@ -135,7 +135,7 @@ public final class SimulatedICEPeer: SimulatedEndpoint {
     }
 
     public func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
-        if let first = datagram.data.first, StunMessage.mightBeStun(firstByte: first) {
+        if let first = datagram.data.first, STUNMessage.mightBeStun(firstByte: first) {
             agent.handleStun(datagram.data, from: datagram.from, to: datagram.to, now: now)
         } else {
             agent.noteReceived(from: datagram.from, to: datagram.to, now: now)

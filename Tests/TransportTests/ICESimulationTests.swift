@@ -8,7 +8,7 @@ struct ICEScenario {
     let net: SimulatedNetwork
     let a: SimulatedICEPeer
     let b: SimulatedICEPeer
-    let stun: SimulatedStunServer
+    let stun: SimulatedSTUNServer
 
     init(
         seed: UInt64, natA: SimulatedNetwork.NATBehavior? = nil, natB: SimulatedNetwork.NATBehavior? = nil,
@@ -19,7 +19,7 @@ struct ICEScenario {
         self.net = net
         let stunAddress = TransportAddress("198.51.100.1:3478")!
         net.addHost(stunAddress.ip)
-        stun = SimulatedStunServer(address: stunAddress)
+        stun = SimulatedSTUNServer(address: stunAddress)
         let addressA = Self.place(net, "10.0.0.2", "203.0.113.10", natA, link)
         let addressB = Self.place(net, "10.1.0.2", "203.0.113.20", natB, link)
         var configA = ICEConfiguration()
@@ -229,10 +229,10 @@ struct ICESimulationTests {
         #expect(net.run([peer, lite], until: .seconds(10)) { lite.nominated && peer.agent.state == .completed })
     }
 
-    @Test func hostileStunIsCountedNotFatal() {
+    @Test func hostileSTUNIsCountedNotFatal() {
         let s = ICEScenario(seed: 12)
         #expect(s.connect())
-        var bad = StunMessage(class: .request, method: StunMethod.binding)
+        var bad = STUNMessage(class: .request, method: STUNMethod.binding)
         bad.username = "\(s.b.agent.localCredentials.ufrag):x"
         let forged = bad.encoded(integrityKey: Array("wrong password".utf8), fingerprint: true)
         var broken = forged
@@ -270,12 +270,12 @@ final class LiteResponder: SimulatedEndpoint {
     }
 
     func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
-        guard let m = try? StunMessage(parsing: datagram.data), m.messageClass == .request,
-            StunMessage.checkIntegrity(datagram.data, key: Array(credentials.pwd.utf8)),
+        guard let m = try? STUNMessage(parsing: datagram.data), m.messageClass == .request,
+            STUNMessage.checkIntegrity(datagram.data, key: Array(credentials.pwd.utf8)),
             m.username?.hasPrefix(credentials.ufrag + ":") == true
         else { return }
         if m.useCandidate { nominated = true }
-        var response = StunMessage(class: .successResponse, method: StunMethod.binding, transactionID: m.transactionID)
+        var response = STUNMessage(class: .successResponse, method: STUNMethod.binding, transactionID: m.transactionID)
         response.xorMappedAddress = datagram.from
         out.append(
             .init(

@@ -304,14 +304,14 @@ struct PeerConnectionMediaTests {
         #expect(!a.connected && !b.connected)
 
         #expect(!a.localCandidates.isEmpty && !b.localCandidates.isEmpty)
-        for c in a.localCandidates { try b.pc.addIceCandidate(c, now: .seconds(2)) }
-        for c in b.localCandidates { try a.pc.addIceCandidate(c, now: .seconds(2)) }
-        try a.pc.addIceCandidate(nil, now: .seconds(2))
-        try b.pc.addIceCandidate(nil, now: .seconds(2))
+        for c in a.localCandidates { try b.pc.addICECandidate(c, now: .seconds(2)) }
+        for c in b.localCandidates { try a.pc.addICECandidate(c, now: .seconds(2)) }
+        try a.pc.addICECandidate(nil, now: .seconds(2))
+        try b.pc.addICECandidate(nil, now: .seconds(2))
         net.run([a.node, b.node], until: .seconds(4))
         #expect(a.connected && b.connected)
         let fresh = try PeerConnectionCore()
-        #expect(throws: PeerConnectionError.self) { try fresh.addIceCandidate(nil, now: .zero) }
+        #expect(throws: PeerConnectionError.self) { try fresh.addICECandidate(nil, now: .zero) }
     }
 
     @Test func iceRestartAndRenegotiationKeepMediaFlowing() throws {
@@ -330,7 +330,7 @@ struct PeerConnectionMediaTests {
         let before = try #require(b.pc.statistics(mid: audio)).framesDecoded
 
         // a restarts ICE and adds a video transceiver in the same new offer.
-        a.pc.restartIce(now: .seconds(2))
+        a.pc.restartICE(now: .seconds(2))
         let video = a.pc.addTransceiver(.video)
         let (reoffer, reanswer) = try Self.negotiate(a, b, now: .seconds(2))
         #expect(reoffer.media[0].iceUfrag != offer.media[0].iceUfrag, "the restart changed a's credentials")

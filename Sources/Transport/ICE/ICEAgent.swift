@@ -66,7 +66,7 @@ public struct ICEAgent: Sendable {
     }
 
     private struct Outstanding: Sendable {
-        var transaction: StunClientTransaction
+        var transaction: STUNClientTransaction
         var purpose: Purpose
         var from: TransportAddress
         var to: TransportAddress
@@ -106,7 +106,7 @@ public struct ICEAgent: Sendable {
     private var selected: PairKey?
     private var nominating: PairKey?
     private var firstValidAt: Duration?
-    private var transactions: [StunTransactionID: Outstanding] = [:]
+    private var transactions: [STUNTransactionID: Outstanding] = [:]
     private var gatheringPending = 0
     private var gatheringStarted = false
     private var gatheringReported = false
@@ -203,12 +203,12 @@ public struct ICEAgent: Sendable {
             locals.append(Local(candidate: candidate, base: base, localPreference: preference))
             events.append(.localCandidate(candidate))
             for server in configuration.stunServers where server.ip.isIPv6 == base.ip.isIPv6 {
-                var request = StunMessage(
-                    class: .request, method: StunMethod.binding, transactionID: .random(using: &rng))
+                var request = STUNMessage(
+                    class: .request, method: STUNMethod.binding, transactionID: .random(using: &rng))
                 request.software = configuration.software
                 let bytes = request.encoded(fingerprint: true)
                 transactions[request.transactionID] = Outstanding(
-                    transaction: StunClientTransaction(
+                    transaction: STUNClientTransaction(
                         request: bytes, id: request.transactionID, policy: configuration.gatheringRetransmission,
                         now: now),
                     purpose: .gather(server: server, base: base), from: base, to: server)
@@ -370,18 +370,18 @@ public struct ICEAgent: Sendable {
         _ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
     ) -> Bool {
         guard state != .closed else { return false }
-        let message: StunMessage
+        let message: STUNMessage
         do {
-            message = try StunMessage(parsing: data)
+            message = try STUNMessage(parsing: data)
         } catch {
             statistics.malformed += 1
             return false
         }
-        if message.hasFingerprint, !StunMessage.checkFingerprint(data) {
+        if message.hasFingerprint, !STUNMessage.checkFingerprint(data) {
             statistics.badFingerprint += 1
             return true
         }
-        guard message.method == StunMethod.binding else { return true }
+        guard message.method == STUNMethod.binding else { return true }
         switch message.messageClass {
         case .request: handleRequest(message, data: data, from: source, to: local, now: now)
         case .successResponse, .errorResponse: handleResponse(message, data: data, from: source, to: local, now: now)
@@ -402,7 +402,7 @@ public struct ICEAgent: Sendable {
     }
 
     private mutating func handleRequest(
-        _ m: StunMessage, data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        _ m: STUNMessage, data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
     ) {
         // RFC 8445 §7.3 with RFC 8489 §9.1.3: FINGERPRINT, USERNAME and MESSAGE-INTEGRITY required.
         guard m.hasFingerprint, m.hasIntegrity, let username = m.username else {
@@ -411,7 +411,7 @@ public struct ICEAgent: Sendable {
             return
         }
         guard username.hasPrefix(localCredentials.ufrag + ":"),
-            StunMessage.checkIntegrity(data, key: Array(localCredentials.pwd.utf8))
+            STUNMessage.checkIntegrity(data, key: Array(localCredentials.pwd.utf8))
         else {
             statistics.badIntegrity += 1
             respondError(to: m, code: 401, reason: "Unauthorized", from: local, to: source, key: nil)
@@ -434,7 +434,7 @@ public struct ICEAgent: Sendable {
                 return
             }
         }
-        var response = StunMessage(class: .successResponse, method: StunMethod.binding, transactionID: m.transactionID)
+        var response = STUNMessage(class: .successResponse, method: STUNMethod.binding, transactionID: m.transactionID)
         response.xorMappedAddress = source
         transmits.append(
             ICETransmit(from: local, to: source, data: response.encoded(integrityKey: localKey, fingerprint: true)))
@@ -478,15 +478,15 @@ public struct ICEAgent: Sendable {
     private var localKey: [UInt8] { Array(localCredentials.pwd.utf8) }
 
     private mutating func respondError(
-        to m: StunMessage, code: Int, reason: String, from: TransportAddress, to: TransportAddress, key: [UInt8]?
+        to m: STUNMessage, code: Int, reason: String, from: TransportAddress, to: TransportAddress, key: [UInt8]?
     ) {
-        var response = StunMessage(class: .errorResponse, method: StunMethod.binding, transactionID: m.transactionID)
+        var response = STUNMessage(class: .errorResponse, method: STUNMethod.binding, transactionID: m.transactionID)
         response.errorCode = (code, reason)
         transmits.append(ICETransmit(from: from, to: to, data: response.encoded(integrityKey: key, fingerprint: true)))
     }
 
     private mutating func handleResponse(
-        _ m: StunMessage, data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        _ m: STUNMessage, data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
     ) {
         guard let outstanding = transactions[m.transactionID] else {
             statistics.unmatchedResponses += 1
@@ -513,7 +513,7 @@ public struct ICEAgent: Sendable {
             }
             reportGatheringIfDone()
         case .check(let key, let useCandidate, let sentControlling):
-            guard let remote = remoteCredentials, StunMessage.checkIntegrity(data, key: Array(remote.pwd.utf8)) else {
+            guard let remote = remoteCredentials, STUNMessage.checkIntegrity(data, key: Array(remote.pwd.utf8)) else {
                 statistics.badIntegrity += 1
                 return
             }
@@ -549,7 +549,7 @@ public struct ICEAgent: Sendable {
             if selected == key { lastReceived = now }
             if pair.nominated { select(key, now: now) }
         case .consent(let key):
-            guard let remote = remoteCredentials, StunMessage.checkIntegrity(data, key: Array(remote.pwd.utf8)) else {
+            guard let remote = remoteCredentials, STUNMessage.checkIntegrity(data, key: Array(remote.pwd.utf8)) else {
                 statistics.badIntegrity += 1
                 return
             }
@@ -652,7 +652,7 @@ public struct ICEAgent: Sendable {
         let nominate = role == .controlling && (nominating == key || configuration.aggressiveNomination)
         pair.state = .inProgress
         pairs[key] = pair
-        var request = StunMessage(class: .request, method: StunMethod.binding, transactionID: .random(using: &rng))
+        var request = STUNMessage(class: .request, method: STUNMethod.binding, transactionID: .random(using: &rng))
         request.username = "\(remote.ufrag):\(localCredentials.ufrag)"
         let local = locals.first { $0.base == key.local }
         request.priority = ICECandidate.priority(kind: .peerReflexive, localPreference: local?.localPreference ?? 65535)
@@ -661,7 +661,7 @@ public struct ICEAgent: Sendable {
         request.software = configuration.software
         let bytes = request.encoded(integrityKey: Array(remote.pwd.utf8), fingerprint: true)
         transactions[request.transactionID] = Outstanding(
-            transaction: StunClientTransaction(
+            transaction: STUNClientTransaction(
                 request: bytes, id: request.transactionID, policy: configuration.checkRetransmission, now: now),
             purpose: .check(key, useCandidate: nominate, controlling: role == .controlling), from: key.local,
             to: key.remote)
@@ -671,13 +671,13 @@ public struct ICEAgent: Sendable {
 
     private mutating func sendConsentCheck(now: Duration) {
         guard let key = selected, let remote = remoteCredentials else { return }
-        var request = StunMessage(class: .request, method: StunMethod.binding, transactionID: .random(using: &rng))
+        var request = STUNMessage(class: .request, method: STUNMethod.binding, transactionID: .random(using: &rng))
         request.username = "\(remote.ufrag):\(localCredentials.ufrag)"
         request.priority = ICECandidate.priority(kind: .peerReflexive)
         if role == .controlling { request.iceControlling = tieBreaker } else { request.iceControlled = tieBreaker }
         let bytes = request.encoded(integrityKey: Array(remote.pwd.utf8), fingerprint: true)
         transactions[request.transactionID] = Outstanding(
-            transaction: StunClientTransaction(
+            transaction: STUNClientTransaction(
                 request: bytes, id: request.transactionID, policy: configuration.checkRetransmission, now: now),
             purpose: .consent(key), from: key.local, to: key.remote)
         transmits.append(ICETransmit(from: key.local, to: key.remote, data: bytes))

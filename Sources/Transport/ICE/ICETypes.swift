@@ -78,10 +78,10 @@ public struct ICEConfiguration: Sendable {
     /// Pacing of ordinary checks (Ta, RFC 8445 §14.2).
     public var checkInterval: Duration = .milliseconds(50)
     /// Retransmissions of one connectivity check.
-    public var checkRetransmission = StunRetransmissionPolicy(
+    public var checkRetransmission = STUNRetransmissionPolicy(
         initialRTO: .milliseconds(250), maxTransmissions: 6, finalWaitMultiplier: 8)
     /// Retransmissions of server-reflexive gathering requests.
-    public var gatheringRetransmission = StunRetransmissionPolicy(
+    public var gatheringRetransmission = STUNRetransmissionPolicy(
         initialRTO: .milliseconds(250), maxTransmissions: 5, finalWaitMultiplier: 8)
     /// How long the controlling agent waits, after the first valid pair, for a better pair
     /// to succeed before nominating.

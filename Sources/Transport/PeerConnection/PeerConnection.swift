@@ -96,13 +96,13 @@ public final class PeerConnection: Sendable {
     }
 
     /// Adds a trickled remote candidate; nil for end-of-candidates.
-    public func addIceCandidate(_ candidate: ICECandidate?) async throws {
-        try await driver.perform { pc, now in try pc.addIceCandidate(candidate, now: now) }
+    public func addICECandidate(_ candidate: ICECandidate?) async throws {
+        try await driver.perform { pc, now in try pc.addICECandidate(candidate, now: now) }
     }
 
     /// Restarts ICE; the next offer carries the new credentials.
-    public func restartIce() async throws {
-        try await driver.perform { pc, now in pc.restartIce(now: now) }
+    public func restartICE() async throws {
+        try await driver.perform { pc, now in pc.restartICE(now: now) }
     }
 
     /// Sends an encoded frame (Opus packet or VP8 frame) on transceiver `mid`.

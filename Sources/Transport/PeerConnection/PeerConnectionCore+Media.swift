@@ -53,7 +53,7 @@ extension PeerConnectionCore {
         } catch {
             throw .encoding(error.description)
         }
-        let level = Self.audioLevel(block)
+        let level = AudioLevel(block)
         for p in packets {
             t.stats.framesEncoded += 1
             if canSendMedia {
@@ -98,31 +98,16 @@ extension PeerConnectionCore {
         return (t, media)
     }
 
-    /// The RFC 6464 level of a block: −dBov of its RMS (0 loudest, 127 silence), and the
-    /// voice-activity flag for anything louder than −50 dBov.
-    static func audioLevel(_ block: AudioFrame<Int16>) -> (voiceActivity: Bool, level: UInt8) {
-        guard !block.samples.isEmpty else { return (false, 127) }
-        var sum = 0.0
-        for s in block.samples {
-            let x = Double(s) / 32768
-            sum += x * x
-        }
-        let rms = (sum / Double(block.samples.count)).squareRoot()
-        let dBov = rms > 0 ? -20 * log10(rms) : 127
-        let level = UInt8(max(0, min(127, dBov.rounded())))
-        return (level < 50, level)
-    }
-
     private func packetize(
         _ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia,
-        audioLevel: (voiceActivity: Bool, level: UInt8)? = nil, now: Duration
+        audioLevel: AudioLevel? = nil, now: Duration
     ) {
         let timestamp =
             t.timestampOffset
             &+ UInt32(truncatingIfNeeded: frame.timestamp.converted(to: frame.codec.rtpClockRate).value)
         let fragments: [RTPPayloadFragment]
         switch frame.codec {
-        case .opus: fragments = [RTPPayloadFragment(payload: frame.data, marker: false, timestamp: 0)]
+        case .opus: fragments = t.opusPacketizer.packetize(frame).map { [$0] } ?? []
         case .vp8: fragments = (try? t.vp8Packetizer.packetize(frame)) ?? []
         }
         let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]

@@ -293,8 +293,8 @@ public final class PeerConnectionCore: DatagramMachine {
     }
 
     /// Adds a candidate the peer trickled; nil means the peer has no more (end-of-candidates).
-    public func addIceCandidate(_ candidate: ICECandidate?, now: Duration) throws(PeerConnectionError) {
-        guard transportConfigured else { throw .invalidState("addIceCandidate before setRemoteDescription") }
+    public func addICECandidate(_ candidate: ICECandidate?, now: Duration) throws(PeerConnectionError) {
+        guard transportConfigured else { throw .invalidState("addICECandidate before setRemoteDescription") }
         if let candidate {
             transport.addRemoteCandidate(candidate, now: now)
         } else {
@@ -305,7 +305,7 @@ public final class PeerConnectionCore: DatagramMachine {
 
     /// Restarts ICE from this side (RFC 8445 §9): new local credentials, carried by the next
     /// ``createOffer()``; media keeps flowing on the current pair until a new one is chosen.
-    public func restartIce(now: Duration) {
+    public func restartICE(now: Duration) {
         transport.restartICE(now: now)
         collect(now: now)
     }

@@ -18,6 +18,8 @@ final class Transceiver {
     var history = RTPSendHistory(capacity: 1024)
     var rtx: RTXStream?
     var vp8Packetizer = try! VP8RTPPacketizer(maxPayloadSize: 1100)
+    /// DTX packets are sent as given (a frame source may rely on them).
+    var opusPacketizer = OpusRTPPacketizer(suppressDTX: false)
     var audioEncoder: OpusStreamEncoder?
     var videoEncoder: VP8Encoder?
     var lastSentTimestamp: UInt32 = 0

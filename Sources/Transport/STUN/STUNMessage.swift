@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// The class of a STUN message (RFC 8489 §5).
-public enum StunClass: UInt16, Sendable, Hashable {
+public enum STUNClass: UInt16, Sendable, Hashable {
     /// A request, answered by a response.
     case request = 0
     /// An indication: no response.
@@ -13,13 +13,13 @@ public enum StunClass: UInt16, Sendable, Hashable {
 }
 
 /// STUN methods MeetKit uses.
-public enum StunMethod {
+public enum STUNMethod {
     /// Binding (RFC 8489 §3): connectivity checks, server-reflexive discovery, keep-alives.
     public static let binding: UInt16 = 0x001
 }
 
 /// A 96-bit STUN transaction ID.
-public struct StunTransactionID: Hashable, Sendable, CustomStringConvertible {
+public struct STUNTransactionID: Hashable, Sendable, CustomStringConvertible {
     /// The 12 bytes.
     public let bytes: [UInt8]
 
@@ -30,12 +30,12 @@ public struct StunTransactionID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A random transaction ID drawn from `generator`.
-    public static func random<G: RandomNumberGenerator>(using generator: inout G) -> StunTransactionID {
-        StunTransactionID(bytes: (0..<12).map { _ in UInt8.random(in: 0...255, using: &generator) })!
+    public static func random<G: RandomNumberGenerator>(using generator: inout G) -> STUNTransactionID {
+        STUNTransactionID(bytes: (0..<12).map { _ in UInt8.random(in: 0...255, using: &generator) })!
     }
 
     /// A random transaction ID from the system's generator.
-    public static func random() -> StunTransactionID {
+    public static func random() -> STUNTransactionID {
         var g = SystemRandomNumberGenerator()
         return random(using: &g)
     }
@@ -44,7 +44,7 @@ public struct StunTransactionID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One STUN attribute: a type and its raw value (RFC 8489 §14).
-public struct StunAttribute: Sendable, Hashable {
+public struct STUNAttribute: Sendable, Hashable {
     /// The attribute type.
     public var type: UInt16
     /// The value, without padding.
@@ -83,35 +83,35 @@ public struct StunAttribute: Sendable, Hashable {
 /// A STUN message (RFC 8489 §5–6): class, method, transaction ID and attributes.
 ///
 /// ```swift
-/// var request = StunMessage(class: .request, method: StunMethod.binding)
+/// var request = STUNMessage(class: .request, method: STUNMethod.binding)
 /// request.username = "remote:local"
 /// request.priority = 1_853_824_767
 /// let bytes = request.encoded(integrityKey: Array(remotePassword.utf8), fingerprint: true)
 ///
-/// let reply = try StunMessage(parsing: datagram)
-/// guard StunMessage.checkIntegrity(datagram, key: key) else { ... }
+/// let reply = try STUNMessage(parsing: datagram)
+/// guard STUNMessage.checkIntegrity(datagram, key: key) else { ... }
 /// ```
-public struct StunMessage: Sendable, Equatable {
+public struct STUNMessage: Sendable, Equatable {
     /// The magic cookie every RFC 5389/8489 message carries.
     public static let magicCookie: UInt32 = 0x2112_A442
 
     /// The class.
-    public var messageClass: StunClass
+    public var messageClass: STUNClass
     /// The 12-bit method.
     public var method: UInt16
     /// The transaction ID.
-    public var transactionID: StunTransactionID
+    public var transactionID: STUNTransactionID
     /// The attributes, in order. MESSAGE-INTEGRITY and FINGERPRINT are not kept here: they
     /// are computed by ``encoded(integrityKey:fingerprint:)`` and checked with
     /// ``checkIntegrity(_:key:)`` and ``checkFingerprint(_:)``.
-    public var attributes: [StunAttribute]
+    public var attributes: [STUNAttribute]
     /// Whether the parsed message carried MESSAGE-INTEGRITY.
     public private(set) var hasIntegrity = false
     /// Whether the parsed message carried FINGERPRINT.
     public private(set) var hasFingerprint = false
 
     /// A message with no attributes and a random transaction ID unless given.
-    public init(class messageClass: StunClass, method: UInt16, transactionID: StunTransactionID = .random()) {
+    public init(class messageClass: STUNClass, method: UInt16, transactionID: STUNTransactionID = .random()) {
         self.messageClass = messageClass
         self.method = method & 0x0FFF
         self.transactionID = transactionID
@@ -132,8 +132,8 @@ public struct StunMessage: Sendable, Equatable {
 
     /// Parses a datagram. Attributes after MESSAGE-INTEGRITY other than FINGERPRINT are
     /// ignored (RFC 8489 §14.5). Integrity and fingerprint are not checked here.
-    /// - Throws: ``StunError`` for anything malformed; nothing traps.
-    public init(parsing data: [UInt8]) throws(StunError) {
+    /// - Throws: ``STUNError`` for anything malformed; nothing traps.
+    public init(parsing data: [UInt8]) throws(STUNError) {
         guard data.count >= 20 else { throw .tooShort(data.count) }
         guard data[0] & 0xC0 == 0, be32(data, 4) == Self.magicCookie else { throw .notStun }
         let length = Int(be16(data, 2))
@@ -142,8 +142,8 @@ public struct StunMessage: Sendable, Equatable {
         }
         let type = be16(data, 0)
         method = (type & 0x000F) | ((type >> 1) & 0x0070) | ((type >> 2) & 0x0F80)
-        messageClass = StunClass(rawValue: ((type >> 4) & 1) | ((type >> 7) & 2))!
-        transactionID = StunTransactionID(bytes: Array(data[8..<20]))!
+        messageClass = STUNClass(rawValue: ((type >> 4) & 1) | ((type >> 7) & 2))!
+        transactionID = STUNTransactionID(bytes: Array(data[8..<20]))!
         attributes = []
         var offset = 20
         var afterIntegrity = false
@@ -155,13 +155,13 @@ public struct StunMessage: Sendable, Equatable {
             guard offset + 4 + padded <= data.count else { throw .truncatedAttribute(type: attrType, offset: offset) }
             let value = Array(data[(offset + 4)..<(offset + 4 + attrLength)])
             switch attrType {
-            case StunAttribute.Kind.messageIntegrity:
+            case STUNAttribute.Kind.messageIntegrity:
                 guard attrLength == 20 else {
                     throw .malformedAttribute(type: attrType, reason: "\(attrLength) bytes, needs 20")
                 }
                 hasIntegrity = true
                 afterIntegrity = true
-            case StunAttribute.Kind.fingerprint:
+            case STUNAttribute.Kind.fingerprint:
                 guard attrLength == 4 else {
                     throw .malformedAttribute(type: attrType, reason: "\(attrLength) bytes, needs 4")
                 }
@@ -170,7 +170,7 @@ public struct StunMessage: Sendable, Equatable {
                 }
                 hasFingerprint = true
             default:
-                if !afterIntegrity { attributes.append(StunAttribute(type: attrType, value: value)) }
+                if !afterIntegrity { attributes.append(STUNAttribute(type: attrType, value: value)) }
             }
             offset += 4 + padded
         }
@@ -191,20 +191,20 @@ public struct StunMessage: Sendable, Equatable {
         if let key = integrityKey {
             Self.setLength(&out, out.count - 20 + 24)
             let mac = Self.hmacSHA1(key: key, data: out)
-            Self.append(StunAttribute(type: StunAttribute.Kind.messageIntegrity, value: mac), to: &out)
+            Self.append(STUNAttribute(type: STUNAttribute.Kind.messageIntegrity, value: mac), to: &out)
         }
         if fingerprint {
             Self.setLength(&out, out.count - 20 + 8)
-            let crc = StunCRC32.checksum(out) ^ 0x5354_554E
+            let crc = STUNCRC32.checksum(out) ^ 0x5354_554E
             var value: [UInt8] = []
             putBE32(&value, crc)
-            Self.append(StunAttribute(type: StunAttribute.Kind.fingerprint, value: value), to: &out)
+            Self.append(STUNAttribute(type: STUNAttribute.Kind.fingerprint, value: value), to: &out)
         }
         Self.setLength(&out, out.count - 20)
         return out
     }
 
-    static func append(_ a: StunAttribute, to out: inout [UInt8]) {
+    static func append(_ a: STUNAttribute, to out: inout [UInt8]) {
         putBE16(&out, a.type)
         putBE16(&out, UInt16(a.value.count))
         out += a.value
@@ -233,7 +233,7 @@ public struct StunMessage: Sendable, Equatable {
     /// Whether `data` carries a MESSAGE-INTEGRITY that matches `key` (for ICE, the password
     /// of whoever the message is addressed to). False when absent or malformed.
     public static func checkIntegrity(_ data: [UInt8], key: [UInt8]) -> Bool {
-        guard let offset = attributeOffset(data, type: StunAttribute.Kind.messageIntegrity),
+        guard let offset = attributeOffset(data, type: STUNAttribute.Kind.messageIntegrity),
             offset + 24 <= data.count
         else { return false }
         var prefix = Array(data[0..<offset])
@@ -243,10 +243,10 @@ public struct StunMessage: Sendable, Equatable {
 
     /// Whether `data` ends with a FINGERPRINT that matches it. False when absent.
     public static func checkFingerprint(_ data: [UInt8]) -> Bool {
-        guard data.count >= 28, let offset = attributeOffset(data, type: StunAttribute.Kind.fingerprint),
+        guard data.count >= 28, let offset = attributeOffset(data, type: STUNAttribute.Kind.fingerprint),
             offset == data.count - 8
         else { return false }
-        let expected = StunCRC32.checksum(Array(data[0..<offset])) ^ 0x5354_554E
+        let expected = STUNCRC32.checksum(Array(data[0..<offset])) ^ 0x5354_554E
         return be32(data, offset + 4) == expected
     }
 
@@ -269,7 +269,7 @@ public struct StunMessage: Sendable, Equatable {
 }
 
 /// CRC-32 (ISO-HDLC, reflected polynomial 0xEDB88320) for STUN FINGERPRINT.
-enum StunCRC32 {
+enum STUNCRC32 {
     static let table: [UInt32] = (0..<256).map { i in
         var c = UInt32(i)
         for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }

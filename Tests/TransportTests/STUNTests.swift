@@ -10,7 +10,7 @@ func hex(_ s: String) -> [UInt8] {
 }
 
 @Suite("STUN messages")
-struct StunTests {
+struct STUNTests {
     // RFC 5769 §2.1–2.3 test vectors; short-term password "VOkJxbRl1RmTxUk/WvJxBt".
     static let password = Array("VOkJxbRl1RmTxUk/WvJxBt".utf8)
     static let request = hex(
@@ -40,37 +40,37 @@ struct StunTests {
         """)
 
     @Test func rfc5769SampleRequest() throws {
-        let m = try StunMessage(parsing: Self.request)
-        #expect(m.messageClass == .request && m.method == StunMethod.binding)
+        let m = try STUNMessage(parsing: Self.request)
+        #expect(m.messageClass == .request && m.method == STUNMethod.binding)
         #expect(m.software == "STUN test client")
         #expect(m.username == "evtj:h6vY")
         #expect(m.priority == 0x6E00_01FF)
         #expect(m.iceControlled == 0x932F_F9B1_5126_3B36)
         #expect(m.hasIntegrity && m.hasFingerprint)
-        #expect(StunMessage.checkIntegrity(Self.request, key: Self.password))
-        #expect(!StunMessage.checkIntegrity(Self.request, key: Array("wrong".utf8)))
-        #expect(StunMessage.checkFingerprint(Self.request))
+        #expect(STUNMessage.checkIntegrity(Self.request, key: Self.password))
+        #expect(!STUNMessage.checkIntegrity(Self.request, key: Array("wrong".utf8)))
+        #expect(STUNMessage.checkFingerprint(Self.request))
     }
 
     @Test func rfc5769Responses() throws {
-        let v4 = try StunMessage(parsing: Self.ipv4Response)
+        let v4 = try STUNMessage(parsing: Self.ipv4Response)
         #expect(v4.messageClass == .successResponse)
         #expect(v4.xorMappedAddress == TransportAddress("192.0.2.1:32853"))
-        #expect(StunMessage.checkIntegrity(Self.ipv4Response, key: Self.password))
-        #expect(StunMessage.checkFingerprint(Self.ipv4Response))
-        let v6 = try StunMessage(parsing: Self.ipv6Response)
+        #expect(STUNMessage.checkIntegrity(Self.ipv4Response, key: Self.password))
+        #expect(STUNMessage.checkFingerprint(Self.ipv4Response))
+        let v6 = try STUNMessage(parsing: Self.ipv6Response)
         #expect(v6.xorMappedAddress == TransportAddress("[2001:db8:1234:5678:11:2233:4455:6677]:32853"))
-        #expect(StunMessage.checkIntegrity(Self.ipv6Response, key: Self.password))
-        #expect(StunMessage.checkFingerprint(Self.ipv6Response))
+        #expect(STUNMessage.checkIntegrity(Self.ipv6Response, key: Self.password))
+        #expect(STUNMessage.checkFingerprint(Self.ipv6Response))
     }
 
     /// Our encoder reproduces the vectors byte for byte (padding bytes aside, which RFC
     /// 5769 fills with spaces where MeetKit writes zeros, so compare after re-encoding the
     /// vector's own padding).
     @Test func encoderMatchesVectors() throws {
-        var m = StunMessage(
-            class: .successResponse, method: StunMethod.binding,
-            transactionID: StunTransactionID(bytes: hex("b7 e7 a7 01 bc 34 d6 86 fa 87 df ae"))!)
+        var m = STUNMessage(
+            class: .successResponse, method: STUNMethod.binding,
+            transactionID: STUNTransactionID(bytes: hex("b7 e7 a7 01 bc 34 d6 86 fa 87 df ae"))!)
         m.software = "test vector"
         m.xorMappedAddress = TransportAddress("192.0.2.1:32853")
         var expected = Self.ipv4Response
@@ -80,14 +80,14 @@ struct StunTests {
         let encoded = m.encoded(integrityKey: Self.password, fingerprint: true)
         #expect(encoded.count == expected.count)
         #expect(Array(encoded[0..<44]) == Array(expected[0..<44]))
-        #expect(StunMessage.checkIntegrity(encoded, key: Self.password))
-        #expect(StunMessage.checkFingerprint(encoded))
-        let parsed = try StunMessage(parsing: encoded)
+        #expect(STUNMessage.checkIntegrity(encoded, key: Self.password))
+        #expect(STUNMessage.checkFingerprint(encoded))
+        let parsed = try STUNMessage(parsing: encoded)
         #expect(parsed.xorMappedAddress == m.xorMappedAddress && parsed.software == "test vector")
     }
 
     @Test func roundTripOfEveryAttribute() throws {
-        var m = StunMessage(class: .errorResponse, method: StunMethod.binding)
+        var m = STUNMessage(class: .errorResponse, method: STUNMethod.binding)
         m.username = "a:b"
         m.priority = 12345
         m.useCandidate = true
@@ -96,7 +96,7 @@ struct StunTests {
         m.unknownAttributes = [0x0031, 0x0032]
         m.mappedAddress = TransportAddress("10.0.0.1:9")
         m.xorMappedAddress = TransportAddress("[::1]:5000")
-        let parsed = try StunMessage(parsing: m.encoded(integrityKey: [1, 2, 3], fingerprint: true))
+        let parsed = try STUNMessage(parsing: m.encoded(integrityKey: [1, 2, 3], fingerprint: true))
         #expect(parsed.username == "a:b" && parsed.priority == 12345 && parsed.useCandidate)
         #expect(parsed.iceControlling == 0x0102_0304_0506_0708 && parsed.iceControlled == nil)
         #expect(parsed.errorCode?.code == 487 && parsed.errorCode?.reason == "Role Conflict")
@@ -108,34 +108,34 @@ struct StunTests {
     }
 
     @Test func attributesAfterIntegrityAreIgnored() throws {
-        var m = StunMessage(class: .request, method: StunMethod.binding)
+        var m = STUNMessage(class: .request, method: STUNMethod.binding)
         m.username = "x:y"
         var bytes = m.encoded(integrityKey: [9])
         // Append an attribute after MESSAGE-INTEGRITY and fix the length.
         bytes += [0x00, 0x24, 0x00, 0x04, 0, 0, 0, 1]
         bytes[3] = UInt8(bytes.count - 20)
-        let parsed = try StunMessage(parsing: bytes)
+        let parsed = try STUNMessage(parsing: bytes)
         #expect(parsed.priority == nil)
-        #expect(StunMessage.checkIntegrity(bytes, key: [9]))
+        #expect(STUNMessage.checkIntegrity(bytes, key: [9]))
     }
 
     @Test func malformedMessagesAreTypedErrors() {
-        #expect(throws: StunError.tooShort(3)) { try StunMessage(parsing: [0, 1, 0]) }
+        #expect(throws: STUNError.tooShort(3)) { try STUNMessage(parsing: [0, 1, 0]) }
         var notStun = Self.request
         notStun[4] = 0
-        #expect(throws: StunError.notStun) { try StunMessage(parsing: notStun) }
-        #expect(throws: StunError.badLength(declared: 0x58, available: 0x57)) {
-            try StunMessage(parsing: Array(Self.request.dropLast()))
+        #expect(throws: STUNError.notStun) { try STUNMessage(parsing: notStun) }
+        #expect(throws: STUNError.badLength(declared: 0x58, available: 0x57)) {
+            try STUNMessage(parsing: Array(Self.request.dropLast()))
         }
         var longAttribute = Self.request
         longAttribute[23] = 0xF0  // SOFTWARE claims 240 bytes
-        #expect(throws: StunError.truncatedAttribute(type: 0x8022, offset: 20)) {
-            try StunMessage(parsing: longAttribute)
+        #expect(throws: STUNError.truncatedAttribute(type: 0x8022, offset: 20)) {
+            try STUNMessage(parsing: longAttribute)
         }
         var tampered = Self.request
         tampered[30] ^= 1
-        #expect(!StunMessage.checkIntegrity(tampered, key: Self.password))
-        #expect(!StunMessage.checkFingerprint(tampered))
+        #expect(!STUNMessage.checkIntegrity(tampered, key: Self.password))
+        #expect(!STUNMessage.checkFingerprint(tampered))
     }
 
     /// Random and mutated datagrams: a typed error or a message, never a crash.
@@ -158,13 +158,13 @@ struct StunTests {
                     bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
                 }
             }
-            if let m = try? StunMessage(parsing: bytes) {
+            if let m = try? STUNMessage(parsing: bytes) {
                 parsed += 1
                 _ = (m.username, m.priority, m.xorMappedAddress, m.mappedAddress, m.errorCode, m.unknownAttributes)
                 _ = m.iceControlled
             }
-            _ = StunMessage.checkIntegrity(bytes, key: Self.password)
-            _ = StunMessage.checkFingerprint(bytes)
+            _ = STUNMessage.checkIntegrity(bytes, key: Self.password)
+            _ = STUNMessage.checkFingerprint(bytes)
         }
         #expect(parsed > 0)
     }
@@ -181,11 +181,11 @@ struct StunTests {
 }
 
 @Suite("STUN client transactions")
-struct StunTransactionTests {
+struct STUNTransactionTests {
     /// RFC 8489 §6.2.1's example: RTO 500 ms, Rc 7, Rm 16 → sends at 0, 500, 1500, 3500,
     /// 7500, 15500, 31500 ms and failure at 39500 ms.
     @Test func rfcRetransmissionSchedule() {
-        var t = StunClientTransaction(request: [1, 2, 3], id: .random(), now: .zero)
+        var t = STUNClientTransaction(request: [1, 2, 3], id: .random(), now: .zero)
         var sends: [Int] = [0]
         var failedAt: Int?
         var now = Duration.zero
@@ -204,7 +204,7 @@ struct StunTransactionTests {
     }
 
     @Test func earlyCallsDoNothing() {
-        var t = StunClientTransaction(
+        var t = STUNClientTransaction(
             request: [0], id: .random(), policy: .init(initialRTO: .milliseconds(100), maxTransmissions: 2),
             now: .seconds(5))
         #expect(t.handleTimeout(now: .seconds(5)) == nil)

@@ -1,5 +1,5 @@
 /// Retransmission settings of a STUN client transaction over UDP (RFC 8489 §6.2.1).
-public struct StunRetransmissionPolicy: Sendable, Equatable {
+public struct STUNRetransmissionPolicy: Sendable, Equatable {
     /// The first retransmission timeout; doubles after each transmission.
     public var initialRTO: Duration
     /// Transmissions in all, the first included (Rc).
@@ -15,14 +15,14 @@ public struct StunRetransmissionPolicy: Sendable, Equatable {
     }
 
     /// RFC 8489's defaults: 500 ms, 7 transmissions, final wait 16 × RTO (39.5 s in all).
-    public static let rfc8489 = StunRetransmissionPolicy()
+    public static let rfc8489 = STUNRetransmissionPolicy()
 }
 
 /// One outstanding STUN request, sans-IO: it says when to retransmit and when to give up;
 /// the caller sends and receives.
 ///
 /// ```swift
-/// var transaction = StunClientTransaction(request: bytes, id: message.transactionID, now: now)
+/// var transaction = STUNClientTransaction(request: bytes, id: message.transactionID, now: now)
 /// send(bytes)
 /// // at transaction.nextDeadline:
 /// switch transaction.handleTimeout(now: now) {
@@ -31,7 +31,7 @@ public struct StunRetransmissionPolicy: Sendable, Equatable {
 /// case nil: break
 /// }
 /// ```
-public struct StunClientTransaction: Sendable {
+public struct STUNClientTransaction: Sendable {
     /// What a deadline brings.
     public enum TimeoutAction: Sendable, Equatable {
         /// Send these bytes again.
@@ -41,11 +41,11 @@ public struct StunClientTransaction: Sendable {
     }
 
     /// The transaction's ID, to match responses.
-    public let id: StunTransactionID
+    public let id: STUNTransactionID
     /// The encoded request.
     public let request: [UInt8]
     /// The policy in force.
-    public let policy: StunRetransmissionPolicy
+    public let policy: STUNRetransmissionPolicy
     /// Transmissions so far (the first included).
     public private(set) var transmissions = 1
     /// When ``handleTimeout(now:)`` must next be called.
@@ -54,7 +54,7 @@ public struct StunClientTransaction: Sendable {
 
     /// A transaction whose request the caller sends at `now`.
     public init(
-        request: [UInt8], id: StunTransactionID, policy: StunRetransmissionPolicy = .rfc8489, now: Duration
+        request: [UInt8], id: STUNTransactionID, policy: STUNRetransmissionPolicy = .rfc8489, now: Duration
     ) {
         self.request = request
         self.id = id

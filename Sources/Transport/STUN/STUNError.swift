@@ -1,5 +1,5 @@
 /// Why bytes are not an acceptable STUN message.
-public enum StunError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum STUNError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Fewer than the 20 bytes of a STUN header.
     case tooShort(Int)
     /// The first two bits are not zero or the magic cookie is missing (RFC 8489 §5): not STUN.
