@@ -72,7 +72,7 @@ struct ICETransportTests {
         let again = try await ICETransport.start(localAddresses: [loopback], port: pair!.local.port)
         #expect(try await again.localCandidates().first?.port == pair!.local.port)
         await again.close()
-        await #expect(throws: ICETransport.Failure.closed) { try await a.send([0x80]) }
+        await #expect(throws: UDPDriverError.closed) { try await a.send([0x80]) }
     }
 
     @Test func sendingBeforeConnectionIsATypedError() async throws {

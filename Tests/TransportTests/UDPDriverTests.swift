@@ -13,13 +13,13 @@ import Testing
 struct UDPDriverTests {
     /// Echoes each datagram to where it came from.
     final class Echo: DatagramMachine {
-        private var out: [ICETransmit] = []
+        private var out: [Datagram] = []
         func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
-            out.append(ICETransmit(from: local, to: source, data: data))
+            out.append(Datagram(from: local, to: source, data: data))
         }
         func handleTimeout(now: Duration) {}
         var nextDeadline: Duration? { nil }
-        func drainTransmits() -> [ICETransmit] {
+        func drainTransmits() -> [Datagram] {
             defer { out = [] }
             return out
         }
@@ -27,14 +27,14 @@ struct UDPDriverTests {
 
     /// Sends what it is given, keeps what it receives.
     final class Client: DatagramMachine {
-        var out: [ICETransmit] = []
+        var out: [Datagram] = []
         var received: [[UInt8]] = []
         func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
             received.append(data)
         }
         func handleTimeout(now: Duration) {}
         var nextDeadline: Duration? { nil }
-        func drainTransmits() -> [ICETransmit] {
+        func drainTransmits() -> [Datagram] {
             defer { out = [] }
             return out
         }
@@ -61,7 +61,7 @@ struct UDPDriverTests {
         let held = echo.eventLoop.submit { gate.wait() }
         let before = pumps.load(ordering: .relaxed)
         try await client.perform { machine, _ in
-            machine.out = (0..<48).map { ICETransmit(from: from, to: to, data: [UInt8($0)]) }
+            machine.out = (0..<48).map { Datagram(from: from, to: to, data: [UInt8($0)]) }
         }
         gate.signal()
         try await held.get()

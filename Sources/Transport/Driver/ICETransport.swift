@@ -16,7 +16,7 @@ import NIOPosix
 /// ```
 public final class ICETransport: Sendable {
     /// A datagram that is not STUN, with the pair it came on.
-    public struct Datagram: Sendable {
+    public struct Received: Sendable {
         /// The bytes.
         public var data: [UInt8]
         /// Who sent it.
@@ -25,23 +25,19 @@ public final class ICETransport: Sendable {
         public var local: TransportAddress
     }
 
-    /// Errors of the driver.
+    /// Errors of the transport (besides its driver's ``UDPDriverError``).
     public enum Failure: Error, Sendable, Equatable {
         /// No pair is selected yet: nothing can be sent.
         case notConnected
-        /// The transport is closed.
-        case closed
-        /// A local address could not be bound.
-        case bindFailed(String)
     }
 
     /// The agent as a datagram machine: STUN to the agent, the rest to `incoming`.
     final class Machine: DatagramMachine {
         var agent: ICEAgent
-        var appTransmits: [ICETransmit] = []
-        let incoming: AsyncStream<Datagram>.Continuation
+        var appTransmits: [Datagram] = []
+        let incoming: AsyncStream<Received>.Continuation
 
-        init(agent: ICEAgent, incoming: AsyncStream<Datagram>.Continuation) {
+        init(agent: ICEAgent, incoming: AsyncStream<Received>.Continuation) {
             self.agent = agent
             self.incoming = incoming
         }
@@ -52,14 +48,14 @@ public final class ICETransport: Sendable {
             case .unknown: return
             default:
                 agent.noteReceived(from: source, to: local, now: now)
-                incoming.yield(Datagram(data: data, source: source, local: local))
+                incoming.yield(Received(data: data, source: source, local: local))
             }
         }
 
         func handleTimeout(now: Duration) { agent.handleTimeout(now: now) }
         var nextDeadline: Duration? { agent.nextDeadline }
 
-        func drainTransmits() -> [ICETransmit] {
+        func drainTransmits() -> [Datagram] {
             defer { appTransmits.removeAll(keepingCapacity: true) }
             return agent.drainTransmits() + appTransmits
         }
@@ -68,20 +64,20 @@ public final class ICETransport: Sendable {
     /// The agent's events: candidates, gathering complete, state and pair changes.
     public let events: AsyncStream<ICEEvent>
     /// Application datagrams (anything but STUN) received on the sockets.
-    public let incoming: AsyncStream<Datagram>
+    public let incoming: AsyncStream<Received>
     /// This side's ICE credentials.
     public let localCredentials: ICECredentials
     private let driver: UDPDriver<Machine>
     private let eventSink: AsyncStream<ICEEvent>.Continuation
-    private let incomingSink: AsyncStream<Datagram>.Continuation
+    private let incomingSink: AsyncStream<Received>.Continuation
 
     /// The event loop everything runs on.
     public var eventLoop: any EventLoop { driver.eventLoop }
 
     private init(
         driver: UDPDriver<Machine>, credentials: ICECredentials, events: AsyncStream<ICEEvent>,
-        eventSink: AsyncStream<ICEEvent>.Continuation, incoming: AsyncStream<Datagram>,
-        incomingSink: AsyncStream<Datagram>.Continuation
+        eventSink: AsyncStream<ICEEvent>.Continuation, incoming: AsyncStream<Received>,
+        incomingSink: AsyncStream<Received>.Continuation
     ) {
         self.driver = driver
         localCredentials = credentials
@@ -99,7 +95,7 @@ public final class ICETransport: Sendable {
     ) async throws -> ICETransport {
         let (events, eventSink) = AsyncStream.makeStream(of: ICEEvent.self)
         let (incoming, incomingSink) = AsyncStream.makeStream(
-            of: Datagram.self, bufferingPolicy: .bufferingNewest(4096))
+            of: Received.self, bufferingPolicy: .bufferingNewest(4096))
         let agent = ICEAgent(configuration: configuration)
         do {
             let driver = try await UDPDriver<Machine>.start(
@@ -163,11 +159,12 @@ public final class ICETransport: Sendable {
     }
 
     /// Sends an application datagram on the selected pair.
-    /// - Throws: ``Failure/notConnected`` before a pair is selected, ``Failure/closed`` after close.
+    /// - Throws: ``Failure/notConnected`` before a pair is selected, ``UDPDriverError/closed``
+    ///   after close.
     public func send(_ data: [UInt8]) async throws {
         try await driver.perform { machine, _ in
             guard let pair = machine.agent.selectedPair else { throw Failure.notConnected }
-            machine.appTransmits.append(ICETransmit(from: pair.local, to: pair.remote, data: data))
+            machine.appTransmits.append(Datagram(from: pair.local, to: pair.remote, data: data))
         }
     }
 

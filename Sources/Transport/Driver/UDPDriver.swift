@@ -10,7 +10,7 @@ public protocol DatagramMachine: AnyObject, SendableMetatype {
     /// When ``handleTimeout(now:)`` must next be called.
     var nextDeadline: Duration? { get }
     /// Datagrams to send now.
-    func drainTransmits() -> [ICETransmit]
+    func drainTransmits() -> [Datagram]
 }
 
 /// Runs a ``DatagramMachine`` over UDP sockets on one SwiftNIO event loop: binds the
@@ -84,7 +84,7 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                 }.get()
                 guard let local = channel.localAddress.flatMap(TransportAddress.init(nio:)) else {
                     try? await channel.close()
-                    throw ICETransport.Failure.bindFailed(host)
+                    throw UDPDriverError.bindFailed(host)
                 }
                 try await loop.submit {
                     driver.state.value.channels[local] = channel
@@ -110,7 +110,7 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     public func perform<R: Sendable>(_ body: @escaping @Sendable (Machine, Duration) throws -> R) async throws -> R {
         try await eventLoop.submit {
             let state = self.state.value
-            guard !state.closed else { throw ICETransport.Failure.closed }
+            guard !state.closed else { throw UDPDriverError.closed }
             defer { self.pump() }
             return try body(state.machine, self.now())
         }.get()
@@ -207,3 +207,18 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
 }
 
 extension SecureTransportCore: DatagramMachine {}
+
+/// Why a ``UDPDriver`` could not do what it was asked.
+public enum UDPDriverError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A local address could not be bound (the address, as given).
+    case bindFailed(String)
+    /// The driver is closed: its sockets are released and its machine gets nothing more.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .bindFailed(let address): "cannot bind a UDP socket on \(address)"
+        case .closed: "the connection is closed"
+        }
+    }
+}

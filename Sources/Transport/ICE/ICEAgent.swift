@@ -115,7 +115,7 @@ public struct ICEAgent: Sendable {
     private var lastReceived: Duration = .zero
     private var lastConsent: Duration = .zero
     private var nextConsentAt: Duration?
-    private var transmits: [ICETransmit] = []
+    private var transmits: [Datagram] = []
     private var events: [ICEEvent] = []
     private var prflxCounter = 0
 
@@ -132,7 +132,7 @@ public struct ICEAgent: Sendable {
     // MARK: outputs
 
     /// Datagrams to send now, oldest first.
-    public mutating func drainTransmits() -> [ICETransmit] {
+    public mutating func drainTransmits() -> [Datagram] {
         defer { transmits.removeAll(keepingCapacity: true) }
         return transmits
     }
@@ -212,7 +212,7 @@ public struct ICEAgent: Sendable {
                         request: bytes, id: request.transactionID, policy: configuration.gatheringRetransmission,
                         now: now),
                     purpose: .gather(server: server, base: base), from: base, to: server)
-                transmits.append(ICETransmit(from: base, to: server, data: bytes))
+                transmits.append(Datagram(from: base, to: server, data: bytes))
                 gatheringPending += 1
             }
             for remote in remoteCandidates { addPair(base: base, remote: remote, now: now) }
@@ -437,7 +437,7 @@ public struct ICEAgent: Sendable {
         var response = STUNMessage(class: .successResponse, method: STUNMethod.binding, transactionID: m.transactionID)
         response.xorMappedAddress = source
         transmits.append(
-            ICETransmit(from: local, to: source, data: response.encoded(integrityKey: localKey, fingerprint: true)))
+            Datagram(from: local, to: source, data: response.encoded(integrityKey: localKey, fingerprint: true)))
 
         // Peer-reflexive remote candidate (RFC 8445 §7.3.1.3).
         if !remoteAddresses.contains(source) {
@@ -482,7 +482,7 @@ public struct ICEAgent: Sendable {
     ) {
         var response = STUNMessage(class: .errorResponse, method: STUNMethod.binding, transactionID: m.transactionID)
         response.errorCode = (code, reason)
-        transmits.append(ICETransmit(from: from, to: to, data: response.encoded(integrityKey: key, fingerprint: true)))
+        transmits.append(Datagram(from: from, to: to, data: response.encoded(integrityKey: key, fingerprint: true)))
     }
 
     private mutating func handleResponse(
@@ -611,7 +611,7 @@ public struct ICEAgent: Sendable {
             switch o.transaction.handleTimeout(now: now) {
             case .retransmit(let bytes)?:
                 transactions[id] = o
-                transmits.append(ICETransmit(from: o.from, to: o.to, data: bytes))
+                transmits.append(Datagram(from: o.from, to: o.to, data: bytes))
                 if case .check = o.purpose { statistics.checksSent += 1 }
             case .failed?:
                 transactions[id] = nil
@@ -665,7 +665,7 @@ public struct ICEAgent: Sendable {
                 request: bytes, id: request.transactionID, policy: configuration.checkRetransmission, now: now),
             purpose: .check(key, useCandidate: nominate, controlling: role == .controlling), from: key.local,
             to: key.remote)
-        transmits.append(ICETransmit(from: key.local, to: key.remote, data: bytes))
+        transmits.append(Datagram(from: key.local, to: key.remote, data: bytes))
         statistics.checksSent += 1
     }
 
@@ -680,7 +680,7 @@ public struct ICEAgent: Sendable {
             transaction: STUNClientTransaction(
                 request: bytes, id: request.transactionID, policy: configuration.checkRetransmission, now: now),
             purpose: .consent(key), from: key.local, to: key.remote)
-        transmits.append(ICETransmit(from: key.local, to: key.remote, data: bytes))
+        transmits.append(Datagram(from: key.local, to: key.remote, data: bytes))
     }
 
     /// Nomination, completion, disconnection and failure decisions.

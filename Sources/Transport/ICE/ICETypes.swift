@@ -42,16 +42,6 @@ public struct ICECredentials: Sendable, Hashable {
     }
 }
 
-/// A datagram an ICE agent wants sent: from one of its local bases to a remote address.
-public struct ICETransmit: Sendable, Hashable {
-    /// The local base (the socket) to send from.
-    public var from: TransportAddress
-    /// The destination.
-    public var to: TransportAddress
-    /// The bytes.
-    public var data: [UInt8]
-}
-
 /// What an ICE agent reports.
 public enum ICEEvent: Sendable, Hashable {
     /// A new local candidate to signal to the peer (trickle ICE, RFC 8838).

@@ -64,7 +64,7 @@ public final class SecureTransportCore {
     public private(set) var srtp: SRTPSession?
     /// The DTLS endpoint, once the remote description set its role.
     public private(set) var dtls: DTLSConnection?
-    private var transmits: [ICETransmit] = []
+    private var transmits: [Datagram] = []
     private var events: [Event] = []
     private var dtlsPeer: (local: TransportAddress, remote: TransportAddress)?
     private var pendingDTLS: [(data: [UInt8], from: TransportAddress, to: TransportAddress)] = []
@@ -185,7 +185,7 @@ public final class SecureTransportCore {
     }
 
     /// Datagrams to send.
-    public func drainTransmits() -> [ICETransmit] {
+    public func drainTransmits() -> [Datagram] {
         defer { transmits.removeAll(keepingCapacity: true) }
         return transmits
     }
@@ -201,7 +201,7 @@ public final class SecureTransportCore {
         guard let srtp, let pair = ice.selectedPair else { throw .notSecured }
         do {
             transmits.append(
-                ICETransmit(from: pair.local, to: pair.remote, data: try srtp.protectRTP(packet.serialized())))
+                Datagram(from: pair.local, to: pair.remote, data: try srtp.protectRTP(packet.serialized())))
             statistics.rtpSent += 1
         } catch {
             throw .srtp(error)
@@ -213,7 +213,7 @@ public final class SecureTransportCore {
         guard let srtp, let pair = ice.selectedPair else { throw .notSecured }
         do {
             transmits.append(
-                ICETransmit(
+                Datagram(
                     from: pair.local, to: pair.remote, data: try srtp.protectRTCP(RTCPPacket.serializeCompound(packets))
                 ))
         } catch {
@@ -269,7 +269,7 @@ public final class SecureTransportCore {
         if dtls.state == .new, dtls.role == .client, ice.selectedPair != nil { dtls.start(now: now) }
         let route = ice.selectedPair ?? dtlsPeer
         for d in dtls.drainTransmits() {
-            if let route { transmits.append(ICETransmit(from: route.local, to: route.remote, data: d)) }
+            if let route { transmits.append(Datagram(from: route.local, to: route.remote, data: d)) }
         }
         for e in dtls.drainEvents() {
             switch e {

@@ -343,7 +343,7 @@ public final class PeerConnectionCore: DatagramMachine {
         return candidates.compactMap { $0 }.min()
     }
 
-    public func drainTransmits() -> [ICETransmit] { transport.drainTransmits() }
+    public func drainTransmits() -> [Datagram] { transport.drainTransmits() }
 
     /// Events since the last call.
     public func drainEvents() -> [Event] {
