@@ -1,10 +1,11 @@
+import Foundation
 import MeetKitTestSupport
 import Testing
 
 @testable import Signaling
 
-/// The JSON reader Janus's (and later LiveKit's) messages go through: exact values, round
-/// trips, and hostile text as a typed error — never a trap or a hang.
+/// The JSON reader Janus's messages go through: exact values, round trips, `Codable`, and
+/// hostile text (malformed, too deep, too long) as a typed error — never a trap or a hang.
 @Suite("JSON values")
 struct JSONValueTests {
     @Test func parsesWhatJanusSends() throws {
@@ -22,11 +23,13 @@ struct JSONValueTests {
         #expect(data["ratio"]?.double == 0.5 && data["ok"]?.bool == true && data["none"] == .null)
         #expect(data["display"]?.string == "Zoé 🎤")
         #expect(try JSONValue(parsing: m.serialized) == m, "serialized text parses back to the same value")
+        let coded = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(m))
+        #expect(coded == m, "and through Codable")
         let built: JSONValue = ["request": "join", "room": 1234, "streams": [["feed": 1, "mid": "0"]]]
         #expect(built.serialized == #"{"request":"join","room":1234,"streams":[{"feed":1,"mid":"0"}]}"#)
     }
 
-    @Test func hostileTextIsATypedError() {
+    @Test func hostileTextIsATypedError() throws {
         let hostile: [String] = [
             "", "{", "}", "[1,]", #"{"a" 1}"#, #"{"a":}"#, "tru", "nul", #""unterminated"#, #""bad \x escape""#,
             #""\u12""#, "01x", "-", "1e", "[1] 2", String(repeating: "[", count: 100_000),
@@ -36,6 +39,9 @@ struct JSONValueTests {
         for text in hostile {
             #expect(throws: JSONValue.ParseError.self, "\(text.prefix(40))") { try JSONValue(parsing: text) }
         }
+        // Past the size limit, refused before decoding.
+        let huge = "[" + String(repeating: "1,", count: JSONValue.maxTextBytes / 2) + "1]"
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue(parsing: huge) }
         var rng = SplitMix64(seed: 5)
         for _ in 0..<2000 {
             let bytes = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
