@@ -10,6 +10,7 @@ let package = Package(
     name: "MeetKit",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "MeetKit", targets: ["MeetKit"]),
         .library(name: "Codec", targets: ["Codec"]),
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "Signaling", targets: ["Signaling"]),
@@ -73,6 +74,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // The umbrella: every layer in one import.
+        .target(name: "MeetKit", dependencies: ["Codec", "Transport", "Signaling", "RoomClient"]),
         .target(
             name: "MeetKitTestSupport",
             dependencies: [
@@ -127,6 +130,6 @@ let package = Package(
             dependencies: ["Signaling", "Transport", "MeetKitTestSupport"]),
         .testTarget(
             name: "RoomClientTests",
-            dependencies: ["RoomClient", "Signaling", "Transport", "Codec", "MeetKitTestSupport"]),
+            dependencies: ["RoomClient", "Signaling", "Transport", "Codec", "MeetKit", "MeetKitTestSupport"]),
     ]
 )
