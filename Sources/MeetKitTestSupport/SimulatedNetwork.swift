@@ -16,22 +16,9 @@ import Transport
 /// while let (time, datagram) = net.receive(until: deadline) { ... }
 /// ```
 public final class SimulatedNetwork {
-    /// One datagram in flight or delivered.
-    public struct Datagram: Sendable, Hashable {
-        /// Source address as the receiver sees it (after NAT).
-        public var from: TransportAddress
-        /// Destination address (after NAT: the private address of the receiving host).
-        public var to: TransportAddress
-        /// Payload.
-        public var data: [UInt8]
-
-        /// A datagram.
-        public init(from: TransportAddress, to: TransportAddress, data: [UInt8]) {
-            self.from = from
-            self.to = to
-            self.data = data
-        }
-    }
+    /// One datagram in flight or delivered: Transport's own (as delivered, `from` is the
+    /// source as the receiver sees it after NAT, `to` the receiving host's private address).
+    public typealias Datagram = Transport.Datagram
 
     /// Conditions of a host's access link, applied to every datagram it sends and receives.
     public struct LinkConditions: Sendable, Equatable {
