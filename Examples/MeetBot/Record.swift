@@ -67,5 +67,12 @@ struct Record: AsyncParsableCommand {
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
         for f in files { Console.write(f + "\n", to: .standardOutput) }
+        let statistics = recorder.statistics
+        if statistics.fileErrors > 0 {
+            log(
+                "meet-bot: \(statistics.fileErrors) file operations failed, the last: \(statistics.lastFileError ?? "?")"
+            )
+            throw ExitCode(1)  // a recording that lost data must not look like a success
+        }
     }
 }

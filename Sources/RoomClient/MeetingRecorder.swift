@@ -43,6 +43,11 @@ public final class MeetingRecorder: Sendable {
         public var overlapSeconds: Double = 0
         /// Drift corrections and re-anchorings of the audio timeline.
         public var timeline = MediaTimeline.Statistics()
+        /// Files that could not be created or written (a full disk, a removed folder),
+        /// and the last such error: a recording that lost data says so.
+        public var fileErrors = 0
+        /// The last file error, described.
+        public var lastFileError: String?
     }
 
     private struct Speaker {
@@ -161,6 +166,17 @@ public final class MeetingRecorder: Sendable {
         }
     }
 
+    /// Runs a file operation, counting its failure instead of dropping it silently.
+    private static func file<T>(_ s: inout State, _ operation: () throws -> T) -> T? {
+        do {
+            return try operation()
+        } catch {
+            s.statistics.fileErrors += 1
+            s.statistics.lastFileError = "\(error)"
+            return nil
+        }
+    }
+
     private func fileName(_ id: String, _ name: String) -> String {
         let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
         return folder + "/" + (safe.isEmpty ? "participant" : String(safe)) + "-" + id
@@ -172,7 +188,9 @@ public final class MeetingRecorder: Sendable {
         var speaker = s.speakers[id] ?? Speaker(name: "")
         if speaker.wav == nil {
             let path = fileName(id, speaker.name) + ".wav"
-            speaker.wav = try? WAVWriter(path: path, sampleRate: pcm.sampleRate, channels: pcm.channels)
+            speaker.wav = Self.file(&s) {
+                try WAVWriter(path: path, sampleRate: pcm.sampleRate, channels: pcm.channels)
+            }
             speaker.wavRate = pcm.sampleRate
             s.files.append(path)
         }
@@ -207,7 +225,7 @@ public final class MeetingRecorder: Sendable {
         guard index < limit else { return }
         if index > speaker.samplesWritten {
             let gap = index - speaker.samplesWritten
-            try? wav.writeSilence(samplesPerChannel: gap)
+            _ = Self.file(&s) { try wav.writeSilence(samplesPerChannel: gap) }
             speaker.samplesWritten = index
             s.statistics.silenceSeconds += Double(gap) / rate
         }
@@ -219,9 +237,11 @@ public final class MeetingRecorder: Sendable {
         }
         s.statistics.overlapSeconds += Double(overlap) / rate
         if overlap == 0, frames == pcm.samplesPerChannel {
-            try? wav.write(pcm)
+            _ = Self.file(&s) { try wav.write(pcm) }
         } else {
-            try? wav.write(samples: Array(pcm.samples[(overlap * pcm.channels)..<(frames * pcm.channels)]))
+            _ = Self.file(&s) {
+                try wav.write(samples: Array(pcm.samples[(overlap * pcm.channels)..<(frames * pcm.channels)]))
+            }
         }
         speaker.samplesWritten += frames - overlap
     }
@@ -239,22 +259,24 @@ public final class MeetingRecorder: Sendable {
                 // Channel mapping family 0 says mono or stereo: the packet's TOC tells.
                 let channels = (try? OpusPacket(frame.data))?.isStereo == true ? 2 : 1
                 let path = fileName(id, speaker.name) + ".opus"
-                speaker.ogg = try? OggOpusWriter(path: path, channels: channels, comments: ["TITLE=\(speaker.name)"])
+                speaker.ogg = Self.file(&s) {
+                    try OggOpusWriter(path: path, channels: channels, comments: ["TITLE=\(speaker.name)"])
+                }
                 speaker.oggPath = (path as NSString).lastPathComponent
                 s.files.append(path)
             }
-            try? speaker.ogg?.write(frame)
+            if let ogg = speaker.ogg { _ = Self.file(&s) { try ogg.write(frame) } }
         case .vp8 where video:
             if speaker.ivf[track] == nil {
                 // An IVF header needs the picture size: start at the first keyframe.
                 guard let header = try? VP8FrameHeader(frame.data), let w = header.width, let h = header.height
                 else { break }
                 let path = fileName(id, speaker.name) + "-video\(track).ivf"
-                speaker.ivf[track] = try? IVFWriter(path: path, width: w, height: h)
+                speaker.ivf[track] = Self.file(&s) { try IVFWriter(path: path, width: w, height: h) }
                 speaker.ivfFirstTimestamp[track] = frame.timestamp
                 s.files.append(path)
             }
-            try? speaker.ivf[track]?.write(frame)
+            if let ivf = speaker.ivf[track] { _ = Self.file(&s) { try ivf.write(frame) } }
             // The video track's own stream on the timeline, anchored like audio.
             let stream = id + "/video/" + track
             if let first = speaker.ivfFirstTimestamp[track], !speaker.ivfNoted.contains(track) {
@@ -316,13 +338,14 @@ public final class MeetingRecorder: Sendable {
                 if let wav = speaker.wav, let end {
                     let total = Int(end.seconds * Double(speaker.wavRate))
                     if total > speaker.samplesWritten {
-                        try? wav.writeSilence(samplesPerChannel: total - speaker.samplesWritten)
+                        let missing = total - speaker.samplesWritten
+                        _ = Self.file(&s) { try wav.writeSilence(samplesPerChannel: missing) }
                         speaker.samplesWritten = total
                     }
                 }
-                try? speaker.wav?.finish()
-                try? speaker.ogg?.finish()
-                for (_, ivf) in speaker.ivf { try? ivf.finish() }
+                if let wav = speaker.wav { _ = Self.file(&s) { try wav.finish() } }
+                if let ogg = speaker.ogg { _ = Self.file(&s) { try ogg.finish() } }
+                for (_, ivf) in speaker.ivf { _ = Self.file(&s) { try ivf.finish() } }
                 s.speakers[id] = speaker
             }
             try? s.timeline.close()

@@ -316,3 +316,18 @@ struct MeetingRecorderTests {
         #expect(reader.channels == 2 && reader.packets.count == 5)
     }
 }
+
+extension MeetingRecorderTests {
+    /// A folder that disappears under the recorder: the failed writes are counted and
+    /// described, not dropped silently.
+    @Test func fileErrorsAreCounted() throws {
+        let folder = NSTemporaryDirectory() + "recorder-\(UInt32.random(in: 0...UInt32.max))"
+        let recorder = try MeetingRecorder(folder: folder)
+        try FileManager.default.removeItem(atPath: folder)
+        let pcm = AudioFrame<Int16>(silenceOf: 320, sampleRate: 16_000, channels: 1)
+        recorder.handle(.audio(participantID: "1", trackID: "a", pcm), at: .milliseconds(20))
+        let statistics = recorder.statistics
+        #expect(statistics.fileErrors >= 1 && statistics.lastFileError != nil, "\(statistics)")
+        _ = recorder.finish()
+    }
+}
