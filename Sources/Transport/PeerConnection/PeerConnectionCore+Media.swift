@@ -19,8 +19,8 @@ extension PeerConnectionCore {
             discard(on: t)
             return
         }
-        if t.owesKeyframe {
-            t.owesKeyframe = false
+        if t.sender.owesKeyframe {
+            t.sender.owesKeyframe = false
             if !frame.isKeyframe { events.append(.keyframeRequested(mid: t.mid)) }
         }
         packetize(frame, on: t, media: media, now: now)
@@ -34,8 +34,8 @@ extension PeerConnectionCore {
     private func discard(on t: Transceiver) {
         t.stats.framesDiscarded += 1
         if t.kind == .video {
-            t.owesKeyframe = true
-            t.videoEncoder?.requestKeyframe()
+            t.sender.owesKeyframe = true
+            t.sender.videoEncoder?.requestKeyframe()
         }
     }
 
@@ -46,10 +46,12 @@ extension PeerConnectionCore {
     public func send(audio block: AudioFrame<Int16>, mid: String, now: Duration) throws(PeerConnectionError) {
         let (t, media) = try sender(mid)
         guard t.kind == .audio else { throw .encoding("transceiver \(mid) carries video") }
-        if t.audioEncoder == nil { t.audioEncoder = OpusStreamEncoder(configuration: configuration.audioEncoder) }
+        if t.sender.audioEncoder == nil {
+            t.sender.audioEncoder = OpusStreamEncoder(configuration: configuration.audioEncoder)
+        }
         let packets: [EncodedFrame]
         do {
-            packets = try t.audioEncoder!.encode(block)
+            packets = try t.sender.audioEncoder!.encode(block)
         } catch {
             throw .encoding(error.description)
         }
@@ -76,14 +78,14 @@ extension PeerConnectionCore {
             discard(on: t)
             return
         }
-        t.owesKeyframe = false
+        t.sender.owesKeyframe = false
         do {
-            if t.videoEncoder == nil {
+            if t.sender.videoEncoder == nil {
                 var c = VP8EncoderConfiguration(width: picture.width, height: picture.height)
                 c.bitrate = configuration.videoBitrate
-                t.videoEncoder = try VP8Encoder(configuration: c)
+                t.sender.videoEncoder = try VP8Encoder(configuration: c)
             }
-            if let frame = try t.videoEncoder!.encode(picture) {
+            if let frame = try t.sender.videoEncoder!.encode(picture) {
                 t.stats.framesEncoded += 1
                 packetize(frame, on: t, media: media, now: now)
             }
@@ -102,40 +104,20 @@ extension PeerConnectionCore {
         _ frame: EncodedFrame, on t: Transceiver, media: NegotiatedMedia,
         audioLevel: AudioLevel? = nil, now: Duration
     ) {
-        let timestamp =
-            t.timestampOffset
-            &+ UInt32(truncatingIfNeeded: frame.timestamp.converted(to: frame.codec.rtpClockRate).value)
-        let fragments: [RTPPayloadFragment]
-        switch frame.codec {
-        case .opus: fragments = t.opusPacketizer.packetize(frame).map { [$0] } ?? []
-        case .vp8: fragments = (try? t.vp8Packetizer.packetize(frame)) ?? []
-        }
         let midID = media.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"]
         let levelID = media.extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"]
         // Only a peer that can send NACKs gets retransmissions: keep history for it alone.
-        let keep = media.codec.feedback.contains("nack")
+        let packets = t.sender.packets(
+            for: frame, payloadType: media.codec.payloadType, mid: midID.map { ($0, t.mid) },
+            audioLevel: levelID.flatMap { id in audioLevel.map { (id, $0) } },
+            keepHistory: media.codec.feedback.contains("nack"))
         var sent = false
-        for f in fragments {
-            var header = RTPHeader(
-                payloadType: media.codec.payloadType, sequenceNumber: t.sequence, timestamp: timestamp,
-                ssrc: t.track.ssrc, marker: f.marker)
-            if let midID { header.setMid(id: midID, t.mid) }
-            if let levelID, let audioLevel {
-                header.setAudioLevel(id: levelID, voiceActivity: audioLevel.voiceActivity, level: audioLevel.level)
-            }
-            t.sequence &+= 1
-            let packet = RTPPacket(header: header, payload: f.payload[...])
-            if keep { t.history.store(packet) }
-            if (try? transport.sendRTP(packet)) != nil {
-                sent = true
-                t.stats.packetsSent += 1
-                t.stats.lastSequenceNumberSent = header.sequenceNumber
-                t.stats.bytesSent += f.payload.count
-                t.packetCount &+= 1
-                t.octetCount &+= UInt32(truncatingIfNeeded: f.payload.count)
-                t.lastSentTimestamp = timestamp
-                t.lastSentAt = now
-            }
+        for packet in packets where (try? transport.sendRTP(packet)) != nil {
+            sent = true
+            t.sender.didSend(packet, now: now)
+            t.stats.packetsSent += 1
+            t.stats.lastSequenceNumberSent = packet.header.sequenceNumber
+            t.stats.bytesSent += packet.payload.count
         }
         if sent { t.stats.framesSent += 1 }
     }
@@ -143,14 +125,14 @@ extension PeerConnectionCore {
     // MARK: receiving RTP
 
     private func transceiver(for packet: RTPPacket) -> Transceiver? {
-        if let t = transceivers.first(where: { $0.remoteSSRC == packet.header.ssrc }) { return t }
+        if let t = transceivers.first(where: { $0.receiver.remoteSSRC == packet.header.ssrc }) { return t }
         // No a=ssrc from the peer: the payload type tells the kind (first unclaimed section).
         guard
             let t = transceivers.first(where: {
-                $0.negotiated?.codec.payloadType == packet.header.payloadType && $0.remoteSSRC == nil
+                $0.negotiated?.codec.payloadType == packet.header.payloadType && $0.receiver.remoteSSRC == nil
             })
         else { return nil }
-        t.remoteSSRC = packet.header.ssrc
+        t.receiver.remoteSSRC = packet.header.ssrc
         return t
     }
 
@@ -161,8 +143,8 @@ extension PeerConnectionCore {
         let (pt, ssrc) = (packet.header.payloadType, packet.header.ssrc)
         var only: Transceiver?
         var users = 0
-        for t in transceivers where t.negotiated?.codec.rtxPayloadType == pt && t.remoteSSRC != nil {
-            if t.remoteRTXSSRC == ssrc { return t }
+        for t in transceivers where t.negotiated?.codec.rtxPayloadType == pt && t.receiver.remoteSSRC != nil {
+            if t.receiver.remoteRTXSSRC == ssrc { return t }
             only = t
             users += 1
         }
@@ -172,7 +154,7 @@ extension PeerConnectionCore {
     func receive(_ packet: RTPPacket, now: Duration) {
         var packet = packet
         // RTX: unwrap to the original packet.
-        if let t = rtxTransceiver(for: packet), let media = t.negotiated, let ssrc = t.remoteSSRC,
+        if let t = rtxTransceiver(for: packet), let media = t.negotiated, let ssrc = t.receiver.remoteSSRC,
             let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: media.codec.payloadType)
         {
             packet = original
@@ -181,13 +163,13 @@ extension PeerConnectionCore {
             packet.header.payloadType == media.codec.payloadType
         else { return }
         t.stats.packetsReceived += 1
-        if t.receive == nil {
-            t.receive = RTPReceiveStatistics(ssrc: packet.header.ssrc, clockRate: media.codec.clockRate)
+        if t.receiver.statistics == nil {
+            t.receiver.statistics = RTPReceiveStatistics(ssrc: packet.header.ssrc, clockRate: media.codec.clockRate)
         }
-        t.receive?.record(
+        t.receiver.statistics?.record(
             sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp, arrival: now,
             payloadBytes: packet.payload.count)
-        if let lost = t.nacks?.record(sequenceNumber: packet.header.sequenceNumber, now: now), !lost.isEmpty {
+        if let lost = t.receiver.nacks?.record(sequenceNumber: packet.header.sequenceNumber, now: now), !lost.isEmpty {
             sendNACK(lost, on: t)
         }
         switch media.codec.codec {
@@ -199,20 +181,19 @@ extension PeerConnectionCore {
         case .vp8:
             // Joining a stream after its keyframe (or its first keyframe lost): ask for one
             // now instead of after the reorder wait and a refused decode.
-            if !t.keyframeReceived, VP8PayloadDescriptor.startsDeltaFrame(packet.payload) {
+            if !t.receiver.keyframeReceived, VP8PayloadDescriptor.startsDeltaFrame(packet.payload) {
                 requestKeyframe(on: t, now: now)
             }
-            let outputs = (try? t.assembler.insert(packet.payloadPacket, now: now)) ?? []
-            for output in outputs { deliver(output, to: t, now: now) }
+            for output in t.receiver.assemble(packet, now: now) { deliver(output, to: t, now: now) }
         }
     }
 
     private func decodeAudio(_ packet: RTPPacket, on t: Transceiver) {
-        if t.audioDecoder == nil {
-            t.audioDecoder = try? OpusStreamDecoder(
+        if t.receiver.audioDecoder == nil {
+            t.receiver.audioDecoder = try? OpusStreamDecoder(
                 sampleRate: t.output.audioSampleRate, channels: t.output.audioChannels)
         }
-        guard let decoder = t.audioDecoder else {
+        guard let decoder = t.receiver.audioDecoder else {
             t.stats.decodeErrors += 1
             return
         }
@@ -230,19 +211,19 @@ extension PeerConnectionCore {
         switch output {
         case .frame(let f):
             t.stats.framesReceived += 1
-            if f.encoded.isKeyframe { t.keyframeReceived = true }
+            if f.encoded.isKeyframe { t.receiver.keyframeReceived = true }
             if t.output.encoded { events.append(.frame(mid: t.mid, f.encoded)) }
             if t.output.decoded { decodeVideo(f.encoded, on: t, now: now) }
         case .incomplete:
             t.stats.framesLost += 1
-            t.videoDecoder?.frameLost()
+            t.receiver.videoDecoder?.frameLost()
             requestKeyframe(on: t, now: now)
         }
     }
 
     private func decodeVideo(_ frame: EncodedFrame, on t: Transceiver, now: Duration) {
-        if t.videoDecoder == nil { t.videoDecoder = try? VP8Decoder() }
-        guard let decoder = t.videoDecoder else {
+        if t.receiver.videoDecoder == nil { t.receiver.videoDecoder = try? VP8Decoder() }
+        guard let decoder = t.receiver.videoDecoder else {
             t.stats.decodeErrors += 1
             return
         }
@@ -268,16 +249,16 @@ extension PeerConnectionCore {
 
     /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
     private func requestKeyframe(on t: Transceiver, now: Duration) {
-        guard let ssrc = t.remoteSSRC else { return }
-        if let last = t.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
+        guard let ssrc = t.receiver.remoteSSRC else { return }
+        if let last = t.receiver.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
         if (try? transport.sendRTCP([.pictureLossIndication(senderSSRC: t.track.ssrc, mediaSSRC: ssrc)])) != nil {
-            t.lastKeyframeRequest = now
+            t.receiver.lastKeyframeRequest = now
             t.stats.keyframeRequestsSent += 1
         }
     }
 
     func sendNACK(_ lost: [UInt16], on t: Transceiver) {
-        guard let ssrc = t.remoteSSRC else { return }
+        guard let ssrc = t.receiver.remoteSSRC else { return }
         if (try? transport.sendRTCP([.nack(senderSSRC: t.track.ssrc, mediaSSRC: ssrc, lost: lost)])) != nil {
             t.stats.nacksSent += lost.count
         }
@@ -295,19 +276,18 @@ extension PeerConnectionCore {
             case .nack(_, let media, let lost):
                 guard let t = transceivers.first(where: { $0.track.ssrc == media }) else { continue }
                 for seq in lost {
-                    guard let original = t.history.packet(sequenceNumber: seq) else { continue }
-                    let resend = t.rtx.map { _ in t.rtx!.wrap(original) } ?? original
+                    guard let resend = t.sender.retransmission(of: seq) else { continue }
                     if (try? transport.sendRTP(resend)) != nil { t.stats.retransmissions += 1 }
                 }
             case .senderReport(let ssrc, let ntp, let rtp, _, _, let reports):
-                if let t = transceivers.first(where: { $0.remoteSSRC == ssrc }) {
-                    t.receive?.recordSenderReport(ntpTimestamp: ntp, arrival: now)
+                if let t = transceivers.first(where: { $0.receiver.remoteSSRC == ssrc }) {
+                    t.receiver.statistics?.recordSenderReport(ntpTimestamp: ntp, arrival: now)
                     events.append(
                         .senderReport(
                             mid: t.mid,
                             SenderClock(
                                 rtpTimestamp: rtp, wallClock: RTCPTime.duration(ntp),
-                                mediaTime: t.audioDecoder?.mediaTime(ofRTPTimestamp: rtp))))
+                                mediaTime: t.receiver.audioDecoder?.mediaTime(ofRTPTimestamp: rtp))))
                 }
                 apply(reports, now: now)
             case .receiverReport(_, let reports):
@@ -320,7 +300,7 @@ extension PeerConnectionCore {
     private func keyframeRequested(ssrc: UInt32) {
         guard let t = transceivers.first(where: { $0.track.ssrc == ssrc }) else { return }
         t.stats.keyframeRequestsReceived += 1
-        t.videoEncoder?.requestKeyframe()
+        t.sender.videoEncoder?.requestKeyframe()
         events.append(.keyframeRequested(mid: t.mid))
     }
 
@@ -336,7 +316,8 @@ extension PeerConnectionCore {
     /// One SR per sending transceiver (with report blocks on what this side receives), or
     /// an RR when nothing is sent; SDES CNAME in each compound (RFC 3550 §6.1).
     func sendReports(now: Duration) {
-        let blocks = transceivers.compactMap { t -> RTCPReportBlock? in t.receive?.makeReportBlock(now: now) }
+        let blocks = transceivers.compactMap { t -> RTCPReportBlock? in t.receiver.statistics?.makeReportBlock(now: now)
+        }
         var compound: [RTCPPacket] = []
         let senders = transceivers.filter { $0.stats.packetsSent > 0 }
         if senders.isEmpty {
@@ -344,14 +325,9 @@ extension PeerConnectionCore {
                 .receiverReport(ssrc: transceivers.first?.track.ssrc ?? 1, reports: Array(blocks.prefix(31))))
         } else {
             for (i, t) in senders.enumerated() {
-                // The RTP time of this instant (RFC 3550 §6.4.1): the last packet's, moved on
-                // by the time since it went out, so receivers can map media time to the clock.
-                let since = Int64(((now - t.lastSentAt).seconds * Double(t.kind == .audio ? 48_000 : 90_000)).rounded())
-                let rtpNow = t.lastSentTimestamp &+ UInt32(truncatingIfNeeded: max(0, since))
                 compound.append(
-                    .senderReport(
-                        ssrc: t.track.ssrc, ntpTimestamp: RTCPTime.ntp(now), rtpTimestamp: rtpNow,
-                        packetCount: t.packetCount, octetCount: t.octetCount,
+                    t.sender.senderReport(
+                        now: now, clockRate: t.kind == .audio ? 48_000 : 90_000,
                         reports: i == 0 ? Array(blocks.prefix(31)) : []))
             }
         }

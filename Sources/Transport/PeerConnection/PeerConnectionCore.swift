@@ -119,12 +119,12 @@ public final class PeerConnectionCore: DatagramMachine {
     public func statistics(mid: String) -> TransceiverStatistics? {
         guard let t = transceiver(mid: mid) else { return nil }
         var s = t.stats
-        if let r = t.receive {
+        if let r = t.receiver.statistics {
             s.packetsLost = max(0, Int(r.cumulativeLost))
             s.jitter = r.jitter / Double(r.clockRate)
             s.bytesReceived = r.bytesReceived
         }
-        if let audio = t.audioDecoder { s.packetsConcealed = audio.statistics.packetsConcealed }
+        if let audio = t.receiver.audioDecoder { s.packetsConcealed = audio.statistics.packetsConcealed }
         return s
     }
 
@@ -265,22 +265,22 @@ public final class PeerConnectionCore: DatagramMachine {
         // An offer sets the direction; an answer may narrow the offered one (sendrecv → recvonly, …).
         t.direction = media.direction
         t.negotiated = media
-        if let ssrc = media.remoteSSRCs.first, ssrc != t.remoteSSRC {
-            t.remoteSSRC = ssrc
-            t.resetReceiver()
+        if let ssrc = media.remoteSSRCs.first, ssrc != t.receiver.remoteSSRC {
+            t.receiver.remoteSSRC = ssrc
+            t.receiver.reset()
         }
-        t.remoteRTXSSRC = t.remoteSSRC.flatMap { media.remoteRTX[$0] }
+        t.receiver.remoteRTXSSRC = t.receiver.remoteSSRC.flatMap { media.remoteRTX[$0] }
         if let rtxPT = media.codec.rtxPayloadType, let rtxSSRC = t.track.rtxSSRC {
-            t.rtx = RTXStream(ssrc: rtxSSRC, payloadType: rtxPT)
+            t.sender.rtx = RTXStream(ssrc: rtxSSRC, payloadType: rtxPT)
         } else {
-            t.rtx = nil
+            t.sender.rtx = nil
         }
         if media.kind == .video, media.codec.feedback.contains("nack"),
             let nackConfig = configuration.retransmissionRequests
         {
-            if t.nacks == nil { t.nacks = NACKGenerator(configuration: nackConfig) }
+            if t.receiver.nacks == nil { t.receiver.nacks = NACKGenerator(configuration: nackConfig) }
         } else {
-            t.nacks = nil
+            t.receiver.nacks = nil
         }
         let receives = media.direction == .sendrecv || media.direction == .recvonly
         let identity = receives ? (media.remoteStreamID ?? "", media.remoteTrackID ?? media.mid) : nil
@@ -327,9 +327,9 @@ public final class PeerConnectionCore: DatagramMachine {
         }
         for t in transceivers {
             if t.kind == .video {
-                for output in t.assembler.poll(now: now) { deliver(output, to: t, now: now) }
+                for output in t.receiver.pollAssembler(now: now) { deliver(output, to: t, now: now) }
             }
-            if let lost = t.nacks?.poll(now: now), !lost.isEmpty { sendNACK(lost, on: t) }
+            if let lost = t.receiver.nacks?.poll(now: now), !lost.isEmpty { sendNACK(lost, on: t) }
         }
         collect(now: now)
     }
@@ -337,8 +337,8 @@ public final class PeerConnectionCore: DatagramMachine {
     public var nextDeadline: Duration? {
         var candidates = [transport.nextDeadline, nextReportAt]
         for t in transceivers {
-            if t.kind == .video { candidates.append(t.assembler.nextDeadline) }
-            candidates.append(t.nacks?.nextDeadline)
+            if t.kind == .video { candidates.append(t.receiver.assembler.nextDeadline) }
+            candidates.append(t.receiver.nacks?.nextDeadline)
         }
         return candidates.compactMap { $0 }.min()
     }
@@ -358,7 +358,7 @@ public final class PeerConnectionCore: DatagramMachine {
         transport.close(now: now)
         signalingState = .closed
         nextReportAt = nil
-        for t in transceivers { t.nacks = nil }
+        for t in transceivers { t.receiver.nacks = nil }
         updateConnectionState()
     }
 
