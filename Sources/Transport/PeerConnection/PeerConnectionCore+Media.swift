@@ -162,79 +162,21 @@ extension PeerConnectionCore {
         guard let t = transceiver(for: packet), let media = t.negotiated,
             packet.header.payloadType == media.codec.payloadType
         else { return }
-        t.stats.packetsReceived += 1
-        if t.receiver.statistics == nil {
-            t.receiver.statistics = RTPReceiveStatistics(ssrc: packet.header.ssrc, clockRate: media.codec.clockRate)
-        }
-        t.receiver.statistics?.record(
-            sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp, arrival: now,
-            payloadBytes: packet.payload.count)
-        if let lost = t.receiver.nacks?.record(sequenceNumber: packet.header.sequenceNumber, now: now), !lost.isEmpty {
-            sendNACK(lost, on: t)
-        }
-        switch media.codec.codec {
-        case .opus:
-            guard let frame = try? OpusRTPDepacketizer.depacketize(packet.payloadPacket) else { return }
-            t.stats.framesReceived += 1
-            if t.output.encoded { events.append(.frame(mid: t.mid, frame)) }
-            if t.output.decoded { decodeAudio(packet, on: t) }
-        case .vp8:
-            // Joining a stream after its keyframe (or its first keyframe lost): ask for one
-            // now instead of after the reorder wait and a refused decode.
-            if !t.receiver.keyframeReceived, VP8PayloadDescriptor.startsDeltaFrame(packet.payload) {
-                requestKeyframe(on: t, now: now)
+        handle(
+            t.receiver.receive(packet, codec: media.codec, output: t.output, stats: &t.stats, now: now), of: t, now: now
+        )
+    }
+
+    /// Hands out or sends what a receiver produced.
+    func handle(_ outputs: [RTPReceiver.Output], of t: Transceiver, now: Duration) {
+        for output in outputs {
+            switch output {
+            case .frame(let frame): events.append(.frame(mid: t.mid, frame))
+            case .audio(let pcm): events.append(.audio(mid: t.mid, pcm))
+            case .video(let picture): events.append(.video(mid: t.mid, picture))
+            case .nack(let lost): sendNACK(lost, on: t)
+            case .keyframeNeeded: requestKeyframe(on: t, now: now)
             }
-            for output in t.receiver.assemble(packet, now: now) { deliver(output, to: t, now: now) }
-        }
-    }
-
-    private func decodeAudio(_ packet: RTPPacket, on t: Transceiver) {
-        if t.receiver.audioDecoder == nil {
-            t.receiver.audioDecoder = try? OpusStreamDecoder(
-                sampleRate: t.output.audioSampleRate, channels: t.output.audioChannels)
-        }
-        guard let decoder = t.receiver.audioDecoder else {
-            t.stats.decodeErrors += 1
-            return
-        }
-        let invalidBefore = decoder.statistics.packetsInvalid
-        for pcm in decoder.decode(
-            Array(packet.payload), sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp)
-        {
-            events.append(.audio(mid: t.mid, pcm))
-        }
-        t.stats.framesDecoded = decoder.statistics.packetsDecoded
-        t.stats.decodeErrors += decoder.statistics.packetsInvalid - invalidBefore
-    }
-
-    func deliver(_ output: VP8FrameAssembler.Output, to t: Transceiver, now: Duration) {
-        switch output {
-        case .frame(let f):
-            t.stats.framesReceived += 1
-            if f.encoded.isKeyframe { t.receiver.keyframeReceived = true }
-            if t.output.encoded { events.append(.frame(mid: t.mid, f.encoded)) }
-            if t.output.decoded { decodeVideo(f.encoded, on: t, now: now) }
-        case .incomplete:
-            t.stats.framesLost += 1
-            t.receiver.videoDecoder?.frameLost()
-            requestKeyframe(on: t, now: now)
-        }
-    }
-
-    private func decodeVideo(_ frame: EncodedFrame, on t: Transceiver, now: Duration) {
-        if t.receiver.videoDecoder == nil { t.receiver.videoDecoder = try? VP8Decoder() }
-        guard let decoder = t.receiver.videoDecoder else {
-            t.stats.decodeErrors += 1
-            return
-        }
-        do {
-            if let picture = try decoder.decode(frame) {
-                t.stats.framesDecoded += 1
-                events.append(.video(mid: t.mid, picture))
-            }
-        } catch {
-            t.stats.decodeErrors += 1
-            requestKeyframe(on: t, now: now)
         }
     }
 
@@ -248,7 +190,7 @@ extension PeerConnectionCore {
     }
 
     /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
-    private func requestKeyframe(on t: Transceiver, now: Duration) {
+    func requestKeyframe(on t: Transceiver, now: Duration) {
         guard let ssrc = t.receiver.remoteSSRC else { return }
         if let last = t.receiver.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
         if (try? transport.sendRTCP([.pictureLossIndication(senderSSRC: t.track.ssrc, mediaSSRC: ssrc)])) != nil {

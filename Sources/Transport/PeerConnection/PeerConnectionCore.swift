@@ -326,20 +326,14 @@ public final class PeerConnectionCore: DatagramMachine {
             nextReportAt = now + .seconds(1)
         }
         for t in transceivers {
-            if t.kind == .video {
-                for output in t.receiver.pollAssembler(now: now) { deliver(output, to: t, now: now) }
-            }
-            if let lost = t.receiver.nacks?.poll(now: now), !lost.isEmpty { sendNACK(lost, on: t) }
+            handle(t.receiver.poll(output: t.output, stats: &t.stats, now: now), of: t, now: now)
         }
         collect(now: now)
     }
 
     public var nextDeadline: Duration? {
         var candidates = [transport.nextDeadline, nextReportAt]
-        for t in transceivers {
-            if t.kind == .video { candidates.append(t.receiver.assembler.nextDeadline) }
-            candidates.append(t.receiver.nacks?.nextDeadline)
-        }
+        for t in transceivers { candidates.append(t.receiver.nextDeadline) }
         return candidates.compactMap { $0 }.min()
     }
 
