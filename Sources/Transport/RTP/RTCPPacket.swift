@@ -1,66 +1,3 @@
-/// A reception report block of SR and RR (RFC 3550 §6.4.1).
-public struct RTCPReportBlock: Sendable, Hashable {
-    /// The source reported on.
-    public var ssrc: UInt32
-    /// Fraction lost since the last report, in 1/256.
-    public var fractionLost: UInt8
-    /// Cumulative packets lost (24-bit signed).
-    public var cumulativeLost: Int32
-    /// Extended highest sequence number received.
-    public var highestSequence: UInt32
-    /// Interarrival jitter in timestamp units.
-    public var jitter: UInt32
-    /// Middle 32 bits of the NTP timestamp of the last SR received (LSR).
-    public var lastSenderReport: UInt32
-    /// Delay since that SR, in 1/65536 s (DLSR).
-    public var delaySinceLastSenderReport: UInt32
-
-    /// A block from its fields.
-    public init(
-        ssrc: UInt32, fractionLost: UInt8 = 0, cumulativeLost: Int32 = 0, highestSequence: UInt32 = 0,
-        jitter: UInt32 = 0,
-        lastSenderReport: UInt32 = 0, delaySinceLastSenderReport: UInt32 = 0
-    ) {
-        self.ssrc = ssrc
-        self.fractionLost = fractionLost
-        self.cumulativeLost = cumulativeLost
-        self.highestSequence = highestSequence
-        self.jitter = jitter
-        self.lastSenderReport = lastSenderReport
-        self.delaySinceLastSenderReport = delaySinceLastSenderReport
-    }
-}
-
-/// Transport-wide congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1).
-public struct TransportCCFeedback: Sendable, Hashable {
-    /// Sender of the feedback.
-    public var senderSSRC: UInt32
-    /// Media source (unused by senders, usually 0 or the first media SSRC).
-    public var mediaSSRC: UInt32
-    /// Transport sequence number of the first packet described.
-    public var baseSequence: UInt16
-    /// Reference time in multiples of 64 ms (24-bit signed).
-    public var referenceTime: Int32
-    /// Feedback packet counter (wraps).
-    public var feedbackCount: UInt8
-    /// Each packet from the base on: its receive delta from the previous received packet
-    /// (or the reference time) in 250 µs units, or nil when not received.
-    public var deltas: [Int16?]
-
-    /// Feedback from its fields.
-    public init(
-        senderSSRC: UInt32, mediaSSRC: UInt32, baseSequence: UInt16, referenceTime: Int32, feedbackCount: UInt8,
-        deltas: [Int16?]
-    ) {
-        self.senderSSRC = senderSSRC
-        self.mediaSSRC = mediaSSRC
-        self.baseSequence = baseSequence
-        self.referenceTime = referenceTime
-        self.feedbackCount = feedbackCount
-        self.deltas = deltas
-    }
-}
-
 /// One RTCP packet of a compound packet (RFC 3550 §6, RFC 4585, RFC 5104, REMB,
 /// transport-cc). Types MeetKit does not interpret are kept as ``unknown(type:count:body:)``.
 public enum RTCPPacket: Sendable, Hashable {
@@ -126,16 +63,7 @@ public enum RTCPPacket: Sendable, Hashable {
             guard b.count >= n else { throw .truncated(needed: n, available: b.count) }
         }
         func blocks(at start: Int) throws(RTPError) -> [RTCPReportBlock] {
-            try need(start + 24 * Int(count))
-            return (0..<Int(count)).map { i in
-                let o = start + 24 * i
-                let lost =
-                    Int32(bitPattern: UInt32(b[o + 5]) << 24 | UInt32(b[o + 6]) << 16 | UInt32(b[o + 7]) << 8) >> 8
-                return RTCPReportBlock(
-                    ssrc: be32(b, o), fractionLost: b[o + 4], cumulativeLost: lost, highestSequence: be32(b, o + 8),
-                    jitter: be32(b, o + 12), lastSenderReport: be32(b, o + 16),
-                    delaySinceLastSenderReport: be32(b, o + 20))
-            }
+            try RTCPReportBlock.parse(b, at: start, count: Int(count))
         }
         switch type {
         case 200:
@@ -191,7 +119,7 @@ public enum RTCPPacket: Sendable, Hashable {
             }
             return .nack(senderSSRC: be32(b, 0), mediaSSRC: be32(b, 4), lost: lost)
         case 205 where count == 15:
-            return .transportCC(try parseTransportCC(b))
+            return .transportCC(try TransportCCFeedback(parsing: b))
         case 206 where count == 1:
             try need(8)
             return .pictureLossIndication(senderSSRC: be32(b, 0), mediaSSRC: be32(b, 4))
@@ -216,53 +144,6 @@ public enum RTCPPacket: Sendable, Hashable {
         }
     }
 
-    private static func parseTransportCC(_ b: [UInt8]) throws(RTPError) -> TransportCCFeedback {
-        guard b.count >= 16 else { throw .truncated(needed: 16, available: b.count) }
-        let base = UInt16(b[8]) << 8 | UInt16(b[9])
-        let statusCount = Int(b[10]) << 8 | Int(b[11])
-        let reference = Int32(bitPattern: UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8) >> 8
-        var statuses: [UInt8] = []
-        statuses.reserveCapacity(statusCount)
-        var i = 16
-        while statuses.count < statusCount {
-            guard i + 2 <= b.count else { throw .truncated(needed: i + 2, available: b.count) }
-            let chunk = UInt16(b[i]) << 8 | UInt16(b[i + 1])
-            i += 2
-            if chunk & 0x8000 == 0 {
-                let symbol = UInt8((chunk >> 13) & 0x03)
-                let run = Int(chunk & 0x1FFF)
-                statuses += [UInt8](repeating: symbol, count: min(run, statusCount - statuses.count))
-            } else if chunk & 0x4000 == 0 {
-                for bit in (0..<14).reversed() where statuses.count < statusCount {
-                    statuses.append(UInt8((chunk >> bit) & 1))
-                }
-            } else {
-                for slot in (0..<7).reversed() where statuses.count < statusCount {
-                    statuses.append(UInt8((chunk >> (2 * slot)) & 0x03))
-                }
-            }
-        }
-        var deltas: [Int16?] = []
-        deltas.reserveCapacity(statusCount)
-        for s in statuses {
-            switch s {
-            case 1:
-                guard i < b.count else { throw .truncated(needed: i + 1, available: b.count) }
-                deltas.append(Int16(b[i]))
-                i += 1
-            case 2:
-                guard i + 2 <= b.count else { throw .truncated(needed: i + 2, available: b.count) }
-                deltas.append(Int16(bitPattern: UInt16(b[i]) << 8 | UInt16(b[i + 1])))
-                i += 2
-            default:
-                deltas.append(nil)
-            }
-        }
-        return TransportCCFeedback(
-            senderSSRC: be32(b, 0), mediaSSRC: be32(b, 4), baseSequence: base, referenceTime: reference,
-            feedbackCount: b[15], deltas: deltas)
-    }
-
     // MARK: serialising
 
     /// Serialises packets into one compound packet.
@@ -273,15 +154,7 @@ public enum RTCPPacket: Sendable, Hashable {
         var body: [UInt8] = []
         let type: UInt8
         var count: UInt8 = 0
-        func block(_ r: RTCPReportBlock) {
-            putBE32(&body, r.ssrc)
-            body.append(r.fractionLost)
-            let lost = UInt32(bitPattern: r.cumulativeLost) & 0x00FF_FFFF
-            body += [UInt8(lost >> 16), UInt8((lost >> 8) & 0xFF), UInt8(lost & 0xFF)]
-            for v in [r.highestSequence, r.jitter, r.lastSenderReport, r.delaySinceLastSenderReport] {
-                putBE32(&body, v)
-            }
-        }
+        func block(_ r: RTCPReportBlock) { r.serialize(into: &body) }
         switch self {
         case .senderReport(let ssrc, let ntp, let rtp, let packets, let octets, let reports):
             type = 200
@@ -365,28 +238,7 @@ public enum RTCPPacket: Sendable, Hashable {
         case .transportCC(let f):
             type = 205
             count = 15
-            putBE32(&body, f.senderSSRC)
-            putBE32(&body, f.mediaSSRC)
-            putBE16(&body, f.baseSequence)
-            putBE16(&body, UInt16(min(0xFFFF, f.deltas.count)))
-            let reference = UInt32(bitPattern: f.referenceTime) & 0x00FF_FFFF
-            body += [UInt8(reference >> 16), UInt8((reference >> 8) & 0xFF), UInt8(reference & 0xFF), f.feedbackCount]
-            // Two-bit status vector chunks, seven symbols each.
-            let symbols: [UInt16] = f.deltas.map { d in
-                guard let d else { return 0 }
-                return (0...255).contains(d) ? 1 : 2
-            }
-            var i = 0
-            while i < symbols.count {
-                var chunk: UInt16 = 0xC000
-                for slot in 0..<7 where i + slot < symbols.count { chunk |= symbols[i + slot] << (2 * (6 - slot)) }
-                putBE16(&body, chunk)
-                i += 7
-            }
-            for (s, d) in zip(symbols, f.deltas) {
-                if s == 1 { body.append(UInt8(d!)) }
-                if s == 2 { putBE16(&body, UInt16(bitPattern: d!)) }
-            }
+            f.serialize(into: &body)
         case .unknown(let t, let c, let b):
             type = t
             count = c & 0x1F
