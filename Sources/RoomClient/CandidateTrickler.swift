@@ -29,6 +29,16 @@ final class CandidateTrickler: Sendable {
         }
     }
 
+    /// Takes the connection's candidate events (a local candidate, the end of gathering);
+    /// other events are ignored.
+    func observe(_ event: PeerConnection.Event) {
+        switch event {
+        case .transport(.ice(.localCandidate(let c))): gathered(c)
+        case .transport(.ice(.gatheringComplete)): gathered(nil)
+        default: break
+        }
+    }
+
     /// A local candidate the connection gathered; nil when gathering completed.
     func gathered(_ candidate: ICECandidate?) {
         state.withLock { s in

@@ -59,11 +59,12 @@ public final class MeetingRecorder: Sendable {
         /// Blocks waiting for their stream to be anchored, with their arrival.
         var pending: [(AudioFrame<Int16>, Duration)] = []
         var ogg: OggOpusWriter?
-        var oggNoted = false
-        var oggPath = ""
+        /// The Ogg Opus file's name until its start is in the timeline.
+        var oggUnplaced: String?
         var ivf: [String: IVFWriter] = [:]
-        var ivfFirstTimestamp: [String: MediaTime] = [:]
-        var ivfNoted: Set<String> = []
+        /// Per video track, the IVF file's name and its first frame's time, until its start
+        /// is in the timeline.
+        var ivfUnplaced: [String: (file: String, first: MediaTime)] = [:]
     }
 
     private struct State {
@@ -204,11 +205,10 @@ public final class MeetingRecorder: Sendable {
                 if let p = s.media.position(of: id, at: block.timestamp) { write(block, at: p, to: &speaker, in: &s) }
             }
             write(pcm, at: position, to: &speaker, in: &s)
-            if !speaker.oggNoted, speaker.ogg != nil, let start = s.media.position(of: id, at: .zero) {
-                speaker.oggNoted = true
+            if let file = speaker.oggUnplaced, let start = s.media.position(of: id, at: .zero) {
+                speaker.oggUnplaced = nil
                 Self.note(
-                    ["event": "file-start", "file": .string(speaker.oggPath), "start": .double(start.seconds)],
-                    at: time, in: &s)
+                    ["event": "file-start", "file": .string(file), "start": .double(start.seconds)], at: time, in: &s)
             }
         }
         s.speakers[id] = speaker
@@ -262,7 +262,7 @@ public final class MeetingRecorder: Sendable {
                 speaker.ogg = Self.file(&s) {
                     try OggOpusWriter(path: path, channels: channels, comments: ["TITLE=\(speaker.name)"])
                 }
-                speaker.oggPath = (path as NSString).lastPathComponent
+                if speaker.ogg != nil { speaker.oggUnplaced = (path as NSString).lastPathComponent }
                 s.files.append(path)
             }
             if let ogg = speaker.ogg { _ = Self.file(&s) { try ogg.write(frame) } }
@@ -273,17 +273,16 @@ public final class MeetingRecorder: Sendable {
                 else { break }
                 let path = fileName(id, speaker.name) + "-video\(track).ivf"
                 speaker.ivf[track] = Self.file(&s) { try IVFWriter(path: path, width: w, height: h) }
-                speaker.ivfFirstTimestamp[track] = frame.timestamp
+                speaker.ivfUnplaced[track] = ((path as NSString).lastPathComponent, frame.timestamp)
                 s.files.append(path)
             }
             if let ivf = speaker.ivf[track] { _ = Self.file(&s) { try ivf.write(frame) } }
             // The video track's own stream on the timeline, anchored like audio.
             let stream = id + "/video/" + track
-            if let first = speaker.ivfFirstTimestamp[track], !speaker.ivfNoted.contains(track) {
+            if let (file, first) = speaker.ivfUnplaced[track] {
                 let placement = s.media.place(stream, start: frame.timestamp - first, duration: .zero, arrival: time)
                 if case .at = placement, let start = s.media.position(of: stream, at: .zero) {
-                    speaker.ivfNoted.insert(track)
-                    let file = (fileName(id, speaker.name) + "-video\(track).ivf" as NSString).lastPathComponent
+                    speaker.ivfUnplaced[track] = nil
                     Self.note(
                         ["event": "file-start", "file": .string(file), "start": .double(start.seconds)], at: time,
                         in: &s)

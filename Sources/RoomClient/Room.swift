@@ -224,9 +224,8 @@ public final class Room: Sendable {
         }
         let task = Task {
             for await event in pc.events {
+                trickler.observe(event)
                 switch event {
-                case .transport(.ice(.localCandidate(let c))): trickler.gathered(c)
-                case .transport(.ice(.gatheringComplete)): trickler.gathered(nil)
                 case .audio(let mid, let frame):
                     if let t = self.track(mid) {
                         self.sink.yield(.audio(participantID: t.participantID, trackID: t.trackID, frame))
@@ -299,12 +298,8 @@ public final class Room: Sendable {
             }
             let task = Task {
                 for await event in pc.events {
-                    switch event {
-                    case .connectionState(let s): self.sink.yield(.connectionState(s, publisher: true))
-                    case .transport(.ice(.localCandidate(let c))): trickler.gathered(c)
-                    case .transport(.ice(.gatheringComplete)): trickler.gathered(nil)
-                    default: break
-                    }
+                    trickler.observe(event)
+                    if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
                 }
             }
             state.withLock { $0.tasks.append(task) }

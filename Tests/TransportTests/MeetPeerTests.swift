@@ -19,23 +19,19 @@ struct MeetPeerTests {
                 executable: MeetPeerTests.binary, arguments: ["--ip", "127.0.0.1"] + arguments, stderrPath: log)
         }
         var stderr: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-        /// The final STATS object, per track kind (first track of each kind).
-        func stats() throws -> [String: [String: Any]] {
+        /// The final STATS object, whole.
+        func statsObject() throws -> [String: Any] {
             let line = try #require(stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") })
-            let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
+            return try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
+        }
+        /// The final STATS object's tracks, per kind (first track of each kind).
+        func stats() throws -> [String: [String: Any]] {
             var byKind: [String: [String: Any]] = [:]
-            for t in object["tracks"] as? [[String: Any]] ?? [] {
+            for t in try statsObject()["tracks"] as? [[String: Any]] ?? [] {
                 if let kind = t["kind"] as? String, byKind[kind] == nil { byKind[kind] = t }
             }
             return byKind
         }
-    }
-
-    /// The final STATS object, whole.
-    static func statsObject(_ peer: Peer) throws -> [String: Any] {
-        let line = try #require(peer.stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") })
-        return try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any])
     }
 
     static func int(_ stats: [String: [String: Any]], _ kind: String, _ key: String) -> Int {
@@ -117,7 +113,7 @@ struct MeetPeerTests {
         let (status, done) = try await Self.exchange(peer, with: other, meetPeerOffers: false)
         #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
         try Self.expectMediaBothWays(peer, done, stack: stack, decodedHere: 60)
-        let rejected = try #require(try Self.statsObject(peer)["rejected"] as? [[String: Any]])
+        let rejected = try #require(try peer.statsObject()["rejected"] as? [[String: Any]])
         #expect(rejected.map { $0["kind"] as? String } == ["application"])
     }
 
@@ -147,10 +143,7 @@ struct MeetPeerTests {
                 #expect(sent > 0 && Double(decoded) >= 0.9 * Double(sent), "\(kind): \(decoded) decoded of \(sent)")
             }
         }
-        let offererStats = try #require(
-            try JSONSerialization.jsonObject(
-                with: Data(offerer.stderr.split(separator: "\n").last { $0.hasPrefix("STATS ") }!.dropFirst(6).utf8))
-                as? [String: Any])
+        let offererStats = try offerer.statsObject()
         #expect(offererStats["srtp_profile"] as? String == "aeadAES128GCM")
         #expect(offererStats["dtls_role"] as? String == "server", "the answerer is the DTLS client")
         #expect((offererStats["setup_ms"] as? Double ?? 0) > 0)

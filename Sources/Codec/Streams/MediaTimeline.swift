@@ -116,13 +116,11 @@ public struct MediaTimeline: Sendable {
         let media = start.asDuration
         // The offset this block would give if it had come with no delay at all.
         let raw = arrival - media - duration.asDuration
-        guard var s = streams[stream], s.sawBlock else {
-            // The first block (a report may have come before it).
+        if streams[stream]?.sawBlock != true {
+            // The first block (a report may have come before it): settling starts.
             streams[stream] = Stream(clockOffset: streams[stream]?.clockOffset, settleStart: arrival, best: raw)
-            let waitsForReport = streams[stream]?.clockOffset == nil && configuration.senderReportWait > .zero
-            return configuration.settling > .zero || waitsForReport
-                ? .settling : anchor(stream, raw: raw, start: media, at: arrival)
         }
+        var s = streams[stream]!
         guard let offset = s.offset else {
             s.best = min(s.best, raw)
             streams[stream] = s

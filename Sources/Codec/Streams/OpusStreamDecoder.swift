@@ -85,7 +85,7 @@ public final class OpusStreamDecoder {
                         : try? decoder.concealLoss(timestamp: at)
                     if let frame {
                         out.append(frame)
-                        outputEnd += Int64(frame.samplesPerChannel) * 48_000 / Int64(max(1, frame.sampleRate))
+                        outputEnd += frame.duration.converted(to: 48_000).value
                         statistics.packetsConcealed += 1
                     }
                 }
@@ -95,7 +95,7 @@ public final class OpusStreamDecoder {
         do {
             let frame = try decoder.decode(packet, timestamp: at)
             out.append(frame)
-            outputEnd = at.value + Int64(frame.samplesPerChannel) * 48_000 / Int64(max(1, frame.sampleRate))
+            outputEnd = at.value + frame.duration.converted(to: 48_000).value
             statistics.packetsDecoded += 1
         } catch {
             statistics.packetsInvalid += 1

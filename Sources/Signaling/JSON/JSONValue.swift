@@ -38,11 +38,11 @@ public enum JSONValue: Sendable, Hashable {
     /// against 0.95 ms), release build, same run. Messages with a fixed shape (Visio's API,
     /// chat and reaction packets) are decoded with `Codable` types instead.
     public init(parsing text: String) throws(ParseError) {
-        let bytes = Array(text.utf8)
-        guard bytes.count <= Self.maxTextBytes else {
-            throw ParseError(description: "\(bytes.count) bytes of JSON (at most \(Self.maxTextBytes))")
+        let length = text.utf8.count
+        guard length <= Self.maxTextBytes else {
+            throw ParseError(description: "\(length) bytes of JSON (at most \(Self.maxTextBytes))")
         }
-        var parser = JSONParser(bytes: bytes)
+        var parser = JSONParser(bytes: Array(text.utf8))
         self = try parser.parseDocument()
     }
 

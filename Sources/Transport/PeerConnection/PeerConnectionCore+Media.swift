@@ -269,8 +269,7 @@ extension PeerConnectionCore {
             for (i, t) in senders.enumerated() {
                 compound.append(
                     t.sender.senderReport(
-                        now: now, clockRate: t.kind == .audio ? 48_000 : 90_000,
-                        reports: i == 0 ? Array(blocks.prefix(31)) : []))
+                        now: now, reports: i == 0 ? Array(blocks.prefix(31)) : []))
             }
         }
         let reporter = senders.first?.track.ssrc ?? transceivers.first?.track.ssrc ?? 1

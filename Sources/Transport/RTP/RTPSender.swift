@@ -26,6 +26,8 @@ final class RTPSender {
     private(set) var lastSentAt: Duration = .zero
     private(set) var packetCount: UInt32 = 0
     private(set) var octetCount: UInt32 = 0
+    /// The RTP clock of what is packetized (48 kHz Opus, 90 kHz VP8).
+    private(set) var clockRate = 90_000
 
     init(ssrc: UInt32) { self.ssrc = ssrc }
 
@@ -35,6 +37,7 @@ final class RTPSender {
         for frame: EncodedFrame, payloadType: UInt8, mid: (id: UInt8, value: String)?,
         audioLevel: (id: UInt8, level: AudioLevel)?, keepHistory: Bool
     ) -> [RTPPacket] {
+        clockRate = Int(frame.codec.rtpClockRate)
         let timestamp =
             timestampOffset &+ UInt32(truncatingIfNeeded: frame.timestamp.converted(to: frame.codec.rtpClockRate).value)
         let fragments: [RTPPayloadFragment]
@@ -75,7 +78,7 @@ final class RTPSender {
     /// This stream's sender report at `now` (RFC 3550 §6.4.1): the RTP time of this
     /// instant, moved on from the last packet by the time since it went out, so receivers
     /// can map media time to the sender's clock.
-    func senderReport(now: Duration, clockRate: Int, reports: [RTCPReportBlock]) -> RTCPPacket {
+    func senderReport(now: Duration, reports: [RTCPReportBlock]) -> RTCPPacket {
         let since = Int64(((now - lastSentAt).seconds * Double(clockRate)).rounded())
         let rtpNow = lastSentTimestamp &+ UInt32(truncatingIfNeeded: max(0, since))
         return .senderReport(
