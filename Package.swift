@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
+        // Allocation counters for the benchmarks (the ones behind ordo-one/package-benchmark).
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).
@@ -102,7 +104,10 @@ let package = Package(
             path: "Examples/MeetBot"),
         .executableTarget(
             name: "MeetKitBench",
-            dependencies: ["Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP"],
+            dependencies: [
+                "Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
             path: "Benchmarks/MeetKitBench"),
 
         .executableTarget(

@@ -20,42 +20,10 @@ import Transport
     import Glibc
 #endif
 
-let quick = CommandLine.arguments.contains("--quick")
-let rounds = quick ? 3 : 7
-let clock = ContinuousClock()
+Allocations.preloadInterposer()
 
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
-/// Runs `reference` and `candidate` alternately `rounds` times; returns median seconds of each.
-func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) rethrows -> (Double, Double) {
-    var r: [Double] = []
-    var c: [Double] = []
-    for _ in 0..<rounds {
-        var start = clock.now
-        try reference()
-        r.append((clock.now - start).seconds)
-        start = clock.now
-        try candidate()
-        c.append((clock.now - start).seconds)
-    }
-    return (median(r), median(c))
-}
-
-func row(_ name: String, _ unit: String, frames: Int, _ times: (Double, Double)) {
-    let reference = times.0 / Double(frames)
-    let meetkit = times.1 / Double(frames)
-    let scale = unit == "ms" ? 1e3 : 1e6
-    let padded = name.padding(toLength: 50, withPad: " ", startingAt: 0)
-    print(
-        "\(padded) C \(fmt(reference * scale)) \(unit)  MeetKit \(fmt(meetkit * scale)) \(unit)  ratio \(fmt(meetkit / reference, 3))"
-    )
-}
-
-func fmt(_ v: Double, _ digits: Int = 2) -> String {
-    var s = "\(Double(Int((v * pow(10, Double(digits))).rounded())) / pow(10, Double(digits)))"
-    while s.split(separator: ".").last!.count < digits { s += "0" }
-    return s
-}
+let quick = Bench.quick
+let rounds = Bench.rounds
 
 // MARK: Opus encode + decode, 20 ms mono at 48 kHz
 
@@ -191,88 +159,6 @@ func benchICE() async throws {
     )
 }
 
-// MARK: Receive path: SRTP unprotect + RTP parse + depacketize
-
-/// aiortc's receive path (pylibsrtp unprotect + RtpPacket.parse + depayload) in packets
-/// per second, by profile name, from `Scripts/interop/aiortc_receive_bench.py`.
-func aiortcReceiveRates() async throws -> [String: Double] {
-    guard FileManager.default.isExecutableFile(atPath: ".venv/bin/python") else { return [:] }
-    let process = try LineProcess(
-        executable: ".venv/bin/python",
-        arguments: ["Scripts/interop/aiortc_receive_bench.py", String(quick ? 5_000 : 20_000), String(rounds)])
-    let result = try await process.readJSON(timeout: .seconds(300))
-    return result.compactMapValues { $0 as? Double }
-}
-
-func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
-    let count = quick ? 5_000 : 20_000
-    let key = (0..<16).map { UInt8($0) }
-    let salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
-    let sender = try SRTPSession(
-        keys: SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
-    // Real Opus packets (20 ms, 32 kbit/s ≈ 80 bytes) in RTP, protected once.
-    let encoder = try OpusEncoder()
-    var tone = ToneGenerator(frequency: 440)
-    let opusPackets = try (0..<50).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)).data }
-    let wire = try (0..<count).map { i in
-        let header = RTPHeader(
-            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
-        return try sender.protectRTP(RTPPacket(header: header, payload: opusPackets[i % 50][...]).serialized())
-    }
-    let times = try compare(
-        {
-            // Bare libsrtp: one inbound context, unprotect in a reused buffer.
-            var policy = srtp_policy_t()
-            if profile == .aeadAES128GCM {
-                srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp)
-                srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp)
-            } else {
-                srtp_crypto_policy_set_rtp_default(&policy.rtp)
-                srtp_crypto_policy_set_rtcp_default(&policy.rtcp)
-            }
-            policy.ssrc.type = ssrc_any_inbound
-            policy.window_size = 1024
-            var material = key + salt
-            var session: srtp_t?
-            material.withUnsafeMutableBufferPointer { policy.key = $0.baseAddress }
-            guard srtp_create(&session, &policy) == srtp_err_status_ok else { fatalError("srtp_create") }
-            var buffer = [UInt8](repeating: 0, count: 2048)
-            var ok = 0
-            for packet in wire {
-                var length = Int32(packet.count)
-                buffer.withUnsafeMutableBytes { b in
-                    packet.withUnsafeBytes { b.copyMemory(from: $0) }
-                    if srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok { ok += 1 }
-                }
-            }
-            precondition(ok == count)
-            srtp_dealloc(session)
-        },
-        {
-            let receiver = try SRTPSession(
-                keys: SRTPKeyingMaterial(
-                    profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
-            var frames = 0
-            for var packet in wire {
-                try receiver.unprotectRTP(inPlace: &packet)
-                let rtp = try RTPPacket(parsing: packet)
-                frames += try OpusRTPDepacketizer.depacketize(rtp.payloadPacket).data.isEmpty ? 0 : 1
-            }
-            precondition(frames == count)
-        })
-    let reference = Double(count) / times.0
-    let meetkit = Double(count) / times.1
-    let profileName = profile == .aeadAES128GCM ? "AES-GCM" : "AES-CM"
-    let name = "Receive path \(profileName) (unprotect+parse+depacketize)"
-    print(
-        "\(name.padding(toLength: 50, withPad: " ", startingAt: 0)) libsrtp \(fmt(reference / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / reference, 3))"
-    )
-    let python = aiortc[profileName] ?? .nan
-    print(
-        "\("  same, against aiortc's receive path".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(python / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / python, 3))"
-    )
-}
-
 // MARK: Connection setup and memory (public PeerConnection, audio + video negotiated)
 
 /// Connects a pair of PeerConnections with audio and video transceivers; returns the
@@ -344,5 +230,6 @@ try benchVP8()
 let aiortcReceive = try await aiortcReceiveRates()
 try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
 try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
+try benchPeerConnectionReceive()
 try await benchICE()
 try await benchSecureSetup()

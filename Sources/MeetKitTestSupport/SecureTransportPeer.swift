@@ -23,7 +23,7 @@ public final class SecureTransportPeer: Sendable {
         let (stream, sink) = AsyncStream.makeStream(of: SecureTransportCore.Event.self)
         events = stream
         driver = try await UDPDriver.start(
-            localAddresses: [address], afterPump: { core in for e in core.drainEvents() { sink.yield(e) } },
+            localAddresses: [address], onEvent: { sink.yield($0) },
             started: { core, addresses, now in core.start(localAddresses: addresses, now: now) },
             makeMachine: { try SecureTransportCore(ice: config) })
     }

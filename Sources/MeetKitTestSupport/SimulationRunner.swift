@@ -110,6 +110,7 @@ public final class SimulatedICEPeer: SimulatedEndpoint {
     /// When the state first became connected.
     public private(set) var connectedAt: Duration?
     private var out: [SimulatedNetwork.Datagram] = []
+    private var now: Duration = .zero
 
     /// A peer bound to `address` running an agent with `configuration`.
     public init(address: TransportAddress, configuration: ICEConfiguration) {
@@ -150,15 +151,21 @@ public final class SimulatedICEPeer: SimulatedEndpoint {
     }
 
     public func drainTransmits() -> [SimulatedNetwork.Datagram] {
+        collect(now: now)
         defer { out = [] }
         return out
     }
 
     private func collect(now: Duration) {
-        for t in agent.drainTransmits() { out.append(.init(from: t.from, to: t.to, data: t.data)) }
-        for e in agent.drainEvents() {
-            events.append(e)
-            if case .stateChanged(.connected) = e, connectedAt == nil { connectedAt = now }
+        self.now = now
+        while true {
+            switch agent.pollOutput() {
+            case .transmit(let t): out.append(t)
+            case .event(let e):
+                events.append(e)
+                if case .stateChanged(.connected) = e, connectedAt == nil { connectedAt = now }
+            case .wait: return
+            }
         }
     }
 
@@ -173,46 +180,77 @@ public final class SimulatedICEPeer: SimulatedEndpoint {
 }
 
 /// Any ``DatagramMachine`` (an ICE agent's transport, a secure media core, a
-/// PeerConnection) on the simulated network at one address. `onOutput` runs after every
-/// input, e.g. to drain the machine's events.
+/// PeerConnection) on the simulated network at one address, driven only through its one
+/// output call: after every input (and whenever the network asks for datagrams) it polls
+/// the machine until it says to wait, handing events to `onEvent` with the time of the
+/// latest input.
 public final class SimulatedMachine<Machine: DatagramMachine>: SimulatedEndpoint {
     /// The machine.
     public let machine: Machine
     /// Its socket's address.
     public let address: TransportAddress
-    /// Called after every input with the current time.
-    public var onOutput: (Machine, Duration) -> Void
+    /// Called with each event the machine hands out and the time of the latest input.
+    public var onEvent: (Machine.Event, Duration) -> Void
     /// An extra deadline the test wants (e.g. to produce media), and what to do then.
     public var timer: (at: Duration, action: (Duration) -> Void)?
+    /// Every event, in order, when `recordEvents` is set.
+    public private(set) var events: [Machine.Event] = []
+    /// Whether to keep every event in ``events``.
+    public var recordEvents = false
+    private var out: [SimulatedNetwork.Datagram] = []
+    private var machineDeadline: Duration?
+    private var now: Duration = .zero
 
     /// Wraps `machine` bound at `address`.
     public init(
-        _ machine: Machine, address: TransportAddress, onOutput: @escaping (Machine, Duration) -> Void = { _, _ in }
+        _ machine: Machine, address: TransportAddress,
+        onEvent: @escaping (Machine.Event, Duration) -> Void = { _, _ in }
     ) {
         self.machine = machine
         self.address = address
-        self.onOutput = onOutput
+        self.onEvent = onEvent
     }
 
     public var ip: IPAddress { address.ip }
 
-    public var nextDeadline: Duration? { [machine.nextDeadline, timer?.at].compactMap { $0 }.min() }
+    public var nextDeadline: Duration? { [machineDeadline, timer?.at].compactMap { $0 }.min() }
 
     public func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
+        self.now = now
         machine.handleDatagram(datagram.data, from: datagram.from, to: datagram.to, now: now)
-        onOutput(machine, now)
+        poll()
     }
 
     public func handleTimeout(now: Duration) {
+        self.now = now
         if let t = timer, now >= t.at {
             timer = nil
             t.action(now)
         }
         machine.handleTimeout(now: now)
-        onOutput(machine, now)
+        poll()
     }
 
     public func drainTransmits() -> [SimulatedNetwork.Datagram] {
-        machine.drainTransmits()
+        poll()
+        defer { out.removeAll(keepingCapacity: true) }
+        return out
+    }
+
+    /// Takes the machine's outputs until it says to wait. Also call it after driving the
+    /// machine's API directly, to see the events at once (the network polls before it
+    /// delivers anything anyway).
+    public func poll() {
+        while true {
+            switch machine.pollOutput() {
+            case .transmit(let datagram): out.append(datagram)
+            case .event(let event):
+                if recordEvents { events.append(event) }
+                onEvent(event, now)
+            case .wait(let until):
+                machineDeadline = until
+                return
+            }
+        }
     }
 }

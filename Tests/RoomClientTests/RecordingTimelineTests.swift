@@ -96,20 +96,17 @@ struct RecordingTimelineTests {
             try s.node.machine.setRemoteDescription(answer, now: .zero)
             recorder.handle(
                 .participantJoined(ParticipantInfo(id: s.name, name: s.name)), at: .zero)
-            s.receiver.onOutput = { pc, now in
-                for e in pc.drainEvents() {
-                    switch e {
-                    case .audio(let mid, let pcm):
-                        recorder.handle(.audio(participantID: s.name, trackID: mid, pcm), at: now)
-                    case .frame(let mid, let frame):
-                        recorder.handle(.encoded(participantID: s.name, trackID: mid, frame), at: now)
-                    case .senderReport(let mid, let clock) where senderReports:
-                        recorder.handle(.senderReport(participantID: s.name, trackID: mid, clock), at: now)
-                    default: break
-                    }
+            s.receiver.onEvent = { e, now in
+                switch e {
+                case .audio(let mid, let pcm):
+                    recorder.handle(.audio(participantID: s.name, trackID: mid, pcm), at: now)
+                case .frame(let mid, let frame):
+                    recorder.handle(.encoded(participantID: s.name, trackID: mid, frame), at: now)
+                case .senderReport(let mid, let clock) where senderReports:
+                    recorder.handle(.senderReport(participantID: s.name, trackID: mid, clock), at: now)
+                default: break
                 }
             }
-            s.node.onOutput = { pc, _ in _ = pc.drainEvents() }
             var block = 0
             func step(_ now: Duration) {
                 if commonStart == nil,

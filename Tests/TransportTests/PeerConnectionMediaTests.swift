@@ -30,20 +30,18 @@ struct PeerConnectionMediaTests {
             tone = ToneGenerator(frequency: frequency)
             node = SimulatedMachine(
                 try PeerConnectionCore(configuration: configuration), address: TransportAddress(address)!)
-            node.onOutput = { [unowned self] pc, _ in
-                for e in pc.drainEvents() {
-                    switch e {
-                    case .connectionState(let s): states.append(s)
-                    case .remoteTrack(let mid, _, _, _): remoteTracks.append(mid)
-                    case .audio(let mid, let frame): pcm[mid, default: []] += frame.samples
-                    case .video(let mid, let picture): pictures[mid, default: []].append(picture)
-                    case .transport(.ice(.localCandidate(let c))): localCandidates.append(c)
-                    default: break
-                    }
+            node.onEvent = { [unowned self] e, _ in
+                switch e {
+                case .connectionState(let s): states.append(s)
+                case .remoteTrack(let mid, _, _, _): remoteTracks.append(mid)
+                case .audio(let mid, let frame): pcm[mid, default: []] += frame.samples
+                case .video(let mid, let picture): pictures[mid, default: []].append(picture)
+                case .transport(.ice(.localCandidate(let c))): localCandidates.append(c)
+                default: break
                 }
             }
             pc.start(localAddresses: [node.address], now: .zero)
-            node.onOutput(pc, .zero)
+            node.poll()
         }
 
         var connected: Bool { pc.connectionState == .connected }
@@ -188,19 +186,17 @@ struct PeerConnectionMediaTests {
         let encoder = try VP8Encoder(configuration: .init(width: 160, height: 120))
         var pattern = TestPatternGenerator(width: 160, height: 120, frameRate: 25)
         var requests = 0
-        a.node.onOutput = { pc, _ in
-            for e in pc.drainEvents() {
-                if case .keyframeRequested = e {
-                    requests += 1
-                    encoder.requestKeyframe()
-                }
+        a.node.onEvent = { e, _ in
+            if case .keyframeRequested = e {
+                requests += 1
+                encoder.requestKeyframe()
             }
         }
         var fed = 0
         func feed(_ now: Duration) {
             guard fed < 100, let frame = try? encoder.encode(pattern.nextFrame()) else { return }
             try? a.pc.send(frame, mid: video, now: now)
-            a.node.onOutput(a.pc, now)
+            a.node.poll()
             fed += 1
             a.node.timer = (now + .milliseconds(40), feed)
         }
@@ -359,7 +355,7 @@ struct PeerConnectionMediaTests {
         // One genuine SRTP packet from a, taken off the wire by hand.
         var tone = ToneGenerator(frequency: 440)
         try a.pc.send(audio: tone.nextFrame(samplesPerChannel: 960), mid: audio, now: .seconds(1))
-        let wire = a.pc.drainTransmits().map(\.data)
+        let wire = a.node.drainTransmits().map(\.data)
         let genuine = try #require(wire.first { DatagramKind($0) == .rtp })
         let (from, to) = (a.node.address, b.node.address)
         let now = Duration.seconds(1)

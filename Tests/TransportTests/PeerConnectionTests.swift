@@ -29,14 +29,12 @@ struct PeerConnectionTests {
             // This test exercises PLI recovery and answers a hand-made NACK: no automatic NACKs.
             pcConfig.retransmissionRequests = nil
             node = SimulatedMachine(try PeerConnectionCore(configuration: pcConfig), address: address)
-            node.onOutput = { [unowned self] pc, _ in
-                for e in pc.drainEvents() {
-                    switch e {
-                    case .transport(.secured): secured = true
-                    case .frame(let mid, let f): frames[mid, default: []].append(f)
-                    case .keyframeRequested: keyframeRequests += 1; forceKeyframe = true
-                    default: break
-                    }
+            node.onEvent = { [unowned self] e, _ in
+                switch e {
+                case .transport(.secured): secured = true
+                case .frame(let mid, let f): frames[mid, default: []].append(f)
+                case .keyframeRequested: keyframeRequests += 1; forceKeyframe = true
+                default: break
                 }
             }
         }

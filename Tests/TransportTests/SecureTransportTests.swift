@@ -47,8 +47,10 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
     var videoSent: Int { videoFramesSent }
 
     var nextDeadline: Duration? {
-        [core.nextDeadline, nextAudio, nextVideo].compactMap { $0 }.min()
+        [coreDeadline, nextAudio, nextVideo].compactMap { $0 }.min()
     }
+    private var coreDeadline: Duration?
+    private var lastInput: Duration = .zero
 
     func handle(_ datagram: SimulatedNetwork.Datagram, now: Duration) {
         core.handleDatagram(datagram.data, from: datagram.from, to: datagram.to, now: now)
@@ -69,7 +71,7 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
     }
 
     func drainTransmits() -> [SimulatedNetwork.Datagram] {
-        for t in core.drainTransmits() { out.append(.init(from: t.from, to: t.to, data: t.data)) }
+        collect(now: lastInput)
         defer { out = [] }
         return out
     }
@@ -98,8 +100,20 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
         videoFramesSent += 1
     }
 
+    /// Takes the core's outputs, through its one output call, until it says to wait.
     private func collect(now: Duration) {
-        for e in core.drainEvents() {
+        lastInput = now
+        while true {
+            let e: SecureTransportCore.Event
+            switch core.pollOutput() {
+            case .transmit(let t):
+                out.append(t)
+                continue
+            case .event(let event): e = event
+            case .wait(let until):
+                coreDeadline = until
+                return
+            }
             switch e {
             case .secured:
                 secured = true

@@ -11,17 +11,27 @@ import Testing
 /// and one that sends a burst and keeps what comes back.
 @Suite("UDP driver")
 struct UDPDriverTests {
-    /// Echoes each datagram to where it came from.
+    /// A counter shared between a machine on its loop and the test.
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    /// Echoes each datagram to where it came from; counts the driver's pumps (each one
+    /// polls until the machine says to wait, exactly once).
     final class Echo: DatagramMachine {
         private var out: [Datagram] = []
-        func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
+        let pumps: Counter
+        init(pumps: Counter) { self.pumps = pumps }
+        func handleDatagram(
+            _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        ) {
             out.append(Datagram(from: local, to: source, data: data))
         }
         func handleTimeout(now: Duration) {}
-        var nextDeadline: Duration? { nil }
-        func drainTransmits() -> [Datagram] {
-            defer { out = [] }
-            return out
+        func pollOutput() -> MachineOutput<Never> {
+            if !out.isEmpty { return .transmit(out.removeFirst()) }
+            pumps.value.add(1, ordering: .relaxed)
+            return .wait(until: nil)
         }
     }
 
@@ -29,14 +39,14 @@ struct UDPDriverTests {
     final class Client: DatagramMachine {
         var out: [Datagram] = []
         var received: [[UInt8]] = []
-        func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
+        func handleDatagram(
+            _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        ) {
             received.append(data)
         }
         func handleTimeout(now: Duration) {}
-        var nextDeadline: Duration? { nil }
-        func drainTransmits() -> [Datagram] {
-            defer { out = [] }
-            return out
+        func pollOutput() -> MachineOutput<Never> {
+            out.isEmpty ? .wait(until: nil) : .transmit(out.removeFirst())
         }
     }
 
@@ -47,10 +57,9 @@ struct UDPDriverTests {
     @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
         let loopback = IPAddress("127.0.0.1")!
         let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let pumps = Atomic<Int>(0)
+        let pumps = Counter()
         let echo = try await UDPDriver<Echo>.start(
-            localAddresses: [loopback], group: echoLoop, afterPump: { _ in pumps.add(1, ordering: .relaxed) },
-            makeMachine: { Echo() })
+            localAddresses: [loopback], group: echoLoop, makeMachine: { Echo(pumps: pumps) })
         let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
         let from = client.localAddresses[0]
         let to = echo.localAddresses[0]
@@ -59,7 +68,7 @@ struct UDPDriverTests {
         // send has delivered when it returns, and `perform` returns after sending).
         let gate = DispatchSemaphore(value: 0)
         let held = echo.eventLoop.submit { gate.wait() }
-        let before = pumps.load(ordering: .relaxed)
+        let before = pumps.value.load(ordering: .relaxed)
         try await client.perform { machine, _ in
             machine.out = (0..<48).map { Datagram(from: from, to: to, data: [UInt8($0)]) }
         }
@@ -72,7 +81,7 @@ struct UDPDriverTests {
             got = try await client.perform { machine, _ in machine.received }
         }
         #expect(got == (0..<48).map { [UInt8($0)] }, "every datagram echoed, in order")
-        let burstPumps = pumps.load(ordering: .relaxed) - before
+        let burstPumps = pumps.value.load(ordering: .relaxed) - before
         #expect(burstPumps >= 3 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams read 16 at a time")
         await client.close()
         await echo.close()

@@ -62,8 +62,14 @@ public final class OpusDecoder {
     ///   from the previous output.
     /// - Throws: ``OpusError/invalidPacket(reason:)`` for bytes that are not an Opus packet.
     public func decode(_ packet: [UInt8], timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Int16> {
-        try OpusPacket.validate(packet)
-        let n = try run16(packet, frameSize: pcm16.count / channels, fec: false)
+        try decode(ValidatedOpusPacket(packet[...]), timestamp: timestamp)
+    }
+
+    /// Decodes a packet already checked (e.g. by the RTP depacketizer), reading it in place.
+    public func decode(_ packet: ValidatedOpusPacket, timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<
+        Int16
+    > {
+        let n = try run16(packet.bytes, frameSize: pcm16.count / channels, fec: false)
         return frame16(count: n, timestamp: timestamp)
     }
 
@@ -97,8 +103,14 @@ public final class OpusDecoder {
     public func recoverLoss(
         using nextPacket: [UInt8], samples: Int? = nil, timestamp: MediaTime? = nil
     ) throws(OpusError) -> AudioFrame<Int16> {
-        try OpusPacket.validate(nextPacket)
-        let n = try run16(nextPacket, frameSize: try lossSize(samples), fec: true)
+        try recoverLoss(using: ValidatedOpusPacket(nextPacket[...]), samples: samples, timestamp: timestamp)
+    }
+
+    /// ``recoverLoss(using:samples:timestamp:)`` from a packet already checked.
+    public func recoverLoss(
+        using nextPacket: ValidatedOpusPacket, samples: Int? = nil, timestamp: MediaTime? = nil
+    ) throws(OpusError) -> AudioFrame<Int16> {
+        let n = try run16(nextPacket.bytes, frameSize: try lossSize(samples), fec: true)
         return frame16(count: n, timestamp: timestamp)
     }
 
@@ -117,7 +129,7 @@ public final class OpusDecoder {
         return size
     }
 
-    private func run16(_ packet: [UInt8]?, frameSize: Int, fec: Bool) throws(OpusError) -> Int {
+    private func run16(_ packet: ArraySlice<UInt8>?, frameSize: Int, fec: Bool) throws(OpusError) -> Int {
         let n: Int32 = pcm16.withUnsafeMutableBufferPointer { out in
             if let packet {
                 packet.withUnsafeBufferPointer { p in

@@ -49,9 +49,13 @@ public struct OpusPacket: Sendable, Equatable {
 
     /// Parses and validates `packet` against RFC 6716 §3.4 (R1–R7).
     /// - Throws: ``OpusError/invalidPacket(reason:)``.
-    public init(_ packet: [UInt8]) throws(OpusError) {
-        try OpusPacket.validate(packet)
-        let toc = Int(packet[0])
+    public init(_ packet: [UInt8]) throws(OpusError) { try self.init(packet[...]) }
+
+    /// Parses and validates the Opus packet `packet` (a slice of a larger buffer).
+    /// - Throws: ``OpusError/invalidPacket(reason:)``.
+    public init(_ packet: ArraySlice<UInt8>) throws(OpusError) {
+        _ = try OpusPacket.checkFraming(packet)
+        let toc = Int(packet[packet.startIndex])
         configuration = toc >> 3
         isStereo = toc & 0x04 != 0
         switch configuration {
@@ -76,25 +80,50 @@ public struct OpusPacket: Sendable, Equatable {
 
     /// Checks the framing rules of RFC 6716 §3.4 with libopus's own parser.
     /// - Throws: ``OpusError/invalidPacket(reason:)``.
-    public static func validate(_ packet: [UInt8]) throws(OpusError) {
+    public static func validate(_ packet: [UInt8]) throws(OpusError) { _ = try checkFraming(packet[...]) }
+
+    /// Checks the framing of `packet` and returns its duration in samples per channel at
+    /// 48 kHz. Allocates nothing.
+    static func checkFraming(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
         guard !packet.isEmpty else { throw .invalidPacket(reason: "empty packet") }
         var toc: UInt8 = 0
         var offset: Int32 = 0
         // libopus writes up to 48 frame sizes; a stack buffer keeps this path allocation-free.
-        let rc = packet.withUnsafeBufferPointer { p in
-            withUnsafeTemporaryAllocation(of: Int16.self, capacity: 48) { sizes in
+        let (rc, samples) = packet.withUnsafeBufferPointer { p in
+            let rc = withUnsafeTemporaryAllocation(of: Int16.self, capacity: 48) { sizes in
                 opus_packet_parse(p.baseAddress!, Int32(p.count), &toc, nil, sizes.baseAddress!, &offset)
             }
+            return (rc, opus_packet_get_nb_samples(p.baseAddress!, Int32(p.count), 48_000))
         }
         guard rc > 0 else {
             throw .invalidPacket(reason: "framing of \(packet.count) bytes violates RFC 6716 §3.4 (code \(rc))")
         }
         // R5: at most 120 ms of audio in one packet.
-        let samples = packet.withUnsafeBufferPointer {
-            opus_packet_get_nb_samples($0.baseAddress!, Int32($0.count), 48_000)
-        }
         guard samples > 0, samples <= 5760 else {
             throw .invalidPacket(reason: "packet lasts \(samples) samples at 48 kHz (max 5760)")
         }
+        return Int(samples)
+    }
+}
+
+/// An Opus packet whose framing was checked (RFC 6716 §3.4), kept as a slice of the bytes
+/// it arrived in: decoders take it without checking again and without copying it. The
+/// receive path builds one per RTP packet with no allocation.
+///
+/// ```swift
+/// let opus = try ValidatedOpusPacket(rtpPacket.payload)
+/// let pcm = try decoder.decode(opus)
+/// ```
+public struct ValidatedOpusPacket: Sendable {
+    /// The packet's bytes.
+    public let bytes: ArraySlice<UInt8>
+    /// Its duration in samples per channel at 48 kHz.
+    public let samplesPerChannel48k: Int
+
+    /// Checks `bytes` as one Opus packet.
+    /// - Throws: ``OpusError/invalidPacket(reason:)``.
+    public init(_ bytes: ArraySlice<UInt8>) throws(OpusError) {
+        samplesPerChannel48k = try OpusPacket.checkFraming(bytes)
+        self.bytes = bytes
     }
 }

@@ -33,15 +33,29 @@ public enum OpusRTPDepacketizer {
     /// The Opus packet carried by `packet`, with its timestamp at 48 kHz.
     /// - Throws: ``RTPPayloadError/emptyPayload`` or ``RTPPayloadError/invalidMedia(reason:)``.
     public static func depacketize(_ packet: RTPPayloadPacket) throws(RTPPayloadError) -> EncodedFrame {
-        guard !packet.payload.isEmpty else { throw .emptyPayload }
-        let info: OpusPacket
+        let opus = try depacketize(payload: packet.payload[...])
+        return EncodedFrame(
+            codec: .opus, data: packet.payload, timestamp: MediaTime(value: Int64(packet.timestamp), timescale: 48_000),
+            duration: MediaTime(value: Int64(opus.samplesPerChannel48k), timescale: 48_000), isKeyframe: true)
+    }
+
+    /// The Opus packet an RTP payload carries, checked and left in place: the receive
+    /// path's form, which copies and allocates nothing.
+    /// - Throws: ``RTPPayloadError/emptyPayload`` or ``RTPPayloadError/invalidMedia(reason:)``.
+    public static func depacketize(payload: ArraySlice<UInt8>) throws(RTPPayloadError) -> ValidatedOpusPacket {
+        guard !payload.isEmpty else { throw .emptyPayload }
         do {
-            info = try OpusPacket(packet.payload)
+            return try ValidatedOpusPacket(payload)
         } catch {
             throw .invalidMedia(reason: error.description)
         }
-        return EncodedFrame(
-            codec: .opus, data: packet.payload, timestamp: MediaTime(value: Int64(packet.timestamp), timescale: 48_000),
-            duration: MediaTime(value: Int64(info.samplesPerChannel48k), timescale: 48_000), isKeyframe: true)
+    }
+
+    /// The frame of a checked packet, its timestamp at 48 kHz (a copy of its bytes: a
+    /// value handed out).
+    public static func frame(_ opus: ValidatedOpusPacket, rtpTimestamp: UInt32) -> EncodedFrame {
+        EncodedFrame(
+            codec: .opus, data: Array(opus.bytes), timestamp: MediaTime(value: Int64(rtpTimestamp), timescale: 48_000),
+            duration: MediaTime(value: Int64(opus.samplesPerChannel48k), timescale: 48_000), isKeyframe: true)
     }
 }

@@ -39,6 +39,7 @@ public final class OpusStreamDecoder {
     public private(set) var statistics = Statistics()
     private let decoder: OpusDecoder
     private var sequence = SequenceUnwrapper(bits: 16)
+    private var highestSequence: Int64?
     private var timestamps = SequenceUnwrapper(bits: 32)
     private var firstTimestamp: Int64?
     /// Where the last output ended, in 48 kHz ticks from the first packet: concealed
@@ -60,20 +61,40 @@ public final class OpusStreamDecoder {
     /// Decodes one packet; returns the PCM for the packets lost just before it (if any)
     /// followed by its own. Returns nothing for a late, duplicate or invalid packet.
     public func decode(_ packet: [UInt8], sequenceNumber: UInt16, rtpTimestamp: UInt32) -> [AudioFrame<Int16>] {
-        let previous = sequence.highest
-        let seq = sequence.peek(UInt64(sequenceNumber))
+        var out: [AudioFrame<Int16>] = []
+        guard let opus = try? ValidatedOpusPacket(packet[...]) else {
+            if !isLate(sequenceNumber) { statistics.packetsInvalid += 1 } else { statistics.packetsLate += 1 }
+            return out
+        }
+        decode(opus, sequenceNumber: sequenceNumber, rtpTimestamp: rtpTimestamp) { out.append($0) }
+        return out
+    }
+
+    /// Decodes one checked packet in place (the receive path's form: no copy of the packet,
+    /// no array of results): `body` gets the PCM for the packets lost just before it (if
+    /// any), then its own. Gets nothing for a late or duplicate packet.
+    public func decode(
+        _ packet: ValidatedOpusPacket, sequenceNumber: UInt16, rtpTimestamp: UInt32,
+        _ body: (AudioFrame<Int16>) -> Void
+    ) {
+        decode(
+            packet, extendedSequenceNumber: sequence.unwrap(UInt64(sequenceNumber)), rtpTimestamp: rtpTimestamp, body)
+    }
+
+    /// ``decode(_:sequenceNumber:rtpTimestamp:_:)`` with the sequence number already
+    /// extended to 64 bits by a receiver that unwraps it once for everything it feeds.
+    public func decode(
+        _ packet: ValidatedOpusPacket, extendedSequenceNumber seq: Int64, rtpTimestamp: UInt32,
+        _ body: (AudioFrame<Int16>) -> Void
+    ) {
+        let previous = highestSequence
         if let previous, seq <= previous {
             statistics.packetsLate += 1
-            return []
+            return
         }
-        guard (try? OpusPacket.validate(packet)) != nil else {
-            statistics.packetsInvalid += 1
-            return []
-        }
-        _ = sequence.unwrap(UInt64(sequenceNumber))
+        highestSequence = seq
         let ts = timestamps.unwrap(UInt64(rtpTimestamp))
         if firstTimestamp == nil { firstTimestamp = ts }
-        var out: [AudioFrame<Int16>] = []
         if let previous, seq - previous - 1 > 0 {
             let lost = Int(seq - previous - 1)
             if lost <= maxConcealedPackets {
@@ -84,7 +105,7 @@ public final class OpusStreamDecoder {
                         ? try? decoder.recoverLoss(using: packet, timestamp: at)
                         : try? decoder.concealLoss(timestamp: at)
                     if let frame {
-                        out.append(frame)
+                        body(frame)
                         outputEnd += frame.duration.converted(to: 48_000).value
                         statistics.packetsConcealed += 1
                     }
@@ -94,12 +115,17 @@ public final class OpusStreamDecoder {
         let at = MediaTime(value: ts - firstTimestamp!, timescale: 48_000)
         do {
             let frame = try decoder.decode(packet, timestamp: at)
-            out.append(frame)
             outputEnd = at.value + frame.duration.converted(to: 48_000).value
             statistics.packetsDecoded += 1
+            body(frame)
         } catch {
             statistics.packetsInvalid += 1
         }
-        return out
+    }
+
+    /// Whether a packet numbered `sequenceNumber` would come after one already taken.
+    private func isLate(_ sequenceNumber: UInt16) -> Bool {
+        guard let previous = highestSequence else { return false }
+        return sequence.peek(UInt64(sequenceNumber)) <= previous
     }
 }

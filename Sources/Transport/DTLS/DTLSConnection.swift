@@ -16,9 +16,15 @@ import COpenSSL
 /// ```swift
 /// let dtls = try DTLSConnection(role: .client, certificate: cert, remoteFingerprint: fp)
 /// dtls.start(now: now)
-/// for datagram in dtls.drainTransmits() { send(datagram) }
-/// // on a DTLS datagram: dtls.handleDatagram(bytes, now: now)
-/// // events: .connected(keys) → set up SRTP with keys
+/// // on a DTLS datagram: dtls.handleDatagram(bytes, now: now); after every input:
+/// loop: while true {
+///     switch dtls.pollOutput() {
+///     case .transmit(let record): send(record)
+///     case .event(.connected(let keys)): startSRTP(keys)
+///     case .event: continue
+///     case .wait(let deadline): wakeUp(at: deadline); break loop
+///     }
+/// }
 /// ```
 public final class DTLSConnection {
     /// Which side of the handshake: `a=setup:active` is the client, `passive` the server.
@@ -43,6 +49,17 @@ public final class DTLSConnection {
         case closed
     }
 
+    /// What ``pollOutput()`` hands out: a datagram of DTLS records for the peer (the owner
+    /// knows the route), an event, or the time the retransmission timer is due.
+    public enum Output: Sendable, Equatable {
+        /// Records to send to the peer in one datagram.
+        case transmit([UInt8])
+        /// Something the connection reports.
+        case event(Event)
+        /// Nothing more now; call ``handleTimeout(now:)`` at this time (nil: no timer).
+        case wait(until: Duration?)
+    }
+
     /// This side's role.
     public let role: Role
     /// The SHA-256 fingerprint the peer's certificate must have (upper-case hex pairs).
@@ -59,8 +76,8 @@ public final class DTLSConnection {
     private let writeBIO: OpaquePointer
     private let expected: String
     private var mismatch: String?
-    private var transmits: [[UInt8]] = []
-    private var events: [Event] = []
+    private var transmits = OutputQueue<[UInt8]>()
+    private var events = OutputQueue<Event>()
     private var deadline: Duration?
     fileprivate let initialRTOMicroseconds: UInt32
     private let handshakeTimeout: Duration
@@ -184,16 +201,12 @@ public final class DTLSConnection {
         collectOutput(now: .zero)
     }
 
-    /// Datagrams to send, in order.
-    public func drainTransmits() -> [[UInt8]] {
-        defer { transmits.removeAll(keepingCapacity: true) }
-        return transmits
-    }
-
-    /// Events since the last call.
-    public func drainEvents() -> [Event] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+    /// The connection's next output: records to send (in order), then events, then the
+    /// time ``handleTimeout(now:)`` is due.
+    public func pollOutput() -> Output {
+        if let record = transmits.next() { return .transmit(record) }
+        if let event = events.next() { return .event(event) }
+        return .wait(until: nextDeadline)
     }
 
     // MARK: internals

@@ -34,7 +34,7 @@ public final class ICETransport: Sendable {
     /// The agent as a datagram machine: STUN to the agent, the rest to `incoming`.
     final class Machine: DatagramMachine {
         var agent: ICEAgent
-        var appTransmits: [Datagram] = []
+        var appTransmits = OutputQueue<Datagram>()
         let incoming: AsyncStream<Received>.Continuation
 
         init(agent: ICEAgent, incoming: AsyncStream<Received>.Continuation) {
@@ -42,7 +42,9 @@ public final class ICETransport: Sendable {
             self.incoming = incoming
         }
 
-        func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration) {
+        func handleDatagram(
+            _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        ) {
             switch DatagramKind(data) {
             case .stun: agent.handleStun(data, from: source, to: local, now: now)
             case .unknown: return
@@ -53,11 +55,10 @@ public final class ICETransport: Sendable {
         }
 
         func handleTimeout(now: Duration) { agent.handleTimeout(now: now) }
-        var nextDeadline: Duration? { agent.nextDeadline }
 
-        func drainTransmits() -> [Datagram] {
-            defer { appTransmits.removeAll(keepingCapacity: true) }
-            return agent.drainTransmits() + appTransmits
+        func pollOutput() -> MachineOutput<ICEEvent> {
+            if let datagram = appTransmits.next() { return .transmit(datagram) }
+            return agent.pollOutput()
         }
     }
 
@@ -100,7 +101,7 @@ public final class ICETransport: Sendable {
         do {
             let driver = try await UDPDriver<Machine>.start(
                 localAddresses: localAddresses, port: port, group: group,
-                afterPump: { machine in for e in machine.agent.drainEvents() { eventSink.yield(e) } },
+                onEvent: { eventSink.yield($0) },
                 started: { machine, addresses, now in machine.agent.startGathering(localAddresses: addresses, now: now)
                 },
                 makeMachine: { Machine(agent: agent, incoming: incomingSink) })
@@ -170,10 +171,7 @@ public final class ICETransport: Sendable {
 
     /// Stops the agent, closes every socket, and ends both streams.
     public func close() async {
-        await driver.close { machine, _ in
-            machine.agent.close()
-            for e in machine.agent.drainEvents() { self.eventSink.yield(e) }
-        }
+        await driver.close { machine, _ in machine.agent.close() }
         eventSink.finish()
         incomingSink.finish()
     }

@@ -1,21 +1,35 @@
 import NIOCore
 import NIOPosix
 
-/// A sans-IO machine that a ``UDPDriver`` runs over real sockets.
+/// A sans-IO machine that a ``UDPDriver`` runs over real sockets (and the simulated
+/// network runs in tests): inputs with the current time, and one output call.
 public protocol DatagramMachine: AnyObject, SendableMetatype {
-    /// A datagram arrived from `source` on the socket bound to `local`.
-    func handleDatagram(_ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration)
+    /// What the machine reports.
+    associatedtype Event
+    /// A datagram arrived from `source` on the socket bound to `local`. `data` is the
+    /// driver's receive buffer, lent for the call: the machine may decrypt in it in place
+    /// (and must copy what it keeps).
+    func handleDatagram(_ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration)
     /// The machine's deadline passed.
     func handleTimeout(now: Duration)
-    /// When ``handleTimeout(now:)`` must next be called.
-    var nextDeadline: Duration? { get }
-    /// Datagrams to send now.
-    func drainTransmits() -> [Datagram]
+    /// The machine's next output (see ``MachineOutput``): called after every input until
+    /// it returns ``MachineOutput/wait(until:)``.
+    func pollOutput() -> MachineOutput<Event>
+}
+
+extension DatagramMachine {
+    /// Hands the machine a copy of `data` (for callers without a buffer to lend).
+    public func handleDatagram(
+        _ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+    ) {
+        var buffer = data
+        handleDatagram(&buffer, from: source, to: local, now: now)
+    }
 }
 
 /// Runs a ``DatagramMachine`` over UDP sockets on one SwiftNIO event loop: binds the
 /// sockets, hands the machine every datagram with the current time, fires its deadline,
-/// sends what it asks. Everything touching the machine runs on the loop, so the machine
+/// sends the datagrams it hands out and gives its events to `onEvent`. Everything touching the machine runs on the loop, so the machine
 /// needs no locks; ``perform(_:)`` is the async door into it. ``close()`` releases every
 /// socket.
 ///
@@ -32,6 +46,9 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         var closed = false
         /// Datagrams were handed to the machine since the last pump.
         var unpumped = false
+        /// The buffer each received datagram is copied into and lent to the machine: one
+        /// copy out of the socket's buffer, no allocation once it has grown.
+        var receiveBuffer: [UInt8] = []
         init(machine: Machine) { self.machine = machine }
     }
 
@@ -41,28 +58,28 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     public private(set) var localAddresses: [TransportAddress] = []
     private let state: NIOLoopBound<State>
     private let origin: NIODeadline
-    private let afterPump: @Sendable (Machine) -> Void
+    private let onEvent: @Sendable (Machine.Event) -> Void
 
-    private init(machine: Machine, eventLoop: any EventLoop, afterPump: @escaping @Sendable (Machine) -> Void) {
+    private init(machine: Machine, eventLoop: any EventLoop, onEvent: @escaping @Sendable (Machine.Event) -> Void) {
         self.eventLoop = eventLoop
         state = NIOLoopBound(State(machine: machine), eventLoop: eventLoop)
         origin = .now()
-        self.afterPump = afterPump
+        self.onEvent = onEvent
     }
 
     /// Creates the machine on the loop, binds a socket on each address (port 0: any), and
-    /// calls `started` with the bound addresses. `afterPump` runs on the loop after every
-    /// input, e.g. to move the machine's events into an `AsyncStream`.
+    /// calls `started` with the bound addresses. `onEvent` gets each event the machine
+    /// hands out, on the loop (e.g. to yield it to an `AsyncStream`).
     public static func start(
         localAddresses: [IPAddress], port: UInt16 = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        afterPump: @escaping @Sendable (Machine) -> Void = { _ in },
+        onEvent: @escaping @Sendable (Machine.Event) -> Void = { _ in },
         started: @escaping @Sendable (Machine, [TransportAddress], Duration) -> Void = { _, _, _ in },
         makeMachine: @escaping @Sendable () throws -> Machine
     ) async throws -> UDPDriver<Machine> {
         let loop = group.next()
         let driver = try await loop.submit {
-            UDPDriver(machine: try makeMachine(), eventLoop: loop, afterPump: afterPump)
+            UDPDriver(machine: try makeMachine(), eventLoop: loop, onEvent: onEvent)
         }.get()
         do {
             for ip in localAddresses {
@@ -120,10 +137,12 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     /// socket hands over many datagrams per wakeup, and their transmits, events and the
     /// next deadline are then dealt with once — one wakeup of an event consumer per burst
     /// instead of one per datagram.
-    fileprivate func received(_ data: [UInt8], from source: TransportAddress, on local: TransportAddress) {
+    fileprivate func received(_ data: ByteBuffer, from source: TransportAddress, on local: TransportAddress) {
         let state = self.state.value
         guard !state.closed else { return }
-        state.machine.handleDatagram(data, from: source, to: local, now: now())
+        state.receiveBuffer.removeAll(keepingCapacity: true)
+        data.withUnsafeReadableBytes { state.receiveBuffer.append(contentsOf: $0) }
+        state.machine.handleDatagram(&state.receiveBuffer, from: source, to: local, now: now())
         state.unpumped = true
     }
 
@@ -134,20 +153,30 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         pump()
     }
 
+    /// Takes the machine's outputs until it says to wait: datagrams written (each socket
+    /// flushed once), events handed on, the timer set to the deadline.
     private func pump() {
         let state = self.state.value
         guard !state.closed else { return }
         state.unpumped = false
         var written: [Channel] = []
-        for t in state.machine.drainTransmits() {
-            guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { continue }
-            channel.write(
-                AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: t.data)), promise: nil)
-            if !written.contains(where: { $0 === channel }) { written.append(channel) }
+        var deadline: Duration?
+        outputs: while true {
+            switch state.machine.pollOutput() {
+            case .transmit(let t):
+                guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { continue }
+                channel.write(
+                    AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: t.data)),
+                    promise: nil)
+                if !written.contains(where: { $0 === channel }) { written.append(channel) }
+            case .event(let event):
+                onEvent(event)
+            case .wait(let until):
+                deadline = until
+                break outputs
+            }
         }
         for channel in written { channel.flush() }
-        afterPump(state.machine)
-        let deadline = state.machine.nextDeadline
         guard deadline != state.timerDeadline else { return }
         state.timer?.cancel()
         state.timerDeadline = deadline
@@ -193,8 +222,7 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
         let envelope = unwrapInboundIn(data)
         if local == nil { local = context.channel.localAddress.flatMap(TransportAddress.init(nio:)) }
         guard let local, let source = TransportAddress(nio: envelope.remoteAddress) else { return }
-        var buffer = envelope.data
-        driver.received(buffer.readBytes(length: buffer.readableBytes) ?? [], from: source, on: local)
+        driver.received(envelope.data, from: source, on: local)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -120,7 +120,7 @@ extension ICEAgent {
         setState(.closed)
         transactions = [:]
         triggered = []
-        transmits = []
+        transmits = OutputQueue()
         selected = nil
     }
 }

@@ -8,9 +8,12 @@
 /// agent.startGathering(localAddresses: [TransportAddress("192.0.2.10:50000")!], now: now)
 /// agent.setRemoteCredentials(remote, now: now)
 /// agent.addRemoteCandidate(candidate, now: now)
-/// // Event loop:
-/// for t in agent.drainTransmits() { socket(t.from).send(t.data, to: t.to) }
-/// for e in agent.drainEvents() { handle(e) }
+/// // After every input, until it says to wait:
+/// switch agent.pollOutput() {
+/// case .transmit(let t): socket(t.from).send(t.data, to: t.to)
+/// case .event(let e): handle(e)
+/// case .wait(let deadline): timer.schedule(deadline)
+/// }
 /// // on a STUN datagram:   agent.handleStun(bytes, from: source, to: localBase, now: now)
 /// // at agent.nextDeadline: agent.handleTimeout(now: now)
 /// ```
@@ -115,8 +118,8 @@ public struct ICEAgent: Sendable {
     var lastReceived: Duration = .zero
     var lastConsent: Duration = .zero
     var nextConsentAt: Duration?
-    var transmits: [Datagram] = []
-    var events: [ICEEvent] = []
+    var transmits = OutputQueue<Datagram>()
+    var events = OutputQueue<ICEEvent>()
     var prflxCounter = 0
     var foundations: [String: String] = [:]
 
@@ -132,16 +135,12 @@ public struct ICEAgent: Sendable {
 
     // MARK: outputs
 
-    /// Datagrams to send now, oldest first.
-    public mutating func drainTransmits() -> [Datagram] {
-        defer { transmits.removeAll(keepingCapacity: true) }
-        return transmits
-    }
-
-    /// Events since the last call, oldest first.
-    public mutating func drainEvents() -> [ICEEvent] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+    /// The agent's next output: datagrams to send (oldest first), then events, then the
+    /// time ``handleTimeout(now:)`` is due (see ``MachineOutput``).
+    public mutating func pollOutput() -> MachineOutput<ICEEvent> {
+        if let datagram = transmits.next() { return .transmit(datagram) }
+        if let event = events.next() { return .event(event) }
+        return .wait(until: nextDeadline)
     }
 
     /// The pair application data uses: send from `local` (a socket's address) to `remote`.

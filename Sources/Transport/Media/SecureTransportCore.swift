@@ -11,7 +11,7 @@
 /// core.start(localAddresses: addresses, now: now)
 /// core.setRemote(credentials: c, candidates: list, endOfCandidates: true,
 ///                fingerprint: ("sha-256", fp), dtlsRole: .client, now: now)
-/// // drive with handleDatagram / handleTimeout / drainTransmits / drainEvents
+/// // drive with handleDatagram / handleTimeout, then pollOutput() until it says to wait
 /// try core.sendRTP(packet)
 /// ```
 public final class SecureTransportCore {
@@ -64,8 +64,10 @@ public final class SecureTransportCore {
     public private(set) var srtp: SRTPSession?
     /// The DTLS endpoint, once the remote description set its role.
     public private(set) var dtls: DTLSConnection?
-    private var transmits: [Datagram] = []
-    private var events: [Event] = []
+    private var transmits = OutputQueue<Datagram>()
+    private var events = OutputQueue<Event>()
+    /// The time of the latest input: what the inner machines are polled at.
+    private var now: Duration = .zero
     private var dtlsPeer: (local: TransportAddress, remote: TransportAddress)?
     private var pendingDTLS: [(data: [UInt8], from: TransportAddress, to: TransportAddress)] = []
 
@@ -78,8 +80,8 @@ public final class SecureTransportCore {
 
     /// Starts gathering on the given socket addresses.
     public func start(localAddresses: [TransportAddress], now: Duration) {
+        self.now = now
         ice.startGathering(localAddresses: localAddresses, now: now)
-        pump(now: now)
     }
 
     /// Applies the peer's transport parameters from its SDP.
@@ -93,9 +95,12 @@ public final class SecureTransportCore {
         applyRemoteICE(
             credentials: credentials, isLite: isLite, candidates: candidates, endOfCandidates: endOfCandidates, now: now
         )
-        for d in pendingDTLS { handleDatagram(d.data, from: d.from, to: d.to, now: now) }
+        self.now = now
+        for d in pendingDTLS {
+            var data = d.data
+            handleDatagram(&data, from: d.from, to: d.to, now: now)
+        }
         pendingDTLS = []
-        pump(now: now)
     }
 
     /// Applies a later remote description (renegotiation) on a transport already set up:
@@ -106,10 +111,10 @@ public final class SecureTransportCore {
         credentials: ICECredentials, isLite: Bool = false, candidates: [ICECandidate], endOfCandidates: Bool,
         now: Duration
     ) {
+        self.now = now
         applyRemoteICE(
             credentials: credentials, isLite: isLite, candidates: candidates, endOfCandidates: endOfCandidates, now: now
         )
-        pump(now: now)
     }
 
     /// The ICE half of a remote description, first or later: credentials (a change of
@@ -131,26 +136,51 @@ public final class SecureTransportCore {
     /// Starts an ICE restart from this side: new local credentials, to be signalled in a
     /// new offer. The current pair carries media until a new one is selected.
     public func restartICE(now: Duration) {
+        self.now = now
         ice.restart(now: now)
-        pump(now: now)
     }
 
     /// The peer signalled that it has no more candidates.
     public func setRemoteEndOfCandidates(now: Duration) {
+        self.now = now
         ice.setRemoteEndOfCandidates(now: now)
-        pump(now: now)
     }
 
     /// Adds a trickled remote candidate.
     public func addRemoteCandidate(_ candidate: ICECandidate, now: Duration) {
+        self.now = now
         ice.addRemoteCandidate(candidate, now: now)
-        pump(now: now)
     }
 
-    /// A datagram received on the socket bound to `local`.
+    /// A datagram received on the socket bound to `local`; decrypted media comes out as
+    /// ``Event/rtp(_:)`` and ``Event/rtcp(_:)`` events. `data` is the caller's scratch:
+    /// media is decrypted in it, in place.
     public func handleDatagram(
-        _ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
     ) {
+        switch receive(&data, from: source, to: local, now: now) {
+        case .rtp(let packet)?: events.append(.rtp(packet))
+        case .rtcp(let packets)?: events.append(.rtcp(packets))
+        case nil: break
+        }
+    }
+
+    /// What ``receive(_:from:to:now:)`` decrypted.
+    public enum ReceivedMedia {
+        /// An RTP packet; its payload and extensions are slices of the datagram's buffer.
+        case rtp(RTPPacket)
+        /// An RTCP compound packet.
+        case rtcp([RTCPPacket])
+    }
+
+    /// Takes a datagram and returns the media it carried, for an owner that routes media
+    /// itself (the PeerConnection): STUN and DTLS are handled inside; SRTP and SRTCP are
+    /// decrypted in place in `data` — nothing is copied or allocated for an RTP packet.
+    /// Refused and malformed packets are counted and give nil.
+    public func receive(
+        _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+    ) -> ReceivedMedia? {
+        self.now = now
         switch DatagramKind(data) {
         case .stun:
             ice.handleStun(data, from: source, to: local, now: now)
@@ -159,41 +189,39 @@ public final class SecureTransportCore {
             guard let dtls else {
                 // The peer's ClientHello can beat our remote description: keep it.
                 if pendingDTLS.count < 16 { pendingDTLS.append((data, source, local)) }
-                return
+                return nil
             }
             if dtlsPeer == nil { dtlsPeer = (local, source) }
             dtls.handleDatagram(data, now: now)
         case .rtp:
             ice.noteReceived(from: source, to: local, now: now)
-            receiveMedia(data)
+            return unprotect(&data)
         default:
             statistics.unknownDatagrams += 1
         }
-        pump(now: now)
+        return nil
     }
 
     /// Advances ICE and DTLS timers.
     public func handleTimeout(now: Duration) {
+        self.now = now
         ice.handleTimeout(now: now)
         dtls?.handleTimeout(now: now)
-        pump(now: now)
     }
 
     /// When ``handleTimeout(now:)`` must next be called.
     public var nextDeadline: Duration? {
-        [ice.nextDeadline, dtls?.nextDeadline].compactMap { $0 }.min()
+        earliest(ice.nextDeadline, dtls?.nextDeadline)
     }
 
-    /// Datagrams to send.
-    public func drainTransmits() -> [Datagram] {
-        defer { transmits.removeAll(keepingCapacity: true) }
-        return transmits
-    }
-
-    /// Events since the last call.
-    public func drainEvents() -> [Event] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+    /// The core's next output: what ICE and DTLS produced (DTLS records routed on the
+    /// selected pair), media to send, decrypted media and events, then the next deadline.
+    public func pollOutput() -> MachineOutput<Event> {
+        while true {
+            if let datagram = transmits.next() { return .transmit(datagram) }
+            if let event = events.next() { return .event(event) }
+            guard pullInnerMachines() else { return .wait(until: nextDeadline) }
+        }
     }
 
     /// Protects and sends an RTP packet on the selected pair.
@@ -223,8 +251,9 @@ public final class SecureTransportCore {
 
     /// Closes DTLS (close_notify) and ICE.
     public func close(now: Duration) {
+        self.now = now
         dtls?.close()
-        pump(now: now)
+        _ = pullInnerMachines()
         ice.close()
     }
 
@@ -232,58 +261,67 @@ public final class SecureTransportCore {
 
     /// RTCP packet types 192–223 sit in the second byte's range 64–95 after masking the
     /// marker bit; RFC 5761 §4 demultiplexes RTP and RTCP on one port by that byte.
-    private func receiveMedia(_ data: [UInt8]) {
+    private func unprotect(_ data: inout [UInt8]) -> ReceivedMedia? {
         guard let srtp, data.count >= 2 else {
             statistics.srtpRejected += 1
-            return
+            return nil
         }
         let isRTCP = (192...223).contains(data[1])
         do {
             if isRTCP {
-                let clear = try srtp.unprotectRTCP(data)
-                guard let packets = try? RTCPPacket.parseCompound(clear) else {
+                try srtp.unprotectRTCP(inPlace: &data)
+                guard let packets = try? RTCPPacket.parseCompound(data) else {
                     statistics.malformedMedia += 1
-                    return
+                    return nil
                 }
-                events.append(.rtcp(packets))
+                return .rtcp(packets)
             } else {
-                var clear = data
-                try srtp.unprotectRTP(inPlace: &clear)
-                guard let packet = try? RTPPacket(parsing: clear) else {
+                try srtp.unprotectRTP(inPlace: &data)
+                guard let packet = try? RTPPacket(parsing: data) else {
                     statistics.malformedMedia += 1
-                    return
+                    return nil
                 }
                 statistics.rtpReceived += 1
-                events.append(.rtp(packet))
+                return .rtp(packet)
             }
         } catch {
             statistics.srtpRejected += 1
+            return nil
         }
     }
 
-    private func pump(now: Duration) {
-        transmits += ice.drainTransmits()
-        for e in ice.drainEvents() { events.append(.ice(e)) }
-        guard let dtls else { return }
-        // The DTLS client speaks first, once ICE has selected a pair.
+    /// Moves what ICE and DTLS have produced into this core's queues; false when they had
+    /// nothing. The DTLS client speaks first, once ICE has selected a pair.
+    private func pullInnerMachines() -> Bool {
+        var pulled = false
+        ice: while true {
+            switch ice.pollOutput() {
+            case .transmit(let datagram): transmits.append(datagram)
+            case .event(let event): events.append(.ice(event))
+            case .wait: break ice
+            }
+            pulled = true
+        }
+        guard let dtls else { return pulled }
         if dtls.state == .new, dtls.role == .client, ice.selectedPair != nil { dtls.start(now: now) }
         let route = ice.selectedPair ?? dtlsPeer
-        for d in dtls.drainTransmits() {
-            if let route { transmits.append(Datagram(from: route.local, to: route.remote, data: d)) }
-        }
-        for e in dtls.drainEvents() {
-            switch e {
-            case .connected(let keys):
+        while true {
+            switch dtls.pollOutput() {
+            case .transmit(let records):
+                if let route { transmits.append(Datagram(from: route.local, to: route.remote, data: records)) }
+            case .event(.connected(let keys)):
                 do {
                     srtp = try SRTPSession(keys: keys)
                     events.append(.secured(keys.profile))
                 } catch {
                     events.append(.failed(.setup("SRTP: \(error.description)")))
                 }
-            case .failed(let error): events.append(.failed(error))
-            case .applicationData(let bytes): events.append(.applicationData(bytes))
-            case .closed: break
+            case .event(.failed(let error)): events.append(.failed(error))
+            case .event(.applicationData(let bytes)): events.append(.applicationData(bytes))
+            case .event(.closed): break
+            case .wait: return pulled
             }
+            pulled = true
         }
     }
 }

@@ -40,7 +40,7 @@ public final class PeerConnection: Sendable {
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(
                 localAddresses: localAddresses, group: group,
-                afterPump: { pc in for e in pc.drainEvents() { sink.yield(e) } },
+                onEvent: { sink.yield($0) },
                 started: { pc, addresses, now in pc.start(localAddresses: addresses, now: now) },
                 makeMachine: { try PeerConnectionCore(configuration: configuration) })
             return PeerConnection(driver: driver, events: events, sink: sink)

@@ -24,7 +24,7 @@ extension PeerConnectionCore {
             if !frame.isKeyframe { events.append(.keyframeRequested(mid: t.mid)) }
         }
         packetize(frame, on: t, media: media, now: now)
-        collect(now: now)
+        self.now = now
     }
 
     /// Whether media can leave now: SRTP keyed and a candidate pair selected.
@@ -64,7 +64,7 @@ extension PeerConnectionCore {
                 discard(on: t)
             }
         }
-        collect(now: now)
+        self.now = now
     }
 
     /// Sends a picture on transceiver `mid` through the built-in VP8 encoder (created at
@@ -92,7 +92,7 @@ extension PeerConnectionCore {
         } catch {
             throw .encoding(error.description)
         }
-        collect(now: now)
+        self.now = now
     }
 
     private func sender(_ mid: String) throws(PeerConnectionError) -> (Transceiver, NegotiatedMedia) {
@@ -162,21 +162,21 @@ extension PeerConnectionCore {
         guard let t = transceiver(for: packet), let media = t.negotiated,
             packet.header.payloadType == media.codec.payloadType
         else { return }
-        handle(
-            t.receiver.receive(packet, codec: media.codec, output: t.output, stats: &t.stats, now: now), of: t, now: now
-        )
+        receiverOutputs.removeAll(keepingCapacity: true)
+        t.receiver.receive(packet, codec: media.codec, output: t.output, stats: &t.stats, now: now) {
+            receiverOutputs.append($0)
+        }
+        for output in receiverOutputs { handle(output, of: t, now: now) }
     }
 
     /// Hands out or sends what a receiver produced.
-    func handle(_ outputs: [RTPReceiver.Output], of t: Transceiver, now: Duration) {
-        for output in outputs {
-            switch output {
-            case .frame(let frame): events.append(.frame(mid: t.mid, frame))
-            case .audio(let pcm): events.append(.audio(mid: t.mid, pcm))
-            case .video(let picture): events.append(.video(mid: t.mid, picture))
-            case .nack(let lost): sendNACK(lost, on: t)
-            case .keyframeNeeded: requestKeyframe(on: t, now: now)
-            }
+    func handle(_ output: RTPReceiver.Output, of t: Transceiver, now: Duration) {
+        switch output {
+        case .frame(let frame): events.append(.frame(mid: t.mid, frame))
+        case .audio(let pcm): events.append(.audio(mid: t.mid, pcm))
+        case .video(let picture): events.append(.video(mid: t.mid, picture))
+        case .nack(let lost): sendNACK(lost, on: t)
+        case .keyframeNeeded: requestKeyframe(on: t, now: now)
         }
     }
 
@@ -186,7 +186,7 @@ extension PeerConnectionCore {
     public func requestKeyframe(mid: String, now: Duration) throws(PeerConnectionError) {
         guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }
         requestKeyframe(on: t, now: now)
-        collect(now: now)
+        self.now = now
     }
 
     /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.

@@ -58,7 +58,12 @@ public final class PeerConnectionCore: DatagramMachine {
     /// rejects in its answer (no common codec, data channels, other media types).
     public private(set) var rejectedSections: [RejectedSection] = []
     var transceivers: [Transceiver] = []
-    var events: [Event] = []
+    var events = OutputQueue<Event>()
+    /// The time of the latest input: transport outputs are handled at it.
+    var now: Duration = .zero
+    /// What a receiver produced for one packet or timer, handled once it returns (kept to
+    /// reuse its storage).
+    var receiverOutputs: [RTPReceiver.Output] = []
     private var lastCreatedOffer: SessionDescription?
     private var remoteOffer: SessionDescription?
     private var transportConfigured = false
@@ -87,7 +92,7 @@ public final class PeerConnectionCore: DatagramMachine {
     /// Starts gathering on the given socket addresses.
     public func start(localAddresses: [TransportAddress], now: Duration) {
         transport.start(localAddresses: localAddresses, now: now)
-        collect(now: now)
+        self.now = now
     }
 
     /// Adds a transceiver and returns its mid.
@@ -241,7 +246,7 @@ public final class PeerConnectionCore: DatagramMachine {
         } else {
             signalingState = .stable
         }
-        collect(now: now)
+        self.now = now
     }
 
     /// Compatibility form of ``setRemoteDescription(_:now:)`` that checks the caller's idea
@@ -300,23 +305,29 @@ public final class PeerConnectionCore: DatagramMachine {
         } else {
             transport.setRemoteEndOfCandidates(now: now)
         }
-        collect(now: now)
+        self.now = now
     }
 
     /// Restarts ICE from this side (RFC 8445 §9): new local credentials, carried by the next
     /// ``createOffer()``; media keeps flowing on the current pair until a new one is chosen.
     public func restartICE(now: Duration) {
         transport.restartICE(now: now)
-        collect(now: now)
+        self.now = now
     }
 
     // MARK: DatagramMachine
 
+    /// A datagram for the connection. Media is decrypted in place in `data` and routed to
+    /// its transceiver at once: the payload reaches the decoder without another copy.
     public func handleDatagram(
-        _ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+        _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
     ) {
-        transport.handleDatagram(data, from: source, to: local, now: now)
-        collect(now: now)
+        self.now = now
+        switch transport.receive(&data, from: source, to: local, now: now) {
+        case .rtp(let packet)?: receive(packet, now: now)
+        case .rtcp(let packets)?: receive(packets, now: now)
+        case nil: break
+        }
     }
 
     public func handleTimeout(now: Duration) {
@@ -326,28 +337,42 @@ public final class PeerConnectionCore: DatagramMachine {
             nextReportAt = now + .seconds(1)
         }
         for t in transceivers {
-            handle(t.receiver.poll(output: t.output, stats: &t.stats, now: now), of: t, now: now)
+            receiverOutputs.removeAll(keepingCapacity: true)
+            t.receiver.poll(output: t.output, stats: &t.stats, now: now) { receiverOutputs.append($0) }
+            for output in receiverOutputs { handle(output, of: t, now: now) }
         }
-        collect(now: now)
+        self.now = now
     }
 
     public var nextDeadline: Duration? {
-        var candidates = [transport.nextDeadline, nextReportAt]
-        for t in transceivers { candidates.append(t.receiver.nextDeadline) }
-        return candidates.compactMap { $0 }.min()
+        var deadline = earliest(transport.nextDeadline, nextReportAt)
+        for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
+        return deadline
     }
 
-    public func drainTransmits() -> [Datagram] { transport.drainTransmits() }
-
-    /// Events since the last call.
-    public func drainEvents() -> [Event] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+    /// The connection's next output: datagrams to send, events (its own and those of the
+    /// transport underneath, whose received media it routes to the transceivers first),
+    /// then the next deadline of the transport, the reports and the receivers.
+    public func pollOutput() -> MachineOutput<Event> {
+        while true {
+            if let event = events.next() { return .event(event) }
+            switch transport.pollOutput() {
+            case .transmit(let datagram): return .transmit(datagram)
+            case .event(let event): handle(event)
+            case .wait(let until):
+                updateConnectionState()
+                guard events.isEmpty else { continue }
+                var deadline = earliest(until, nextReportAt)
+                for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
+                return .wait(until: deadline)
+            }
+        }
     }
 
     /// Closes DTLS and ICE.
     public func close(now: Duration) {
         guard !closed else { return }
+        self.now = now
         closed = true
         transport.close(now: now)
         signalingState = .closed
@@ -358,22 +383,18 @@ public final class PeerConnectionCore: DatagramMachine {
 
     // MARK: transport events
 
-    func collect(now: Duration) {
-        for e in transport.drainEvents() {
-            switch e {
-            case .rtp(let packet): receive(packet, now: now)
-            case .rtcp(let packets): receive(packets, now: now)
-            case .secured:
-                secured = true
-                nextReportAt = now + .seconds(1)
-                events.append(.transport(e))
-            case .failed:
-                dtlsFailed = true
-                events.append(.transport(e))
-            default: events.append(.transport(e))
-            }
+    private func handle(_ event: SecureTransportCore.Event) {
+        switch event {
+        case .rtp, .rtcp: break  // media comes through handleDatagram(_:from:to:now:) directly
+        case .secured:
+            secured = true
+            nextReportAt = now + .seconds(1)
+            events.append(.transport(event))
+        case .failed:
+            dtlsFailed = true
+            events.append(.transport(event))
+        default: events.append(.transport(event))
         }
-        updateConnectionState()
     }
 
     private func updateConnectionState() {

@@ -46,6 +46,7 @@ public struct NACKGenerator: Sendable {
     /// Missing packets given up.
     public private(set) var givenUp = 0
     private var unwrapper = SequenceUnwrapper(bits: 16)
+    private var highest: Int64?
     private var missing: [Int64: Missing] = [:]
 
     /// A generator with `configuration`.
@@ -54,8 +55,13 @@ public struct NACKGenerator: Sendable {
     /// Records an arriving packet; returns the sequence numbers to NACK now (the gap it
     /// revealed), oldest first.
     public mutating func record(sequenceNumber: UInt16, now: Duration) -> [UInt16] {
-        let previous = unwrapper.highest
-        let extended = unwrapper.unwrap(UInt64(sequenceNumber))
+        record(extendedSequenceNumber: unwrapper.unwrap(UInt64(sequenceNumber)), now: now)
+    }
+
+    /// ``record(sequenceNumber:now:)`` with the sequence number already extended to 64 bits.
+    public mutating func record(extendedSequenceNumber extended: Int64, now: Duration) -> [UInt16] {
+        let previous = highest
+        if highest == nil || extended > highest! { highest = extended }
         if missing.removeValue(forKey: extended) != nil { recovered += 1 }
         guard let previous, extended > previous + 1 else { return [] }
         let gap = extended - previous - 1

@@ -33,8 +33,47 @@ public struct RTPHeaderExtension: Sendable, Hashable {
     }
 }
 
-/// An RTP packet (RFC 3550 §5.1) with RFC 8285 header extensions. Parsing does not copy
-/// the payload: it is a slice of the datagram.
+extension RTPHeaderExtension {
+    /// Calls `body` with each RFC 8285 element of an extension block — one-byte (profile
+    /// 0xBEDE) or two-byte (0x100x) — until it returns false. Other profiles are one element
+    /// with ID 0. Malformed elements end the list. Nothing is copied.
+    static func forEach(
+        in block: ArraySlice<UInt8>, profile: UInt16, _ body: (UInt8, ArraySlice<UInt8>) -> Bool
+    ) {
+        let end = block.endIndex
+        var i = block.startIndex
+        if profile == 0xBEDE {
+            while i < end {
+                let id = block[i] >> 4
+                if id == 0 {  // padding
+                    i += 1
+                    continue
+                }
+                if id == 15 { return }  // reserved: stop parsing (RFC 8285 §4.2)
+                let length = Int(block[i] & 0x0F) + 1
+                guard i + 1 + length <= end, body(id, block[(i + 1)..<(i + 1 + length)]) else { return }
+                i += 1 + length
+            }
+        } else if profile & 0xFFF0 == 0x1000 {
+            while i < end {
+                let id = block[i]
+                if id == 0 {
+                    i += 1
+                    continue
+                }
+                guard i + 1 < end else { return }
+                let length = Int(block[i + 1])
+                guard i + 2 + length <= end, body(id, block[(i + 2)..<(i + 2 + length)]) else { return }
+                i += 2 + length
+            }
+        } else {
+            _ = body(0, block)
+        }
+    }
+}
+
+/// An RTP packet (RFC 3550 §5.1) with RFC 8285 header extensions. Parsing copies nothing
+/// and allocates nothing: the payload and the extension block are slices of the datagram.
 ///
 /// ```swift
 /// let packet = try RTPPacket(parsing: datagram)
@@ -73,7 +112,7 @@ public struct RTPPacket: Sendable, Equatable {
         guard data.count >= offset + 4 * csrcCount else {
             throw .truncated(needed: offset + 4 * csrcCount, available: data.count)
         }
-        header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) }
+        if csrcCount > 0 { header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) } }
         offset += 4 * csrcCount
         if hasExtension {
             guard data.count >= offset + 4 else { throw .truncated(needed: offset + 4, available: data.count) }
@@ -83,7 +122,7 @@ public struct RTPPacket: Sendable, Equatable {
             let end = start + 4 * words
             guard data.count >= end else { throw .truncated(needed: end, available: data.count) }
             header.extensionProfile = profile
-            header.extensions = Self.parseExtensions(data, start, end, profile: profile)
+            header.receivedExtensions = data[start..<end]
             offset = end
         }
         var payloadEnd = data.count
@@ -95,44 +134,6 @@ public struct RTPPacket: Sendable, Equatable {
         self.header = header
         payload = data[offset..<payloadEnd]
         paddingLength = hasPadding ? data.count - payloadEnd : 0
-    }
-
-    /// RFC 8285 elements: one-byte (profile 0xBEDE) or two-byte (0x100x). Other profiles
-    /// keep their data as a single element with ID 0. Malformed elements end the list.
-    private static func parseExtensions(_ d: [UInt8], _ start: Int, _ end: Int, profile: UInt16) -> [RTPHeaderExtension]
-    {
-        var out: [RTPHeaderExtension] = []
-        var i = start
-        if profile == 0xBEDE {
-            while i < end {
-                let id = d[i] >> 4
-                if id == 0 {  // padding
-                    i += 1
-                    continue
-                }
-                if id == 15 { break }  // reserved: stop parsing (RFC 8285 §4.2)
-                let length = Int(d[i] & 0x0F) + 1
-                guard i + 1 + length <= end else { break }
-                out.append(RTPHeaderExtension(id: id, data: Array(d[(i + 1)..<(i + 1 + length)])))
-                i += 1 + length
-            }
-        } else if profile & 0xFFF0 == 0x1000 {
-            while i < end {
-                let id = d[i]
-                if id == 0 {
-                    i += 1
-                    continue
-                }
-                guard i + 1 < end else { break }
-                let length = Int(d[i + 1])
-                guard i + 2 + length <= end else { break }
-                out.append(RTPHeaderExtension(id: id, data: Array(d[(i + 2)..<(i + 2 + length)])))
-                i += 2 + length
-            }
-        } else {
-            out.append(RTPHeaderExtension(id: 0, data: Array(d[start..<end])))
-        }
-        return out
     }
 
     /// The packet's bytes. Extensions use the one-byte form when every ID is 1–14 and every
@@ -184,8 +185,26 @@ public struct RTPHeader: Sendable, Hashable {
     public var csrcs: [UInt32] = []
     /// The extension profile seen when parsing (0xBEDE one-byte, 0x100x two-byte).
     public var extensionProfile: UInt16?
-    /// Extension elements.
-    public var extensions: [RTPHeaderExtension] = []
+    /// Extension elements. A parsed header keeps its extension block as received and reads
+    /// elements from it on demand, so parsing allocates nothing.
+    public var extensions: [RTPHeaderExtension] {
+        get {
+            guard let block = receivedExtensions else { return builtExtensions }
+            var out: [RTPHeaderExtension] = []
+            RTPHeaderExtension.forEach(in: block, profile: extensionProfile ?? 0) { id, data in
+                out.append(RTPHeaderExtension(id: id, data: Array(data)))
+                return true
+            }
+            return out
+        }
+        set {
+            builtExtensions = newValue
+            receivedExtensions = nil
+        }
+    }
+    private var builtExtensions: [RTPHeaderExtension] = []
+    /// The extension block of a parsed packet (elements, padding), a slice of the datagram.
+    var receivedExtensions: ArraySlice<UInt8>?
 
     /// A header with no CSRC and no extension.
     public init(payloadType: UInt8, sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, marker: Bool = false) {
@@ -197,17 +216,43 @@ public struct RTPHeader: Sendable, Hashable {
     }
 
     /// The data of extension `id`, if present.
-    public func extensionData(id: UInt8) -> [UInt8]? { extensions.first { $0.id == id }?.data }
+    public func extensionData(id: UInt8) -> [UInt8]? { extensionBytes(id: id).map { Array($0) } }
+
+    /// The data of extension `id` without copying it out of a received packet.
+    public func extensionBytes(id: UInt8) -> ArraySlice<UInt8>? {
+        guard let block = receivedExtensions else { return builtExtensions.first { $0.id == id }?.data[...] }
+        var found: ArraySlice<UInt8>?
+        RTPHeaderExtension.forEach(in: block, profile: extensionProfile ?? 0) { elementID, data in
+            if elementID == id { found = data }
+            return found == nil
+        }
+        return found
+    }
+
+    public static func == (a: RTPHeader, b: RTPHeader) -> Bool {
+        a.payloadType == b.payloadType && a.sequenceNumber == b.sequenceNumber && a.timestamp == b.timestamp
+            && a.ssrc == b.ssrc && a.marker == b.marker && a.csrcs == b.csrcs
+            && a.extensionProfile == b.extensionProfile
+            && a.extensions == b.extensions
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(ssrc)
+        hasher.combine(sequenceNumber)
+        hasher.combine(timestamp)
+    }
 
     /// Sets (or removes, with nil) extension `id`.
     public mutating func setExtension(id: UInt8, _ data: [UInt8]?) {
-        extensions.removeAll { $0.id == id }
-        if let data { extensions.append(RTPHeaderExtension(id: id, data: data)) }
+        var list = extensions
+        list.removeAll { $0.id == id }
+        if let data { list.append(RTPHeaderExtension(id: id, data: data)) }
+        extensions = list
     }
 
     /// ssrc-audio-level (RFC 6464): voice activity flag and level in −dBov (0 loudest, 127 silence).
     public func audioLevel(id: UInt8) -> (voiceActivity: Bool, level: UInt8)? {
-        guard let d = extensionData(id: id), let b = d.first else { return nil }
+        guard let d = extensionBytes(id: id), let b = d.first else { return nil }
         return (b & 0x80 != 0, b & 0x7F)
     }
 
@@ -218,8 +263,9 @@ public struct RTPHeader: Sendable, Hashable {
 
     /// abs-send-time: 24-bit 6.18 fixed-point seconds.
     public func absSendTime(id: UInt8) -> UInt32? {
-        guard let d = extensionData(id: id), d.count == 3 else { return nil }
-        return UInt32(d[0]) << 16 | UInt32(d[1]) << 8 | UInt32(d[2])
+        guard let d = extensionBytes(id: id), d.count == 3 else { return nil }
+        let i = d.startIndex
+        return UInt32(d[i]) << 16 | UInt32(d[i + 1]) << 8 | UInt32(d[i + 2])
     }
 
     /// Sets abs-send-time from 6.18 fixed-point seconds (the low 24 bits are kept).
@@ -229,8 +275,8 @@ public struct RTPHeader: Sendable, Hashable {
 
     /// transport-wide sequence number (draft-holmer-rmcat-transport-wide-cc-extensions).
     public func transportSequenceNumber(id: UInt8) -> UInt16? {
-        guard let d = extensionData(id: id), d.count == 2 else { return nil }
-        return UInt16(d[0]) << 8 | UInt16(d[1])
+        guard let d = extensionBytes(id: id), d.count == 2 else { return nil }
+        return UInt16(d[d.startIndex]) << 8 | UInt16(d[d.startIndex + 1])
     }
 
     /// Sets the transport-wide sequence number.
@@ -240,7 +286,7 @@ public struct RTPHeader: Sendable, Hashable {
 
     /// sdes:mid (RFC 9143 §15.2): the media section's mid.
     public func mid(id: UInt8) -> String? {
-        extensionData(id: id).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        extensionBytes(id: id).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// Sets sdes:mid.
@@ -248,6 +294,7 @@ public struct RTPHeader: Sendable, Hashable {
 
     /// The extension block (profile, length, elements, padding), or nil without extensions.
     func encodedExtensions() -> [UInt8]? {
+        let extensions = self.extensions
         guard !extensions.isEmpty else { return nil }
         let oneByte = extensions.allSatisfy { (1...14).contains($0.id) && (1...16).contains($0.data.count) }
         var body: [UInt8] = []

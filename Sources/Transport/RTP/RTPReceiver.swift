@@ -3,9 +3,13 @@ import Codec
 /// The receiving half of a transceiver: the remote RTP stream it takes (and its RTX
 /// stream), reception statistics for receiver reports, NACK generation, depacketizing and
 /// VP8 frame assembly, the built-in decoders, and keyframe-request pacing. Packets go in
-/// with ``receive(_:codec:output:stats:now:)``, timers with ``poll(output:stats:now:)``;
-/// what comes out — frames, decoded media, NACKs and keyframe requests to send — is for
-/// the PeerConnection to hand out or send.
+/// with ``receive(_:codec:output:stats:now:emit:)``, timers with
+/// ``poll(output:stats:now:emit:)``; what comes out — frames, decoded media, NACKs and
+/// keyframe requests to send — goes to `emit`, for the PeerConnection to hand out or send.
+///
+/// A packet's sequence number is unwrapped once, here, for the statistics, the NACK
+/// generator and the audio decoder; an Opus payload is checked once and decoded where it
+/// lies in the datagram's buffer.
 final class RTPReceiver {
     /// What a received packet or a timer produced.
     enum Output {
@@ -32,6 +36,7 @@ final class RTPReceiver {
     var audioDecoder: OpusStreamDecoder?
     var videoDecoder: VP8Decoder?
     var lastKeyframeRequest: Duration?
+    private var sequence = SequenceUnwrapper(bits: 16)
     /// Whether a whole keyframe has come in on this stream.
     var keyframeReceived = false
 
@@ -43,50 +48,54 @@ final class RTPReceiver {
     /// Takes one RTP packet of this stream (already matched to it, RTX unwrapped).
     func receive(
         _ packet: RTPPacket, codec: NegotiatedCodec, output: ReceiveOutput,
-        stats: inout PeerConnectionCore.TransceiverStatistics, now: Duration
-    ) -> [Output] {
-        var out: [Output] = []
+        stats: inout PeerConnectionCore.TransceiverStatistics, now: Duration, emit: (Output) -> Void
+    ) {
+        let header = packet.header
         stats.packetsReceived += 1
-        if statistics == nil { statistics = RTPReceiveStatistics(ssrc: packet.header.ssrc, clockRate: codec.clockRate) }
+        let extended = sequence.unwrap(UInt64(header.sequenceNumber))
+        if statistics == nil { statistics = RTPReceiveStatistics(ssrc: header.ssrc, clockRate: codec.clockRate) }
         statistics?.record(
-            sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp, arrival: now,
+            extendedSequenceNumber: extended, rtpTimestamp: header.timestamp, arrival: now,
             payloadBytes: packet.payload.count)
-        if let lost = nacks?.record(sequenceNumber: packet.header.sequenceNumber, now: now), !lost.isEmpty {
-            out.append(.nack(lost))
+        if let lost = nacks?.record(extendedSequenceNumber: extended, now: now), !lost.isEmpty {
+            emit(.nack(lost))
         }
         switch codec.codec {
         case .opus:
-            guard let frame = try? OpusRTPDepacketizer.depacketize(packet.payloadPacket) else { return out }
+            guard let opus = try? OpusRTPDepacketizer.depacketize(payload: packet.payload) else { return }
             stats.framesReceived += 1
-            if output.encoded { out.append(.frame(frame)) }
-            if output.decoded { decodeAudio(packet, output: output, stats: &stats, into: &out) }
+            if output.encoded { emit(.frame(OpusRTPDepacketizer.frame(opus, rtpTimestamp: header.timestamp))) }
+            if output.decoded {
+                decodeAudio(
+                    opus, sequence: extended, rtpTimestamp: header.timestamp, output: output, stats: &stats, emit: emit)
+            }
         case .vp8:
             // Joining a stream after its keyframe (or its first keyframe lost): ask for one
             // now instead of after the reorder wait and a refused decode.
             if !keyframeReceived, VP8PayloadDescriptor.startsDeltaFrame(packet.payload) {
-                out.append(.keyframeNeeded)
+                emit(.keyframeNeeded)
             }
             for assembled in (try? assembler.insert(packet.payloadPacket, now: now)) ?? [] {
-                deliver(assembled, output: output, stats: &stats, into: &out)
+                deliver(assembled, output: output, stats: &stats, emit: emit)
             }
         }
-        return out
     }
 
     /// Frames whose reorder wait ran out, and NACKs due.
-    func poll(output: ReceiveOutput, stats: inout PeerConnectionCore.TransceiverStatistics, now: Duration) -> [Output] {
-        var out: [Output] = []
-        for assembled in assembler.poll(now: now) { deliver(assembled, output: output, stats: &stats, into: &out) }
-        if let lost = nacks?.poll(now: now), !lost.isEmpty { out.append(.nack(lost)) }
-        return out
+    func poll(
+        output: ReceiveOutput, stats: inout PeerConnectionCore.TransceiverStatistics, now: Duration,
+        emit: (Output) -> Void
+    ) {
+        for assembled in assembler.poll(now: now) { deliver(assembled, output: output, stats: &stats, emit: emit) }
+        if let lost = nacks?.poll(now: now), !lost.isEmpty { emit(.nack(lost)) }
     }
 
-    /// When ``poll(output:stats:now:)`` has work.
-    var nextDeadline: Duration? { [assembler.nextDeadline, nacks?.nextDeadline].compactMap { $0 }.min() }
+    /// When ``poll(output:stats:now:emit:)`` has work.
+    var nextDeadline: Duration? { earliest(assembler.nextDeadline, nacks?.nextDeadline) }
 
     private func decodeAudio(
-        _ packet: RTPPacket, output: ReceiveOutput, stats: inout PeerConnectionCore.TransceiverStatistics,
-        into out: inout [Output]
+        _ opus: ValidatedOpusPacket, sequence: Int64, rtpTimestamp: UInt32, output: ReceiveOutput,
+        stats: inout PeerConnectionCore.TransceiverStatistics, emit: (Output) -> Void
     ) {
         if audioDecoder == nil {
             audioDecoder = try? OpusStreamDecoder(sampleRate: output.audioSampleRate, channels: output.audioChannels)
@@ -96,34 +105,30 @@ final class RTPReceiver {
             return
         }
         let invalidBefore = decoder.statistics.packetsInvalid
-        for pcm in decoder.decode(
-            Array(packet.payload), sequenceNumber: packet.header.sequenceNumber, rtpTimestamp: packet.header.timestamp)
-        {
-            out.append(.audio(pcm))
-        }
+        decoder.decode(opus, extendedSequenceNumber: sequence, rtpTimestamp: rtpTimestamp) { emit(.audio($0)) }
         stats.framesDecoded = decoder.statistics.packetsDecoded
         stats.decodeErrors += decoder.statistics.packetsInvalid - invalidBefore
     }
 
     private func deliver(
         _ assembled: VP8FrameAssembler.Output, output: ReceiveOutput,
-        stats: inout PeerConnectionCore.TransceiverStatistics, into out: inout [Output]
+        stats: inout PeerConnectionCore.TransceiverStatistics, emit: (Output) -> Void
     ) {
         switch assembled {
         case .frame(let f):
             stats.framesReceived += 1
             if f.encoded.isKeyframe { keyframeReceived = true }
-            if output.encoded { out.append(.frame(f.encoded)) }
-            if output.decoded { decodeVideo(f.encoded, stats: &stats, into: &out) }
+            if output.encoded { emit(.frame(f.encoded)) }
+            if output.decoded { decodeVideo(f.encoded, stats: &stats, emit: emit) }
         case .incomplete:
             stats.framesLost += 1
             videoDecoder?.frameLost()
-            out.append(.keyframeNeeded)
+            emit(.keyframeNeeded)
         }
     }
 
     private func decodeVideo(
-        _ frame: EncodedFrame, stats: inout PeerConnectionCore.TransceiverStatistics, into out: inout [Output]
+        _ frame: EncodedFrame, stats: inout PeerConnectionCore.TransceiverStatistics, emit: (Output) -> Void
     ) {
         if videoDecoder == nil { videoDecoder = try? VP8Decoder() }
         guard let decoder = videoDecoder else {
@@ -133,17 +138,18 @@ final class RTPReceiver {
         do {
             if let picture = try decoder.decode(frame) {
                 stats.framesDecoded += 1
-                out.append(.video(picture))
+                emit(.video(picture))
             }
         } catch {
             stats.decodeErrors += 1
-            out.append(.keyframeNeeded)
+            emit(.keyframeNeeded)
         }
     }
 
     /// A new remote source: its sequence numbers and timestamps start afresh.
     func reset() {
         statistics = nil
+        sequence = SequenceUnwrapper(bits: 16)
         assembler = VP8FrameAssembler(configuration: assembly)
         if let n = nacks { nacks = NACKGenerator(configuration: n.configuration) }
         audioDecoder = nil

@@ -34,11 +34,11 @@ public struct RTPReceiveStatistics: Sendable {
     }
 
     /// The extended highest sequence number received.
-    public var highestSequence: Int64? { sequence.highest }
+    public private(set) var highestSequence: Int64?
 
     /// Packets expected from the first to the highest sequence number.
     public var packetsExpected: Int64 {
-        guard let base = baseSequence, let high = sequence.highest else { return 0 }
+        guard let base = baseSequence, let high = highestSequence else { return 0 }
         return high - base + 1
     }
 
@@ -48,7 +48,17 @@ public struct RTPReceiveStatistics: Sendable {
     /// Records a packet's arrival.
     public mutating func record(sequenceNumber: UInt16, rtpTimestamp: UInt32, arrival: Duration, payloadBytes: Int = 0)
     {
-        let extended = sequence.unwrap(UInt64(sequenceNumber))
+        record(
+            extendedSequenceNumber: sequence.unwrap(UInt64(sequenceNumber)), rtpTimestamp: rtpTimestamp,
+            arrival: arrival, payloadBytes: payloadBytes)
+    }
+
+    /// Records a packet's arrival by its sequence number already extended to 64 bits (by
+    /// the receiver that unwraps it once for everything it feeds).
+    public mutating func record(
+        extendedSequenceNumber extended: Int64, rtpTimestamp: UInt32, arrival: Duration, payloadBytes: Int = 0
+    ) {
+        if highestSequence == nil || extended > highestSequence! { highestSequence = extended }
         if baseSequence == nil || extended < baseSequence! { baseSequence = extended }
         packetsReceived += 1
         bytesReceived += payloadBytes
@@ -88,7 +98,7 @@ public struct RTPReceiveStatistics: Sendable {
         return RTCPReportBlock(
             ssrc: ssrc, fractionLost: fraction,
             cumulativeLost: Int32(clamping: max(-0x80_0000, min(0x7F_FFFF, cumulativeLost))),
-            highestSequence: UInt32(truncatingIfNeeded: sequence.highest ?? 0), jitter: UInt32(jitter.rounded()),
+            highestSequence: UInt32(truncatingIfNeeded: highestSequence ?? 0), jitter: UInt32(jitter.rounded()),
             lastSenderReport: lsr, delaySinceLastSenderReport: dlsr)
     }
 }

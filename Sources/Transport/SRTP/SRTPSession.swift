@@ -124,12 +124,25 @@ public final class SRTPSession {
     /// Verifies and decrypts an SRTP packet in its own buffer, without allocating: on
     /// success `packet` holds the clear RTP packet.
     public func unprotectRTP(inPlace packet: inout [UInt8]) throws(SRTPError) {
-        guard packet.count >= 12, packet[0] >> 6 == 2 else {
+        try unprotect(&packet, minimum: 12) { srtp_unprotect(inbound, $0, $1) }
+    }
+
+    /// Verifies and decrypts an SRTCP packet in its own buffer, without allocating: on
+    /// success `packet` holds the clear RTCP compound packet.
+    public func unprotectRTCP(inPlace packet: inout [UInt8]) throws(SRTPError) {
+        try unprotect(&packet, minimum: 8) { srtp_unprotect_rtcp(inbound, $0, $1) }
+    }
+
+    private func unprotect(
+        _ packet: inout [UInt8], minimum: Int,
+        _ body: (UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>) -> srtp_err_status_t
+    ) throws(SRTPError) {
+        guard packet.count >= minimum, packet[0] >> 6 == 2 else {
             statistics.malformed += 1
             throw .malformed
         }
         var length = Int32(packet.count)
-        let status = packet.withUnsafeMutableBytes { srtp_unprotect(inbound, $0.baseAddress!, &length) }
+        let status = packet.withUnsafeMutableBytes { body($0.baseAddress!, &length) }
         guard status == srtp_err_status_ok else { throw refused(status) }
         packet.removeLast(packet.count - Int(length))
         statistics.unprotected += 1

@@ -1,0 +1,225 @@
+// The receive path: SRTP unprotect + RTP parse + depacketize, against bare libsrtp and
+// aiortc; and the whole PeerConnection receive path down to decoded PCM, against bare
+// libsrtp + libopus. Each with the heap allocations it makes per packet.
+
+import COpus
+import CSRTP
+import Codec
+import Foundation
+import MeetKitTestSupport
+import Transport
+
+/// aiortc's receive path (pylibsrtp unprotect + RtpPacket.parse + depayload) in packets
+/// per second, by profile name, from `Scripts/interop/aiortc_receive_bench.py`.
+func aiortcReceiveRates() async throws -> [String: Double] {
+    guard FileManager.default.isExecutableFile(atPath: ".venv/bin/python") else { return [:] }
+    let process = try LineProcess(
+        executable: ".venv/bin/python",
+        arguments: [
+            "Scripts/interop/aiortc_receive_bench.py", String(Bench.quick ? 5_000 : 20_000), String(Bench.rounds),
+        ])
+    let result = try await process.readJSON(timeout: .seconds(300))
+    return result.compactMapValues { $0 as? Double }
+}
+
+/// A bare libsrtp inbound context (any SSRC, replay window 1024) for `profile`.
+func bareSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8]) -> srtp_t {
+    var policy = srtp_policy_t()
+    if profile == .aeadAES128GCM {
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp)
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp)
+    } else {
+        srtp_crypto_policy_set_rtp_default(&policy.rtp)
+        srtp_crypto_policy_set_rtcp_default(&policy.rtcp)
+    }
+    policy.ssrc.type = ssrc_any_inbound
+    policy.window_size = 1024
+    var material = key + salt
+    var session: srtp_t?
+    let status = material.withUnsafeMutableBufferPointer { m in
+        policy.key = m.baseAddress
+        return srtp_create(&session, &policy)
+    }
+    guard status == srtp_err_status_ok, let session else { fatalError("srtp_create") }
+    return session
+}
+
+/// Real Opus packets (20 ms, 32 kbit/s ≈ 80 bytes) of a tone.
+func opusPackets(_ count: Int) throws -> [[UInt8]] {
+    let encoder = try OpusEncoder()
+    var tone = ToneGenerator(frequency: 440)
+    return try (0..<count).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)).data }
+}
+
+func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
+    let count = Bench.quick ? 5_000 : 20_000
+    let key = (0..<16).map { UInt8($0) }
+    let salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
+    let keys = SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
+    let sender = try SRTPSession(keys: keys)
+    let opus = try opusPackets(50)
+    let wire = try (0..<count).map { i in
+        let header = RTPHeader(
+            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+        return try sender.protectRTP(RTPPacket(header: header, payload: opus[i % 50][...]).serialized())
+    }
+    // Both sides copy each packet into a reused buffer (as a driver copies it out of the
+    // socket's) and work there in place.
+    func meetKit(_ receiver: SRTPSession) throws {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(2048)
+        var frames = 0
+        for packet in wire {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(contentsOf: packet)
+            try receiver.unprotectRTP(inPlace: &buffer)
+            let rtp = try RTPPacket(parsing: buffer)
+            frames += try OpusRTPDepacketizer.depacketize(payload: rtp.payload).samplesPerChannel48k > 0 ? 1 : 0
+        }
+        precondition(frames == count)
+    }
+    let times = try compare(
+        {
+            let session = bareSRTPSession(profile, key: key, salt: salt)
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            var ok = 0
+            for packet in wire {
+                var length = Int32(packet.count)
+                buffer.withUnsafeMutableBytes { b in
+                    packet.withUnsafeBytes { b.copyMemory(from: $0) }
+                    if srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok { ok += 1 }
+                }
+            }
+            precondition(ok == count)
+            srtp_dealloc(session)
+        },
+        { try meetKit(try SRTPSession(keys: keys)) })
+    let counted = try SRTPSession(keys: keys)
+    let allocations = try Allocations.count { try meetKit(counted) }
+    let reference = Double(count) / times.0
+    let meetkit = Double(count) / times.1
+    let profileName = profile == .aeadAES128GCM ? "AES-GCM" : "AES-CM"
+    let name = "Receive path \(profileName) (unprotect+parse+depacketize)"
+    print(
+        "\(name.padding(toLength: 50, withPad: " ", startingAt: 0)) libsrtp \(fmt(reference / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / reference, 3))  allocations/packet \(Allocations.perItem(allocations, count))"
+    )
+    let python = aiortc[profileName] ?? .nan
+    print(
+        "\("  same, against aiortc's receive path".padding(toLength: 50, withPad: " ", startingAt: 0)) aiortc \(fmt(python / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(meetkit / python, 3))"
+    )
+}
+
+// MARK: The whole PeerConnection receive path, to decoded PCM
+
+/// A connected pair of PeerConnectionCores on the simulated network, `a` sending Opus on
+/// one audio transceiver, `b` decoding it to 48 kHz mono; and `count` SRTP datagrams from
+/// `a` to `b`, taken off the wire.
+struct ReceivingPair {
+    let b: SimulatedMachine<PeerConnectionCore>
+    let wire: [Datagram]
+    var decoded = 0
+
+    init(opus: [[UInt8]], count: Int) throws {
+        let net = SimulatedNetwork(seed: 5)
+        net.addHost(IPAddress("203.0.113.1")!, link: .init(latency: .milliseconds(1)))
+        net.addHost(IPAddress("203.0.113.2")!, link: .init(latency: .milliseconds(1)))
+        let a = SimulatedMachine(try PeerConnectionCore(), address: TransportAddress("203.0.113.1:5000")!)
+        let b = SimulatedMachine(try PeerConnectionCore(), address: TransportAddress("203.0.113.2:5000")!)
+        a.machine.start(localAddresses: [a.address], now: .zero)
+        b.machine.start(localAddresses: [b.address], now: .zero)
+        let mid = a.machine.addTransceiver(.audio, direction: .sendonly)
+        let offer = a.machine.createOffer()
+        try a.machine.setLocalDescription(offer)
+        try b.machine.setRemoteDescription(offer, now: .zero)
+        try b.machine.setReceiveOutput(.decoded(audioSampleRate: 48_000, audioChannels: 1), mid: mid)
+        let answer = try b.machine.createAnswer()
+        try b.machine.setLocalDescription(answer)
+        try a.machine.setRemoteDescription(answer, now: .zero)
+        let connected = net.run([a, b], until: .seconds(10)) {
+            a.machine.connectionState == .connected && b.machine.connectionState == .connected
+        }
+        precondition(connected, "the simulated pair did not connect")
+        var wire: [Datagram] = []
+        for i in 0..<count {
+            let frame = EncodedFrame(
+                codec: .opus, data: opus[i % opus.count],
+                timestamp: MediaTime(value: Int64(i * 960), timescale: 48_000),
+                duration: MediaTime(value: 960, timescale: 48_000), isKeyframe: true)
+            try a.machine.send(frame, mid: mid, now: .seconds(1))
+            wire += a.drainTransmits().filter { DatagramKind($0.data) == .rtp }
+        }
+        self.b = b
+        self.wire = wire
+    }
+
+    /// Hands every datagram to `b` as a driver does (copied into one reused buffer, then
+    /// the machine polled until it waits); counts the decoded frames.
+    mutating func receiveAll() {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(2048)
+        let pc = b.machine
+        for d in wire {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(contentsOf: d.data)
+            pc.handleDatagram(&buffer, from: d.from, to: d.to, now: .seconds(2))
+            poll: while true {
+                switch pc.pollOutput() {
+                case .event(.audio): decoded += 1
+                case .wait: break poll
+                default: continue
+                }
+            }
+        }
+    }
+}
+
+func benchPeerConnectionReceive() throws {
+    let count = Bench.quick ? 2_000 : 5_000
+    let opus = try opusPackets(50)
+    var pairs = try (0...Bench.rounds).map { _ in try ReceivingPair(opus: opus, count: count) }
+    // The bare cost: the same packets protected with fixed keys, unprotected with libsrtp
+    // and decoded with libopus into one reused buffer.
+    let key = (0..<16).map { UInt8($0) }
+    let salt = (0..<12).map { UInt8(100 + $0) }
+    let sender = try SRTPSession(
+        keys: SRTPKeyingMaterial(
+            profile: .aeadAES128GCM, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
+    let bareWire = try (0..<count).map { i in
+        let header = RTPHeader(
+            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+        return try sender.protectRTP(RTPPacket(header: header, payload: opus[i % 50][...]).serialized())
+    }
+    var round = 0
+    let times = try compare(
+        {
+            let session = bareSRTPSession(.aeadAES128GCM, key: key, salt: salt)
+            var error: Int32 = 0
+            let decoder = opus_decoder_create(48_000, 1, &error)!
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            var pcm = [Int16](repeating: 0, count: 5760)
+            var decoded = 0
+            for packet in bareWire {
+                var length = Int32(packet.count)
+                buffer.withUnsafeMutableBytes { b in
+                    packet.withUnsafeBytes { b.copyMemory(from: $0) }
+                    guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
+                    // The payload follows the 12-byte header (no CSRC, no extension here).
+                    let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
+                    if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { decoded += 1 }
+                }
+            }
+            precondition(decoded == count)
+            opus_decoder_destroy(decoder)
+            srtp_dealloc(session)
+        },
+        {
+            pairs[round].receiveAll()
+            precondition(pairs[round].decoded == count, "decoded \(pairs[round].decoded) of \(count)")
+            round += 1
+        })
+    let allocations = Allocations.count { pairs[Bench.rounds].receiveAll() }
+    row("PeerConnection receive → 48 kHz PCM (vs srtp+opus)", "µs", frames: count, times)
+    print(
+        "  allocations per packet: \(Allocations.perItem(allocations, count)) (the decoded PCM is a new array per frame)"
+    )
+}
