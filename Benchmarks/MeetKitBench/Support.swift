@@ -12,16 +12,25 @@ enum Bench {
     /// `--quick`: fewer frames and rounds.
     static let quick = CommandLine.arguments.contains("--quick")
     /// Rounds per comparison.
-    static let rounds = quick ? 3 : 7
+    static let rounds = quick ? 5 : 11
 }
 
 let clock = ContinuousClock()
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-/// Runs `reference` and `candidate` alternately for the run's rounds; returns median
-/// seconds of each.
-func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) rethrows -> (Double, Double) {
+/// Seconds of the reference and of MeetKit (medians over rounds), and the median of the
+/// rounds' MeetKit/reference ratios: each round runs both back to back, so a ratio
+/// compares runs made in the same machine state (a shared machine's speed drifts by more
+/// than the differences measured here).
+struct Comparison {
+    var reference: Double
+    var candidate: Double
+    var ratio: Double
+}
+
+/// Runs `reference` and `candidate` alternately for the run's rounds.
+func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) rethrows -> Comparison {
     var r: [Double] = []
     var c: [Double] = []
     for _ in 0..<Bench.rounds {
@@ -32,16 +41,16 @@ func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) ret
         try candidate()
         c.append((clock.now - start).seconds)
     }
-    return (median(r), median(c))
+    return Comparison(reference: median(r), candidate: median(c), ratio: median(zip(c, r).map { $0 / $1 }))
 }
 
-func row(_ name: String, _ unit: String, frames: Int, _ times: (Double, Double)) {
-    let reference = times.0 / Double(frames)
-    let meetkit = times.1 / Double(frames)
+func row(_ name: String, _ unit: String, frames: Int, _ times: Comparison) {
+    let reference = times.reference / Double(frames)
+    let meetkit = times.candidate / Double(frames)
     let scale = unit == "ms" ? 1e3 : 1e6
     let padded = name.padding(toLength: 50, withPad: " ", startingAt: 0)
     print(
-        "\(padded) C \(fmt(reference * scale)) \(unit)  MeetKit \(fmt(meetkit * scale)) \(unit)  ratio \(fmt(meetkit / reference, 3))"
+        "\(padded) C \(fmt(reference * scale)) \(unit)  MeetKit \(fmt(meetkit * scale)) \(unit)  ratio \(fmt(times.ratio, 3))"
     )
 }
 

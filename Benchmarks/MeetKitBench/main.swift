@@ -225,11 +225,17 @@ func benchSecureSetup() async throws {
 }
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
-try benchOpus()
-try benchVP8()
+// `--receive`: only the receive-path rows.
+let receiveOnly = CommandLine.arguments.contains("--receive")
+if !receiveOnly {
+    try benchOpus()
+    try benchVP8()
+}
 let aiortcReceive = try await aiortcReceiveRates()
 try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
 try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
 try benchPeerConnectionReceive()
-try await benchICE()
-try await benchSecureSetup()
+if !receiveOnly {
+    try await benchICE()
+    try await benchSecureSetup()
+}

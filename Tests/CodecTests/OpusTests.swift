@@ -1,7 +1,8 @@
-import Codec
 import Foundation
 import MeetKitTestSupport
 import Testing
+
+@testable import Codec
 
 @Suite("Opus encoder and decoder")
 struct OpusTests {
@@ -209,5 +210,34 @@ struct OpusTests {
         }
         #expect(rejected > 0)
         #expect(throws: OpusError.invalidPacket(reason: "empty packet")) { try decoder.decode([]) }
+    }
+
+    /// The framing check written in Swift for one- and two-frame packets gives libopus's
+    /// parser's answer — accepted or refused, and the duration — for every TOC byte and
+    /// for random and boundary lengths, including the 1275-byte frame limit and the
+    /// two-byte frame lengths of code 2.
+    @Test func framingCheckAgreesWithLibopus() {
+        var rng = SplitMix64(seed: 11)
+        var checked = 0
+        var accepted = 0
+        var lengths = Array(0..<8) + [251, 252, 253, 254, 255, 256, 1275, 1276, 1277, 2550, 2551, 2552, 2553]
+        lengths += (0..<40).map { _ in Int(rng.next() % 2600) }
+        for toc in 0...255 where toc & 0x03 != 3 {
+            for length in lengths {
+                for variant in 0..<4 {
+                    var packet = [UInt8(toc)] + (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    if toc & 0x03 == 2, packet.count > 2 {
+                        // Frame-length bytes around the one- and two-byte boundary.
+                        packet[1] = [UInt8(251), 252, 255, UInt8(truncatingIfNeeded: rng.next())][variant]
+                    }
+                    let swift = try? OpusPacket.checkFraming(packet[...])
+                    let libopus = try? OpusPacket.checkFramingWithLibopus(packet[...])
+                    #expect(swift == libopus, "TOC \(toc), \(packet.count) bytes")
+                    checked += 1
+                    if swift != nil { accepted += 1 }
+                }
+            }
+        }
+        #expect(checked > 10_000 && accepted > 1_000 && accepted < checked)
     }
 }

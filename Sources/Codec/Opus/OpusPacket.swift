@@ -83,18 +83,65 @@ public struct OpusPacket: Sendable, Equatable {
     public static func validate(_ packet: [UInt8]) throws(OpusError) { _ = try checkFraming(packet[...]) }
 
     /// Checks the framing of `packet` and returns its duration in samples per channel at
-    /// 48 kHz. Allocates nothing.
+    /// 48 kHz. Allocates nothing. Packets of one or two frames (codes 0–2, what real-time
+    /// senders send) are checked here by RFC 6716 §3.4's rules; code 3 packets by libopus's
+    /// own parser (tests hold the two to the same answers).
     static func checkFraming(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
+        guard let toc = packet.first else { throw .invalidPacket(reason: "empty packet") }
+        let n = packet.count
+        let i = packet.startIndex
+        let maxFrame = 1275
+        switch toc & 0x03 {
+        case 0:
+            guard n - 1 <= maxFrame else { throw .invalidPacket(reason: "a frame of \(n - 1) bytes (R2)") }
+            return samplesPerFrame48k(toc)
+        case 1:
+            guard (n - 1) % 2 == 0, (n - 1) / 2 <= maxFrame else {
+                throw .invalidPacket(reason: "two equal frames in \(n - 1) bytes (R3)")
+            }
+            return 2 * samplesPerFrame48k(toc)
+        case 2:
+            guard n >= 2 else { throw .invalidPacket(reason: "code 2 packet without a frame length (R4)") }
+            var header = 2
+            var first = Int(packet[i + 1])
+            if first >= 252 {
+                guard n >= 3 else { throw .invalidPacket(reason: "code 2 packet with a cut frame length (R4)") }
+                first += 4 * Int(packet[i + 2])
+                header = 3
+            }
+            guard first <= n - header, n - header - first <= maxFrame else {
+                throw .invalidPacket(reason: "code 2 frame lengths do not fit \(n) bytes (R4)")
+            }
+            return 2 * samplesPerFrame48k(toc)
+        default:
+            return try checkFramingWithLibopus(packet)
+        }
+    }
+
+    /// A frame's duration at 48 kHz from the TOC's configuration (RFC 6716 §3.1, Table 2).
+    static func samplesPerFrame48k(_ toc: UInt8) -> Int {
+        let configuration = Int(toc >> 3)
+        switch configuration {
+        case 0...11: return configuration % 4 == 3 ? 2880 : 480 << (configuration % 4)  // 10, 20, 40, 60 ms
+        case 12...15: return 480 << (configuration % 2)  // 10, 20 ms
+        default: return 120 << (configuration % 4)  // 2.5, 5, 10, 20 ms
+        }
+    }
+
+    /// The framing check by libopus's parser (`opus_packet_parse`), for any packet.
+    static func checkFramingWithLibopus(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
         guard !packet.isEmpty else { throw .invalidPacket(reason: "empty packet") }
         var toc: UInt8 = 0
         var offset: Int32 = 0
         // libopus writes up to 48 frame sizes; a stack buffer keeps this path allocation-free.
-        let (rc, samples) = packet.withUnsafeBufferPointer { p in
+        let (rc, samplesPerFrame) = packet.withUnsafeBufferPointer { p in
             let rc = withUnsafeTemporaryAllocation(of: Int16.self, capacity: 48) { sizes in
                 opus_packet_parse(p.baseAddress!, Int32(p.count), &toc, nil, sizes.baseAddress!, &offset)
             }
-            return (rc, opus_packet_get_nb_samples(p.baseAddress!, Int32(p.count), 48_000))
+            return (rc, opus_packet_get_samples_per_frame(p.baseAddress!, 48_000))
         }
+        // The parser's count of frames times the TOC's frame size: the packet's duration.
+        let samples = rc * samplesPerFrame
         guard rc > 0 else {
             throw .invalidPacket(reason: "framing of \(packet.count) bytes violates RFC 6716 §3.4 (code \(rc))")
         }

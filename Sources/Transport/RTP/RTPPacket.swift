@@ -99,41 +99,44 @@ public struct RTPPacket: Sendable, Equatable {
     /// Parses a datagram.
     /// - Throws: ``RTPError`` for a wrong version or inconsistent lengths.
     public init(parsing data: [UInt8]) throws(RTPError) {
-        guard data.count >= 12 else { throw .truncated(needed: 12, available: data.count) }
-        let version = Int(data[0] >> 6)
-        guard version == 2 else { throw .badVersion(version) }
-        let hasPadding = data[0] & 0x20 != 0
-        let hasExtension = data[0] & 0x10 != 0
-        let csrcCount = Int(data[0] & 0x0F)
-        var header = RTPHeader(
-            payloadType: data[1] & 0x7F, sequenceNumber: UInt16(data[2]) << 8 | UInt16(data[3]),
-            timestamp: be32(data, 4), ssrc: be32(data, 8), marker: data[1] & 0x80 != 0)
-        var offset = 12
-        guard data.count >= offset + 4 * csrcCount else {
-            throw .truncated(needed: offset + 4 * csrcCount, available: data.count)
+        // The fixed header and the lengths are read through one pointer (no per-byte bounds
+        // checks); only the slices refer to the array afterwards.
+        let count = data.count
+        guard count >= 12 else { throw .truncated(needed: 12, available: count) }
+        let (first, second, sequenceNumber, timestamp, ssrc) = data.withUnsafeBytes { d in
+            (
+                d[0], d[1], UInt16(bigEndian: d.loadUnaligned(fromByteOffset: 2, as: UInt16.self)),
+                UInt32(bigEndian: d.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+                UInt32(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            )
         }
+        guard first >> 6 == 2 else { throw .badVersion(Int(first >> 6)) }
+        header = RTPHeader(
+            payloadType: second & 0x7F, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc,
+            marker: second & 0x80 != 0)
+        let csrcCount = Int(first & 0x0F)
+        var offset = 12 + 4 * csrcCount
+        guard count >= offset else { throw .truncated(needed: offset, available: count) }
         if csrcCount > 0 { header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) } }
-        offset += 4 * csrcCount
-        if hasExtension {
-            guard data.count >= offset + 4 else { throw .truncated(needed: offset + 4, available: data.count) }
+        if first & 0x10 != 0 {
+            guard count >= offset + 4 else { throw .truncated(needed: offset + 4, available: count) }
             let profile = UInt16(data[offset]) << 8 | UInt16(data[offset + 1])
             let words = Int(data[offset + 2]) << 8 | Int(data[offset + 3])
             let start = offset + 4
             let end = start + 4 * words
-            guard data.count >= end else { throw .truncated(needed: end, available: data.count) }
+            guard count >= end else { throw .truncated(needed: end, available: count) }
             header.extensionProfile = profile
             header.receivedExtensions = data[start..<end]
             offset = end
         }
-        var payloadEnd = data.count
-        if hasPadding {
-            let pad = Int(data[data.count - 1])
-            guard pad >= 1, pad <= data.count - offset else { throw .badLength("padding of \(pad) bytes") }
+        var payloadEnd = count
+        if first & 0x20 != 0 {
+            let pad = Int(data[count - 1])
+            guard pad >= 1, pad <= count - offset else { throw .badLength("padding of \(pad) bytes") }
             payloadEnd -= pad
         }
-        self.header = header
         payload = data[offset..<payloadEnd]
-        paddingLength = hasPadding ? data.count - payloadEnd : 0
+        paddingLength = count - payloadEnd
     }
 
     /// The packet's bytes. Extensions use the one-byte form when every ID is 1–14 and every
@@ -182,14 +185,19 @@ public struct RTPHeader: Sendable, Hashable {
     /// The marker bit.
     public var marker: Bool
     /// Contributing sources.
-    public var csrcs: [UInt32] = []
+    public var csrcs: [UInt32] {
+        get { rare?.csrcs ?? [] }
+        set {
+            rare = newValue.isEmpty && (rare?.extensions.isEmpty ?? true) ? nil : Rare(newValue, rare?.extensions ?? [])
+        }
+    }
     /// The extension profile seen when parsing (0xBEDE one-byte, 0x100x two-byte).
     public var extensionProfile: UInt16?
     /// Extension elements. A parsed header keeps its extension block as received and reads
     /// elements from it on demand, so parsing allocates nothing.
     public var extensions: [RTPHeaderExtension] {
         get {
-            guard let block = receivedExtensions else { return builtExtensions }
+            guard let block = receivedExtensions else { return rare?.extensions ?? [] }
             var out: [RTPHeaderExtension] = []
             RTPHeaderExtension.forEach(in: block, profile: extensionProfile ?? 0) { id, data in
                 out.append(RTPHeaderExtension(id: id, data: Array(data)))
@@ -198,11 +206,22 @@ public struct RTPHeader: Sendable, Hashable {
             return out
         }
         set {
-            builtExtensions = newValue
+            rare = newValue.isEmpty && (rare?.csrcs.isEmpty ?? true) ? nil : Rare(rare?.csrcs ?? [], newValue)
             receivedExtensions = nil
         }
     }
-    private var builtExtensions: [RTPHeaderExtension] = []
+
+    /// What most received packets lack — CSRCs, extensions built by a sender — kept out of
+    /// line so a parsed header holds nothing to release for them.
+    private struct Rare: Sendable {
+        var csrcs: [UInt32]
+        var extensions: [RTPHeaderExtension]
+        init(_ csrcs: [UInt32], _ extensions: [RTPHeaderExtension]) {
+            self.csrcs = csrcs
+            self.extensions = extensions
+        }
+    }
+    private var rare: Rare?
     /// The extension block of a parsed packet (elements, padding), a slice of the datagram.
     var receivedExtensions: ArraySlice<UInt8>?
 
@@ -220,7 +239,7 @@ public struct RTPHeader: Sendable, Hashable {
 
     /// The data of extension `id` without copying it out of a received packet.
     public func extensionBytes(id: UInt8) -> ArraySlice<UInt8>? {
-        guard let block = receivedExtensions else { return builtExtensions.first { $0.id == id }?.data[...] }
+        guard let block = receivedExtensions else { return rare?.extensions.first { $0.id == id }?.data[...] }
         var found: ArraySlice<UInt8>?
         RTPHeaderExtension.forEach(in: block, profile: extensionProfile ?? 0) { elementID, data in
             if elementID == id { found = data }

@@ -127,6 +127,20 @@ public final class SRTPSession {
         try unprotect(&packet, minimum: 12) { srtp_unprotect(inbound, $0, $1) }
     }
 
+    /// Verifies and decrypts an SRTP packet in its own buffer and parses it: the receive
+    /// path's one call, which copies and allocates nothing (the packet's payload and
+    /// extensions are slices of `packet`).
+    /// - Throws: ``SRTPError`` when SRTP refuses the packet, ``SRTPError/malformed`` when the
+    ///   clear packet is not RTP.
+    public func unprotectRTPPacket(inPlace packet: inout [UInt8]) throws(SRTPError) -> RTPPacket {
+        try unprotectRTP(inPlace: &packet)
+        guard let parsed = try? RTPPacket(parsing: packet) else {
+            statistics.malformed += 1
+            throw .malformed
+        }
+        return parsed
+    }
+
     /// Verifies and decrypts an SRTCP packet in its own buffer, without allocating: on
     /// success `packet` holds the clear RTCP compound packet.
     public func unprotectRTCP(inPlace packet: inout [UInt8]) throws(SRTPError) {
