@@ -52,17 +52,29 @@ let package = Package(
         .target(
             name: "Codec",
             dependencies: ["COpus", "CVPX", "CMeetKitShim"]),
+        // Transport is several modules, one per concern, each importing only what it uses;
+        // `import Transport` re-exports them all.
+        .target(name: "MeetKitNet", path: "Sources/Transport/Net"),
+        .target(name: "MeetKitSDP", dependencies: ["MeetKitNet"], path: "Sources/Transport/SDP"),
+        .target(
+            name: "MeetKitICE", dependencies: ["MeetKitNet", "MeetKitSDP", "COpenSSL"], path: "Sources/Transport",
+            sources: ["STUN", "ICE"]),
+        .target(name: "MeetKitRTP", dependencies: ["MeetKitNet", "Codec"], path: "Sources/Transport/RTP"),
+        .target(
+            name: "MeetKitDTLS", dependencies: ["MeetKitNet", "MeetKitRTP", "COpenSSL", "CSRTP"],
+            path: "Sources/Transport", sources: ["DTLS", "SRTP"]),
         .target(
             name: "Transport",
             dependencies: [
-                "Codec", "COpenSSL", "CSRTP",
+                "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "Codec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]),
+            ],
+            path: "Sources/Transport", sources: ["Transport.swift", "Media", "Driver", "PeerConnection"]),
         .target(
             name: "Signaling",
             dependencies: [
-                "Transport",
+                "MeetKitSDP",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,7 +140,10 @@ let package = Package(
             dependencies: ["Codec", "MeetKitTestSupport"]),
         .testTarget(
             name: "TransportTests",
-            dependencies: ["Transport", "Codec", "MeetKitTestSupport"],
+            dependencies: [
+                "Transport", "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "Codec",
+                "MeetKitTestSupport",
+            ],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "SignalingTests",

@@ -1,4 +1,4 @@
-import Transport
+import MeetKitSDP
 
 /// Where a track's media comes from.
 public enum TrackSource: String, Sendable, Hashable {

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
-import Transport
+import MeetKitSDP
 
 /// ``RoomSignaling`` for Janus's VideoRoom plugin (Janus ≥ 1.0, multistream): a publisher
 /// handle joins the room and publishes this client's offer; one subscriber handle carries

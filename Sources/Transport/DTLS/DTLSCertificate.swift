@@ -1,4 +1,5 @@
 import COpenSSL
+import MeetKitNet
 
 /// What went wrong in DTLS.
 public enum DTLSError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import COpenSSL
+import MeetKitNet
 
 /// A DTLS 1.2 endpoint for DTLS-SRTP (RFC 6347, RFC 5764, RFC 8842), sans-IO over OpenSSL
 /// memory BIOs: datagrams in, datagrams out, with the current time.

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// SRTP protection profiles negotiated by DTLS-SRTP (RFC 5764 §4.1.2, RFC 7714 §14.2).
 public enum SRTPProfile: UInt16, Sendable, Hashable, CaseIterable {
     /// AES-128 counter mode with a 80-bit HMAC-SHA1 tag: every WebRTC peer has it.

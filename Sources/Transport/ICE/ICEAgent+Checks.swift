@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// Incoming STUN (RFC 8445 §7.2–7.3): answering checks (triggered checks, role conflicts,
 /// nomination), reading responses, selecting a pair.
 extension ICEAgent {

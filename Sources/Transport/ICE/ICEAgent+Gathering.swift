@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// Gathering (RFC 8445 §5.1): host candidates on the given sockets, server-reflexive ones
 /// from STUN servers, and when gathering is complete.
 extension ICEAgent {

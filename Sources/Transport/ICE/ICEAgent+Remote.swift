@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// The remote side (RFC 8445 §6.1): credentials, candidates and the pairs they form,
 /// check scheduling; restart (§9) and close.
 extension ICEAgent {

@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// Timers (RFC 8445 §6.1.4, RFC 7675): retransmissions, paced checks, nomination, consent
 /// freshness, failure.
 extension ICEAgent {

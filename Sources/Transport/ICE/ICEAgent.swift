@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// A full ICE agent (RFC 8445) for one data stream with one component (WebRTC's BUNDLE and
 /// rtcp-mux), with trickle (RFC 8838) and consent freshness (RFC 7675). Sans-IO: it never
 /// touches a socket or a clock. Feed it datagrams, remote candidates and timeouts with the

@@ -1,3 +1,6 @@
+import MeetKitNet
+import MeetKitSDP
+
 /// The ICE role (RFC 8445 §6.1.1): the controlling agent nominates the pair used.
 public enum ICERole: String, Sendable, Hashable {
     case controlling, controlled

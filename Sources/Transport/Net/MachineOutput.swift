@@ -32,18 +32,21 @@ extension MachineOutput: Equatable where Event: Equatable {}
 
 /// A first-in first-out queue that keeps its storage: appending and taking allocate
 /// nothing once it has grown to its working size (a machine's outputs between two polls).
-struct OutputQueue<Element> {
+package struct OutputQueue<Element> {
     private var items: [Element] = []
     private var head = 0
 
+    /// An empty queue.
+    package init() {}
+
     /// Whether nothing is waiting.
-    var isEmpty: Bool { head == items.count }
+    package var isEmpty: Bool { head == items.count }
 
     /// Queues `element` last.
-    mutating func append(_ element: Element) { items.append(element) }
+    package mutating func append(_ element: Element) { items.append(element) }
 
     /// Takes the oldest element, if any.
-    mutating func next() -> Element? {
+    package mutating func next() -> Element? {
         guard head < items.count else { return nil }
         let element = items[head]
         head += 1
@@ -58,7 +61,7 @@ struct OutputQueue<Element> {
 extension OutputQueue: Sendable where Element: Sendable {}
 
 /// The earlier of two deadlines (nil: none), without building an array on a hot path.
-func earliest(_ a: Duration?, _ b: Duration?) -> Duration? {
+package func earliest(_ a: Duration?, _ b: Duration?) -> Duration? {
     guard let a else { return b }
     guard let b else { return a }
     return min(a, b)

@@ -40,11 +40,6 @@ public struct LocalTrackIdentity: Sendable, Hashable {
     }
 }
 
-/// Audio or video.
-public enum MediaKind: String, Sendable, Hashable {
-    case audio, video
-}
-
 /// One media section this side offers or answers.
 public struct LocalMediaSection: Sendable, Hashable {
     /// The mid.

@@ -1,4 +1,5 @@
 import Codec
+import MeetKitNet
 
 /// The receiver's half of RTP retransmission (RFC 4585 §6.2.1, generic NACK): notices gaps
 /// in the sequence numbers of one incoming stream and says which packets to ask for, now

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// One RTCP packet of a compound packet (RFC 3550 §6, RFC 4585, RFC 5104, REMB,
 /// transport-cc). Types MeetKit does not interpret are kept as ``unknown(type:count:body:)``.
 public enum RTCPPacket: Sendable, Hashable {
@@ -58,90 +60,25 @@ public enum RTCPPacket: Sendable, Hashable {
         return out
     }
 
+    /// One packet by its type and count/FMT field; each kind's layout is in its own file.
     private static func parse(type: UInt8, count: UInt8, body b: [UInt8]) throws(RTPError) -> RTCPPacket {
-        func need(_ n: Int) throws(RTPError) {
-            guard b.count >= n else { throw .truncated(needed: n, available: b.count) }
-        }
-        func blocks(at start: Int) throws(RTPError) -> [RTCPReportBlock] {
-            try RTCPReportBlock.parse(b, at: start, count: Int(count))
-        }
         switch type {
-        case 200:
-            try need(24)
-            return .senderReport(
-                ssrc: be32(b, 0), ntpTimestamp: UInt64(be32(b, 4)) << 32 | UInt64(be32(b, 8)),
-                rtpTimestamp: be32(b, 12),
-                packetCount: be32(b, 16), octetCount: be32(b, 20), reports: try blocks(at: 24))
-        case 201:
-            try need(4)
-            return .receiverReport(ssrc: be32(b, 0), reports: try blocks(at: 4))
-        case 202:
-            var chunks: [(ssrc: UInt32, items: [(type: UInt8, text: String)])] = []
-            var i = 0
-            for _ in 0..<count {
-                try need(i + 4)
-                let ssrc = be32(b, i)
-                i += 4
-                var items: [(type: UInt8, text: String)] = []
-                while i < b.count, b[i] != 0 {
-                    try need(i + 2)
-                    let n = Int(b[i + 1])
-                    try need(i + 2 + n)
-                    items.append((b[i], String(decoding: b[(i + 2)..<(i + 2 + n)], as: UTF8.self)))
-                    i += 2 + n
-                }
-                i += 1
-                i = (i + 3) & ~3  // chunks end on a 32-bit boundary
-                chunks.append((ssrc, items))
-            }
-            return .sourceDescription(chunks)
-        case 203:
-            try need(4 * Int(count))
-            let ssrcs = (0..<Int(count)).map { be32(b, 4 * $0) }
-            var reason: String?
-            let r = 4 * Int(count)
-            if b.count > r {
-                let n = Int(b[r])
-                try need(r + 1 + n)
-                reason = String(decoding: b[(r + 1)..<(r + 1 + n)], as: UTF8.self)
-            }
-            return .goodbye(ssrcs: ssrcs, reason: reason)
-        case 205 where count == 1:
-            try need(8)
-            var lost: [UInt16] = []
-            var i = 8
-            while i + 4 <= b.count {
-                let pid = UInt16(b[i]) << 8 | UInt16(b[i + 1])
-                let blp = UInt16(b[i + 2]) << 8 | UInt16(b[i + 3])
-                lost.append(pid)
-                for bit in 0..<16 where blp & (1 << bit) != 0 { lost.append(pid &+ UInt16(bit + 1)) }
-                i += 4
-            }
-            return .nack(senderSSRC: be32(b, 0), mediaSSRC: be32(b, 4), lost: lost)
-        case 205 where count == 15:
-            return .transportCC(try TransportCCFeedback(parsing: b))
-        case 206 where count == 1:
-            try need(8)
-            return .pictureLossIndication(senderSSRC: be32(b, 0), mediaSSRC: be32(b, 4))
-        case 206 where count == 4:
-            try need(8)
-            var entries: [(ssrc: UInt32, sequence: UInt8)] = []
-            var i = 8
-            while i + 8 <= b.count {
-                entries.append((be32(b, i), b[i + 4]))
-                i += 8
-            }
-            return .fullIntraRequest(senderSSRC: be32(b, 0), entries: entries)
-        case 206 where count == 15 && b.count >= 16 && Array(b[8..<12]) == Array("REMB".utf8):
-            let n = Int(b[12])
-            try need(16 + 4 * n)
-            let exponent = UInt64(b[13] >> 2)
-            let mantissa = UInt64(b[13] & 0x03) << 16 | UInt64(b[14]) << 8 | UInt64(b[15])
-            let bitrate = exponent >= 46 ? UInt64.max : mantissa << exponent
-            return .remb(senderSSRC: be32(b, 0), bitrate: bitrate, ssrcs: (0..<n).map { be32(b, 16 + 4 * $0) })
-        default:
-            return .unknown(type: type, count: count, body: b)
+        case 200: try parseSenderReport(count: count, body: b)
+        case 201: try parseReceiverReport(count: count, body: b)
+        case 202: try parseSourceDescription(count: count, body: b)
+        case 203: try parseGoodbye(count: count, body: b)
+        case 205 where count == 1: try parseGenericNACK(body: b)
+        case 205 where count == 15: .transportCC(try TransportCCFeedback(parsing: b))
+        case 206 where count == 1: try parsePictureLoss(body: b)
+        case 206 where count == 4: try parseFullIntraRequest(body: b)
+        case 206 where count == 15 && isREMB(b): try parseREMB(body: b)
+        default: .unknown(type: type, count: count, body: b)
         }
+    }
+
+    /// Throws unless a body holds at least `n` bytes.
+    static func need(_ n: Int, in body: [UInt8]) throws(RTPError) {
+        guard body.count >= n else { throw .truncated(needed: n, available: body.count) }
     }
 
     // MARK: serialising
@@ -154,90 +91,35 @@ public enum RTCPPacket: Sendable, Hashable {
         var body: [UInt8] = []
         let type: UInt8
         var count: UInt8 = 0
-        func block(_ r: RTCPReportBlock) { r.serialize(into: &body) }
         switch self {
         case .senderReport(let ssrc, let ntp, let rtp, let packets, let octets, let reports):
             type = 200
-            count = UInt8(min(31, reports.count))
-            for v in [ssrc, UInt32(ntp >> 32), UInt32(ntp & 0xFFFF_FFFF), rtp, packets, octets] { putBE32(&body, v) }
-            reports.prefix(31).forEach(block)
+            count = Self.serializeSenderReport(
+                ssrc: ssrc, ntpTimestamp: ntp, rtpTimestamp: rtp, packetCount: packets, octetCount: octets,
+                reports: reports, into: &body)
         case .receiverReport(let ssrc, let reports):
             type = 201
-            count = UInt8(min(31, reports.count))
-            putBE32(&body, ssrc)
-            reports.prefix(31).forEach(block)
+            count = Self.serializeReceiverReport(ssrc: ssrc, reports: reports, into: &body)
         case .sourceDescription(let chunks):
             type = 202
-            count = UInt8(min(31, chunks.count))
-            for chunk in chunks.prefix(31) {
-                putBE32(&body, chunk.ssrc)
-                for item in chunk.items {
-                    let text = Array(item.text.utf8.prefix(255))
-                    body.append(item.type)
-                    body.append(UInt8(text.count))
-                    body += text
-                }
-                body.append(0)
-                while body.count % 4 != 0 { body.append(0) }
-            }
+            count = Self.serializeSourceDescription(chunks, into: &body)
         case .goodbye(let ssrcs, let reason):
             type = 203
-            count = UInt8(min(31, ssrcs.count))
-            for s in ssrcs.prefix(31) { putBE32(&body, s) }
-            if let reason {
-                let text = Array(reason.utf8.prefix(255))
-                body.append(UInt8(text.count))
-                body += text
-            }
+            count = Self.serializeGoodbye(ssrcs: ssrcs, reason: reason, into: &body)
         case .nack(let sender, let media, let lost):
-            type = 205
-            count = 1
-            putBE32(&body, sender)
-            putBE32(&body, media)
-            var remaining = lost
-            while let pid = remaining.first {
-                var blp: UInt16 = 0
-                remaining.removeFirst()
-                remaining.removeAll { seq in
-                    let d = seq &- pid
-                    guard d >= 1, d <= 16 else { return false }
-                    blp |= 1 << (d - 1)
-                    return true
-                }
-                putBE16(&body, pid)
-                putBE16(&body, blp)
-            }
+            (type, count) = (205, 1)
+            Self.serializeGenericNACK(sender: sender, media: media, lost: lost, into: &body)
         case .pictureLossIndication(let sender, let media):
-            type = 206
-            count = 1
-            putBE32(&body, sender)
-            putBE32(&body, media)
+            (type, count) = (206, 1)
+            Self.serializePictureLoss(sender: sender, media: media, into: &body)
         case .fullIntraRequest(let sender, let entries):
-            type = 206
-            count = 4
-            putBE32(&body, sender)
-            putBE32(&body, 0)
-            for e in entries {
-                putBE32(&body, e.ssrc)
-                body += [e.sequence, 0, 0, 0]
-            }
+            (type, count) = (206, 4)
+            Self.serializeFullIntraRequest(sender: sender, entries: entries, into: &body)
         case .remb(let sender, let bitrate, let ssrcs):
-            type = 206
-            count = 15
-            putBE32(&body, sender)
-            putBE32(&body, 0)
-            body += Array("REMB".utf8)
-            var exponent: UInt64 = 0
-            while (bitrate >> exponent) > 0x3FFFF { exponent += 1 }
-            let mantissa = bitrate >> exponent
-            body += [
-                UInt8(min(255, ssrcs.count)), UInt8(exponent << 2) | UInt8((mantissa >> 16) & 0x03),
-                UInt8((mantissa >> 8) & 0xFF), UInt8(mantissa & 0xFF),
-            ]
-            for s in ssrcs.prefix(255) { putBE32(&body, s) }
+            (type, count) = (206, 15)
+            Self.serializeREMB(sender: sender, bitrate: bitrate, ssrcs: ssrcs, into: &body)
         case .transportCC(let f):
-            type = 205
-            count = 15
+            (type, count) = (205, 15)
             f.serialize(into: &body)
         case .unknown(let t, let c, let b):
             type = t

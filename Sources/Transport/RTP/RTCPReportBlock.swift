@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// A reception report block of SR and RR (RFC 3550 §6.4.1).
 public struct RTCPReportBlock: Sendable, Hashable {
     /// The source reported on.

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Transport-wide congestion control feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1).
 public struct TransportCCFeedback: Sendable, Hashable {
     /// Sender of the feedback.

@@ -1,4 +1,5 @@
 import Codec
+import MeetKitNet
 
 /// Why bytes are not an acceptable RTP or RTCP packet.
 public enum RTPError: Error, Sendable, Equatable, CustomStringConvertible {

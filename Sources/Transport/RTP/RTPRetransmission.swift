@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// The last packets sent on a stream, kept to answer NACKs (RFC 4585 §6.2.1). A ring of
 /// fixed size indexed by sequence number: storing and looking up allocate nothing.
 ///

@@ -1,4 +1,5 @@
 import Codec
+import MeetKitNet
 
 /// Reception statistics of one incoming RTP stream (RFC 3550 §6.4.1, algorithms of
 /// appendix A.3 and A.8): packets, loss, interarrival jitter, and the report block an RR

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Typed views of the attributes WebRTC peers put in SDP. Values that do not parse are
 /// skipped by these views (and stay in `attributes`, so they still round-trip).
 
@@ -83,6 +85,11 @@ public struct SDPCodec: Sendable, Hashable {
         }
         return out
     }
+}
+
+/// Audio or video: the media of a section MeetKit sends or receives.
+public enum MediaKind: String, Sendable, Hashable {
+    case audio, video
 }
 
 /// Media direction (RFC 8866 §6.7).

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Why an SDP could not be parsed or used. Parse errors name the offending line.
 public enum SDPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Line `line` (1-based) is malformed.

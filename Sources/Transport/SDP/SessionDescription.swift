@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// An SDP attribute line, `a=name` or `a=name:value` (RFC 8866 §5.13).
 public struct SDPAttribute: Sendable, Hashable {
     /// The name, before the colon.

@@ -1,4 +1,6 @@
 import CSRTP
+import MeetKitNet
+import MeetKitRTP
 
 /// Why an SRTP or SRTCP packet was not protected or accepted.
 public enum SRTPError: Error, Sendable, Equatable, CustomStringConvertible {

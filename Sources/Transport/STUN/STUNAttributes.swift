@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Typed access to the attributes ICE uses. Setters replace any attribute of the same type.
 extension STUNMessage {
     /// The first attribute of `type`.

@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Retransmission settings of a STUN client transaction over UDP (RFC 8489 §6.2.1).
 public struct STUNRetransmissionPolicy: Sendable, Equatable {
     /// The first retransmission timeout; doubles after each transmission.

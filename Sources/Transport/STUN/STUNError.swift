@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// Why bytes are not an acceptable STUN message.
 public enum STUNError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Fewer than the 20 bytes of a STUN header.

@@ -1,4 +1,5 @@
 import COpenSSL
+import MeetKitNet
 
 /// The class of a STUN message (RFC 8489 §5).
 public enum STUNClass: UInt16, Sendable, Hashable {

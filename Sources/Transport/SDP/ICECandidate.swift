@@ -1,3 +1,5 @@
+import MeetKitNet
+
 /// An ICE candidate (RFC 8445 §5.1, grammar of RFC 8839 §5.1): a transport address an
 /// agent can receive on, with its type, priority and foundation.
 ///
