@@ -106,3 +106,18 @@ enum Allocations {
         return fmt(Double(count) / Double(items), 3)
     }
 }
+
+/// A benchmark that cannot go on, and why.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The bytes of a hexadecimal string.
+func bytes(hex: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var iterator = hex.utf8.makeIterator()
+    func nibble(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : c >= 65 ? c - 55 : c - 48 }
+    while let high = iterator.next(), let low = iterator.next() { out.append(nibble(high) << 4 | nibble(low)) }
+    return out
+}

@@ -235,6 +235,7 @@ let aiortcReceive = try await aiortcReceiveRates()
 try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
 try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
 try benchPeerConnectionReceive()
+try await benchMultiStream()
 if !receiveOnly {
     try await benchICE()
     try await benchSecureSetup()

@@ -14,9 +14,16 @@ public enum DatagramKind: Sendable, Hashable {
     /// Anything else: drop.
     case unknown
 
-    /// Classifies a datagram; empty datagrams are `unknown`.
+    /// Classifies a datagram; empty datagrams are `unknown`. Inlined into callers, so the
+    /// receive path reads the first byte of its array without generic indirection.
+    @inlinable
     public init<C: Collection>(_ datagram: C) where C.Element == UInt8 {
-        guard let first = datagram.first else {
+        self.init(firstByte: datagram.first)
+    }
+
+    /// Classifies a datagram by its first byte (nil: empty).
+    public init(firstByte: UInt8?) {
+        guard let first = firstByte else {
             self = .unknown
             return
         }

@@ -32,21 +32,22 @@ extension MachineOutput: Equatable where Event: Equatable {}
 
 /// A first-in first-out queue that keeps its storage: appending and taking allocate
 /// nothing once it has grown to its working size (a machine's outputs between two polls).
+@usableFromInline
 package struct OutputQueue<Element> {
-    private var items: [Element] = []
-    private var head = 0
+    @usableFromInline var items: [Element] = []
+    @usableFromInline var head = 0
 
     /// An empty queue.
-    package init() {}
+    @inlinable package init() {}
 
     /// Whether nothing is waiting.
-    package var isEmpty: Bool { head == items.count }
+    @inlinable package var isEmpty: Bool { head == items.count }
 
     /// Queues `element` last.
-    package mutating func append(_ element: Element) { items.append(element) }
+    @inlinable package mutating func append(_ element: Element) { items.append(element) }
 
     /// Takes the oldest element, if any.
-    package mutating func next() -> Element? {
+    @inlinable package mutating func next() -> Element? {
         guard head < items.count else { return nil }
         let element = items[head]
         head += 1
@@ -61,7 +62,7 @@ package struct OutputQueue<Element> {
 extension OutputQueue: Sendable where Element: Sendable {}
 
 /// The earlier of two deadlines (nil: none), without building an array on a hot path.
-package func earliest(_ a: Duration?, _ b: Duration?) -> Duration? {
+@inlinable package func earliest(_ a: Duration?, _ b: Duration?) -> Duration? {
     guard let a else { return b }
     guard let b else { return a }
     return min(a, b)

@@ -1,0 +1,131 @@
+// 50 Opus streams from one aiortc sender in one BUNDLE, received and decoded by MeetKit (a
+// public PeerConnection in this process) and by an aiortc receiver at the same time: CPU
+// per decoded frame of each, and MeetKit's against the bare cost measured in this run.
+
+import COpus
+import CSRTP
+import Foundation
+import MeetKitTestSupport
+import Synchronization
+import Transport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// This process's CPU time (user + system, all threads), in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// This thread's CPU time, in seconds.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// The bare cost of receiving `packets`: libsrtp unprotect (AES-GCM, the profile MeetKit
+/// and aiortc negotiate) + libopus decode to 48 kHz stereo, as aiortc's receiver decodes,
+/// in one reused buffer — CPU microseconds per packet (like the receivers' figures),
+/// median of the run's rounds.
+func bareReceiveMicroseconds(_ packets: [[UInt8]]) throws -> Double {
+    let count = 5_000
+    let key = (0..<16).map { UInt8($0) }
+    let salt = (0..<12).map { UInt8(100 + $0) }
+    let sender = try SRTPSession(
+        keys: SRTPKeyingMaterial(
+            profile: .aeadAES128GCM, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
+    let wire = try (0..<count).map { i in
+        let header = RTPHeader(
+            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+        return try sender.protectRTP(RTPPacket(header: header, payload: packets[i % packets.count][...]).serialized())
+    }
+    var samples: [Double] = []
+    for _ in 0..<Bench.rounds {
+        var error: Int32 = 0
+        let session = bareSRTPSession(.aeadAES128GCM, key: key, salt: salt)
+        let decoder = opus_decoder_create(48_000, 2, &error)!
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        var pcm = [Int16](repeating: 0, count: 5760 * 2)
+        var decoded = 0
+        let start = threadCPUSeconds()
+        for packet in wire {
+            var length = Int32(packet.count)
+            buffer.withUnsafeMutableBytes { b in
+                packet.withUnsafeBytes { b.copyMemory(from: $0) }
+                guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
+                let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
+                if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { decoded += 1 }
+            }
+        }
+        samples.append((threadCPUSeconds() - start) / Double(count) * 1e6)
+        precondition(decoded == count)
+        opus_decoder_destroy(decoder)
+        srtp_dealloc(session)
+    }
+    return median(samples)
+}
+
+func benchMultiStream() async throws {
+    let python = ".venv/bin/python"
+    let name = "50 Opus streams from aiortc, decoded (CPU/frame)".padding(toLength: 50, withPad: " ", startingAt: 0)
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        print("\(name) aiortc reference missing: run Scripts/bootstrap")
+        return
+    }
+    let streams = 50
+    let seconds = Bench.quick ? 5 : 10
+    let sender = try LineProcess(
+        executable: python,
+        arguments: [
+            "Scripts/interop/aiortc_multistream_bench.py", "--streams", String(streams), "--seconds", String(seconds),
+        ])
+    defer { sender.terminate() }
+    let offer = try await sender.readJSON(timeout: .seconds(60))
+    guard let sdp = offer["sdp"] as? String, let hex = offer["opus"] as? [String] else {
+        throw BenchError("the aiortc sender's offer line: \(offer)")
+    }
+    let bareMicroseconds = try bareReceiveMicroseconds(hex.map(bytes(hex:)))
+    let pc = try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!])
+    try await pc.setRemoteDescription(try SessionDescription(parsing: sdp))
+    for t in try await pc.transceivers() {
+        try await pc.setReceiveOutput(.decoded(audioSampleRate: 48_000, audioChannels: 2), mid: t.mid)
+    }
+    let answer = try await pc.createAnswer()
+    try await pc.setLocalDescription(answer)
+    try sender.writeJSON(["type": "answer", "sdp": answer.serialized()])
+    let decoded = Atomic<Int>(0)
+    let consumer = Task {
+        for await event in pc.events {
+            if case .audio = event { decoded.add(1, ordering: .relaxed) }
+        }
+    }
+    let start = try await sender.readJSON(timeout: .seconds(60))
+    guard start["type"] as? String == "start" else {
+        print("\(name) the aiortc sender did not connect: \(start)")
+        consumer.cancel()
+        await pc.close()
+        return
+    }
+    let (cpu0, frames0) = (processCPUSeconds(), decoded.load(ordering: .relaxed))
+    let done = try await sender.readJSON(timeout: .seconds(Int64(seconds) + 60))
+    let (cpu1, frames1) = (processCPUSeconds(), decoded.load(ordering: .relaxed))
+    try sender.writeLine("bye")
+    consumer.cancel()
+    await pc.close()
+    let expected = Double(streams * seconds * 50)
+    let meetkitFrames = Double(frames1 - frames0)
+    let meetkit = (cpu1 - cpu0) / meetkitFrames * 1e6
+    let aiortcFrames = (done["aiortc_frames"] as? Double) ?? Double(done["aiortc_frames"] as? Int ?? 0)
+    let aiortc = ((done["aiortc_cpu_seconds"] as? Double) ?? .nan) / aiortcFrames * 1e6
+    print(
+        "\(name) aiortc \(fmt(aiortc)) µs  MeetKit \(fmt(meetkit)) µs  ratio \(fmt(meetkit / aiortc, 3))"
+    )
+    print(
+        "  frames decoded of \(Int(expected)) sent: aiortc \(fmt(aiortcFrames / expected * 100, 1)) %, MeetKit \(fmt(meetkitFrames / expected * 100, 1)) %; bare srtp+opus \(fmt(bareMicroseconds)) µs → MeetKit/bare \(fmt(meetkit / bareMicroseconds, 3))"
+    )
+}
