@@ -1,8 +1,8 @@
 import Logging
+import MeetKitSDP
 import NIOCore
 import NIOPosix
 import Synchronization
-import MeetKitSDP
 
 /// ``RoomSignaling`` for Janus's VideoRoom plugin (Janus ≥ 1.0, multistream): a publisher
 /// handle joins the room and publishes this client's offer; one subscriber handle carries
