@@ -50,10 +50,10 @@ struct UDPDriverTests {
         }
     }
 
-    /// 48 datagrams waiting in a socket are handed to the machine in reads of up to 16,
-    /// and their outputs are dealt with once per read, not once per datagram: a few pumps
-    /// (each of which may wake an event consumer) instead of 48. Every datagram is still
-    /// answered, in order.
+    /// 48 datagrams waiting in a socket are read in batches (recvmmsg, up to 16 per call and
+    /// 16 calls per wakeup) and handed to the machine one by one, and their outputs are dealt
+    /// with once per wakeup, not once per datagram: a pump or a few (each of which may wake
+    /// an event consumer) instead of 48. Every datagram is still answered, in order.
     @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
         let loopback = IPAddress("127.0.0.1")!
         let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -82,7 +82,7 @@ struct UDPDriverTests {
         }
         #expect(got == (0..<48).map { [UInt8($0)] }, "every datagram echoed, in order")
         let burstPumps = pumps.value.load(ordering: .relaxed) - before
-        #expect(burstPumps >= 3 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams read 16 at a time")
+        #expect(burstPumps >= 1 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams")
         await client.close()
         await echo.close()
         try await echoLoop.shutdownGracefully()

@@ -92,6 +92,10 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                         // dozens of streams: a roomy socket buffer, several reads per wakeup.
                         .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
                         .channelOption(.maxMessagesPerRead, value: 16)
+                        // recvmmsg: up to 16 datagrams per system call, each with room for
+                        // 4 KiB (NIO divides one receive buffer among the messages).
+                        .channelOption(.datagramVectorReadMessageCount, value: 16)
+                        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 4096))
                         .channelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(DriverHandler(driver: driver))

@@ -79,6 +79,7 @@ extension PeerConnectionCore {
         {
             throw .invalidState("the remote certificate fingerprint changed; start a new connection")
         }
+        routes.removeAll()
         for media in session.media { apply(media) }
         for section in session.rejected {
             // A section the peer stopped or rejected sends and receives nothing any more.

@@ -151,19 +151,49 @@ extension PeerConnectionCore {
         return users == 1 ? only : nil
     }
 
+    /// Where a remote SSRC's packets go: to a transceiver as its media, or as the
+    /// retransmissions (RFC 4588) of its media.
+    enum Route {
+        case media(Transceiver)
+        case retransmission(Transceiver)
+    }
+
+    /// The route of `packet`'s SSRC: remembered after its first packet (a subscriber
+    /// connection can carry 150 streams: no scan of every transceiver per packet). The
+    /// memory is cleared by every remote description and bounded, so a peer inventing
+    /// SSRCs cannot grow it.
+    private func route(of packet: RTPPacket) -> Route? {
+        let ssrc = packet.header.ssrc
+        if let known = routes[ssrc] { return known }
+        let found: Route
+        if let t = rtxTransceiver(for: packet) {
+            found = .retransmission(t)
+        } else if let t = transceiver(for: packet) {
+            found = .media(t)
+        } else {
+            return nil
+        }
+        if routes.count < 2 * transceivers.count + 16 { routes[ssrc] = found }
+        return found
+    }
+
     func receive(_ packet: RTPPacket, now: Duration) {
         var packet = packet
-        // RTX: unwrap to the original packet.
-        if let t = rtxTransceiver(for: packet), let media = t.negotiated, let ssrc = t.receiver.remoteSSRC,
-            let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: media.codec.payloadType)
-        {
+        let t: Transceiver
+        switch route(of: packet) {
+        case .media(let media)?: t = media
+        case .retransmission(let r)?:
+            // RTX: unwrap to the original packet.
+            guard let payloadType = r.negotiated?.codec.payloadType, let ssrc = r.receiver.remoteSSRC,
+                let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: payloadType)
+            else { return }
             packet = original
+            t = r
+        case nil: return
         }
-        guard let t = transceiver(for: packet), let media = t.negotiated,
-            packet.header.payloadType == media.codec.payloadType
-        else { return }
+        guard let codec = t.negotiated?.codec, packet.header.payloadType == codec.payloadType else { return }
         receiverOutputs.removeAll(keepingCapacity: true)
-        t.receiver.receive(packet, codec: media.codec, output: t.output, stats: &t.stats, now: now) {
+        t.receiver.receive(packet, codec: codec, output: t.output, stats: &t.stats, now: now) {
             receiverOutputs.append($0)
         }
         for output in receiverOutputs { handle(output, of: t, now: now) }

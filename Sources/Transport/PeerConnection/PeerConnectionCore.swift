@@ -64,6 +64,8 @@ public final class PeerConnectionCore: DatagramMachine {
     /// What a receiver produced for one packet or timer, handled once it returns (kept to
     /// reuse its storage).
     var receiverOutputs: [RTPReceiver.Output] = []
+    /// Remote SSRCs already routed (see `route(of:)`).
+    var routes: [UInt32: Route] = [:]
     var lastCreatedOffer: SessionDescription?
     var remoteOffer: SessionDescription?
     var transportConfigured = false
