@@ -34,38 +34,15 @@ func threadCPUSeconds() -> Double {
 /// median of the run's rounds.
 func bareReceiveMicroseconds(_ packets: [[UInt8]]) throws -> Double {
     let count = 5_000
-    let key = (0..<16).map { UInt8($0) }
-    let salt = (0..<12).map { UInt8(100 + $0) }
-    let sender = try SRTPSession(
-        keys: SRTPKeyingMaterial(
-            profile: .aeadAES128GCM, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
-    let wire = try (0..<count).map { i in
-        let header = RTPHeader(
-            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
-        return try sender.protectRTP(RTPPacket(header: header, payload: packets[i % packets.count][...]).serialized())
-    }
+    let wire = try FixedKeyWire(.aeadAES128GCM, payloads: packets, count: count)
     var samples: [Double] = []
     for _ in 0..<Bench.rounds {
-        var error: Int32 = 0
-        let session = bareSRTPSession(.aeadAES128GCM, key: key, salt: salt)
-        let decoder = opus_decoder_create(48_000, 2, &error)!
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        var pcm = [Int16](repeating: 0, count: 5760 * 2)
-        var decoded = 0
-        let start = threadCPUSeconds()
-        for packet in wire {
-            var length = Int32(packet.count)
-            buffer.withUnsafeMutableBytes { b in
-                packet.withUnsafeBytes { b.copyMemory(from: $0) }
-                guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
-                let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
-                if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { decoded += 1 }
-            }
+        wire.withBareReceiver(channels: 2) { session, decoder in
+            let start = threadCPUSeconds()
+            let decoded = wire.bareReceive(session, decoder: decoder)
+            samples.append((threadCPUSeconds() - start) / Double(count) * 1e6)
+            precondition(decoded == count)
         }
-        samples.append((threadCPUSeconds() - start) / Double(count) * 1e6)
-        precondition(decoded == count)
-        opus_decoder_destroy(decoder)
-        srtp_dealloc(session)
     }
     return median(samples)
 }

@@ -44,6 +44,71 @@ func bareSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8]) -> srt
     return session
 }
 
+/// `count` Opus RTP packets (cycling through `payloads`) protected with fixed test keys,
+/// for the bare references and for SRTPSession.
+struct FixedKeyWire {
+    let profile: SRTPProfile
+    let key = (0..<16).map { UInt8($0) }
+    let salt: [UInt8]
+    let packets: [[UInt8]]
+
+    init(_ profile: SRTPProfile, payloads: [[UInt8]], count: Int) throws {
+        self.profile = profile
+        salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
+        let sender = try SRTPSession(
+            keys: SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
+        )
+        packets = try (0..<count).map { i in
+            let header = RTPHeader(
+                payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+            return try sender.protectRTP(
+                RTPPacket(header: header, payload: payloads[i % payloads.count][...]).serialized())
+        }
+    }
+
+    /// The keys for an SRTPSession receiving these packets.
+    var keys: SRTPKeyingMaterial {
+        SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
+    }
+
+    /// A fresh bare libsrtp inbound context for these packets.
+    func bareSession() -> srtp_t { bareSRTPSession(profile, key: key, salt: salt) }
+
+    /// Runs `body` with a fresh bare libsrtp context and libopus decoder (48 kHz,
+    /// `channels`), freed afterwards.
+    func withBareReceiver(channels: Int32, _ body: (srtp_t, OpaquePointer) -> Void) {
+        var error: Int32 = 0
+        let session = bareSession()
+        let decoder = opus_decoder_create(48_000, channels, &error)!
+        body(session, decoder)
+        opus_decoder_destroy(decoder)
+        srtp_dealloc(session)
+    }
+
+    /// The bare receive: each packet copied into one reused buffer, unprotected by libsrtp
+    /// and, with a decoder, its payload (after the 12-byte header: no CSRC, no extension)
+    /// decoded by libopus into one reused buffer. Returns the packets that got through.
+    func bareReceive(_ session: srtp_t, decoder: OpaquePointer? = nil) -> Int {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        var pcm = [Int16](repeating: 0, count: 5760 * 2)
+        var done = 0
+        for packet in packets {
+            var length = Int32(packet.count)
+            buffer.withUnsafeMutableBytes { b in
+                packet.withUnsafeBytes { b.copyMemory(from: $0) }
+                guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
+                guard let decoder else {
+                    done += 1
+                    return
+                }
+                let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
+                if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { done += 1 }
+            }
+        }
+        return done
+    }
+}
+
 /// Real Opus packets (20 ms, 32 kbit/s ≈ 80 bytes) of a tone.
 func opusPackets(_ count: Int) throws -> [[UInt8]] {
     let encoder = try OpusEncoder()
@@ -53,23 +118,14 @@ func opusPackets(_ count: Int) throws -> [[UInt8]] {
 
 func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
     let count = Bench.quick ? 5_000 : 20_000
-    let key = (0..<16).map { UInt8($0) }
-    let salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
-    let keys = SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
-    let sender = try SRTPSession(keys: keys)
-    let opus = try opusPackets(50)
-    let wire = try (0..<count).map { i in
-        let header = RTPHeader(
-            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
-        return try sender.protectRTP(RTPPacket(header: header, payload: opus[i % 50][...]).serialized())
-    }
+    let wire = try FixedKeyWire(profile, payloads: try opusPackets(50), count: count)
     // Both sides copy each packet into a reused buffer (as a driver copies it out of the
     // socket's) and work there in place.
     func meetKit(_ receiver: SRTPSession) throws {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(2048)
         var frames = 0
-        for packet in wire {
+        for packet in wire.packets {
             buffer.removeAll(keepingCapacity: true)
             packet.withUnsafeBytes { buffer.append(contentsOf: $0) }
             let rtp = try receiver.unprotectRTPPacket(inPlace: &buffer)
@@ -77,32 +133,20 @@ func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
         }
         precondition(frames == count)
     }
-    func bare(_ session: srtp_t) {
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        var ok = 0
-        for packet in wire {
-            var length = Int32(packet.count)
-            buffer.withUnsafeMutableBytes { b in
-                packet.withUnsafeBytes { b.copyMemory(from: $0) }
-                if srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok { ok += 1 }
-            }
-        }
-        precondition(ok == count)
-    }
     let times = try compare(
         {
-            let session = bareSRTPSession(profile, key: key, salt: salt)
-            bare(session)
+            let session = wire.bareSession()
+            precondition(wire.bareReceive(session) == count)
             srtp_dealloc(session)
         },
-        { try meetKit(try SRTPSession(keys: keys)) })
+        { try meetKit(try SRTPSession(keys: wire.keys)) })
     // Allocations of one more run each, sessions made outside the count. libsrtp itself
     // allocates per packet with some crypto back ends (Debian's is built on NSS): MeetKit's
     // own share is the difference.
-    let session = bareSRTPSession(profile, key: key, salt: salt)
-    let bareAllocations = Allocations.count { bare(session) }
+    let session = wire.bareSession()
+    let bareAllocations = Allocations.count { _ = wire.bareReceive(session) }
     srtp_dealloc(session)
-    let counted = try SRTPSession(keys: keys)
+    let counted = try SRTPSession(keys: wire.keys)
     let allocations = try Allocations.count { try meetKit(counted) }
     let reference = Double(count) / times.reference
     let meetkit = Double(count) / times.candidate
@@ -185,52 +229,24 @@ func benchPeerConnectionReceive() throws {
     let count = Bench.quick ? 2_000 : 5_000
     let opus = try opusPackets(50)
     var pairs = try (0...Bench.rounds).map { _ in try ReceivingPair(opus: opus, count: count) }
-    // The bare cost: the same packets protected with fixed keys, unprotected with libsrtp
-    // and decoded with libopus into one reused buffer.
-    let key = (0..<16).map { UInt8($0) }
-    let salt = (0..<12).map { UInt8(100 + $0) }
-    let sender = try SRTPSession(
-        keys: SRTPKeyingMaterial(
-            profile: .aeadAES128GCM, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt))
-    let bareWire = try (0..<count).map { i in
-        let header = RTPHeader(
-            payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
-        return try sender.protectRTP(RTPPacket(header: header, payload: opus[i % 50][...]).serialized())
-    }
+    // The bare cost: the same payloads protected with fixed keys, unprotected with libsrtp
+    // and decoded with libopus into reused buffers.
+    let wire = try FixedKeyWire(.aeadAES128GCM, payloads: opus, count: count)
     func bare(_ session: srtp_t, _ decoder: OpaquePointer) {
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        var pcm = [Int16](repeating: 0, count: 5760)
-        var decoded = 0
-        for packet in bareWire {
-            var length = Int32(packet.count)
-            buffer.withUnsafeMutableBytes { b in
-                packet.withUnsafeBytes { b.copyMemory(from: $0) }
-                guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
-                // The payload follows the 12-byte header (no CSRC, no extension here).
-                let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
-                if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { decoded += 1 }
-            }
-        }
-        precondition(decoded == count)
-    }
-    func withBare(_ body: (srtp_t, OpaquePointer) -> Void) {
-        var error: Int32 = 0
-        let session = bareSRTPSession(.aeadAES128GCM, key: key, salt: salt)
-        let decoder = opus_decoder_create(48_000, 1, &error)!
-        body(session, decoder)
-        opus_decoder_destroy(decoder)
-        srtp_dealloc(session)
+        precondition(wire.bareReceive(session, decoder: decoder) == count)
     }
     var round = 0
     let times = compare(
-        { withBare(bare) },
+        { wire.withBareReceiver(channels: 1, bare) },
         {
             pairs[round].receiveAll()
             precondition(pairs[round].decoded == count, "decoded \(pairs[round].decoded) of \(count)")
             round += 1
         })
     var bareAllocations: Int?
-    withBare { session, decoder in bareAllocations = Allocations.count { bare(session, decoder) } }
+    wire.withBareReceiver(channels: 1) { session, decoder in
+        bareAllocations = Allocations.count { bare(session, decoder) }
+    }
     let allocations = Allocations.count { pairs[Bench.rounds].receiveAll() }
     row("PeerConnection receive → 48 kHz PCM (vs srtp+opus)", "µs", frames: count, times)
     print(
