@@ -240,4 +240,29 @@ struct OpusTests {
         }
         #expect(checked > 10_000 && accepted > 1_000 && accepted < checked)
     }
+
+    /// What a packet's TOC and framing say — frame duration by configuration (RFC 6716
+    /// Table 2) and frame count, for codes 0 to 3 (code 3: a count byte, constant-size frames).
+    @Test func packetInfoFromTOCAndFraming() throws {
+        let durations = [
+            10_000, 20_000, 40_000, 60_000, 10_000, 20_000, 40_000, 60_000, 10_000, 20_000, 40_000, 60_000,
+            10_000, 20_000, 10_000, 20_000, 2_500, 5_000, 10_000, 20_000, 2_500, 5_000, 10_000, 20_000,
+            2_500, 5_000, 10_000, 20_000, 2_500, 5_000, 10_000, 20_000,
+        ]
+        for configuration in 0..<32 {
+            let toc = UInt8(configuration << 3)
+            let one = try OpusPacket([toc, 1, 2, 3])
+            #expect(one.frameDurationMicroseconds == durations[configuration] && one.frameCount == 1)
+            let two = try OpusPacket([toc | 1, 1, 2, 3, 4])
+            #expect(two.frameCount == 2 && two.samplesPerChannel48k == 2 * durations[configuration] * 48 / 1000)
+            // Code 3, constant size: as many 2-byte frames as fit in 120 ms.
+            let frames = min(48, 120_000 / durations[configuration])
+            let three = try OpusPacket([toc | 3, UInt8(frames)] + [UInt8](repeating: 7, count: 2 * frames))
+            #expect(three.frameCount == frames, "configuration \(configuration)")
+            #expect(three.samplesPerChannel48k == frames * durations[configuration] * 48 / 1000)
+        }
+        #expect(try OpusPacket([0xF8, 1]).mode == .celt && OpusPacket([0xF8, 1]).bandwidth == .fullband)
+        #expect(try OpusPacket([0x20, 1]).mode == .silk && OpusPacket([0x20, 1]).bandwidth == .mediumband)
+        #expect(try OpusPacket([0x68, 1]).mode == .hybrid && OpusPacket([0x68, 1]).bandwidth == .superWideband)
+    }
 }

@@ -54,7 +54,7 @@ public struct OpusPacket: Sendable, Equatable {
     /// Parses and validates the Opus packet `packet` (a slice of a larger buffer).
     /// - Throws: ``OpusError/invalidPacket(reason:)``.
     public init(_ packet: ArraySlice<UInt8>) throws(OpusError) {
-        _ = try OpusPacket.checkFraming(packet)
+        let samples = try OpusPacket.checkFraming(packet)
         let toc = Int(packet[packet.startIndex])
         configuration = toc >> 3
         isStereo = toc & 0x04 != 0
@@ -62,17 +62,16 @@ public struct OpusPacket: Sendable, Equatable {
         case 0...11:
             mode = .silk
             bandwidth = [.narrowband, .mediumband, .wideband][configuration / 4]
-            frameDurationMicroseconds = [10_000, 20_000, 40_000, 60_000][configuration % 4]
         case 12...15:
             mode = .hybrid
             bandwidth = configuration < 14 ? .superWideband : .fullband
-            frameDurationMicroseconds = [10_000, 20_000][configuration % 2]
         default:
             mode = .celt
             bandwidth = [.narrowband, .wideband, .superWideband, .fullband][(configuration - 16) / 4]
-            frameDurationMicroseconds = [2_500, 5_000, 10_000, 20_000][configuration % 4]
         }
-        frameCount = Int(packet.withUnsafeBufferPointer { opus_packet_get_nb_frames($0.baseAddress!, Int32($0.count)) })
+        frameDurationMicroseconds = Self.frameDurationMicroseconds(configuration: configuration)
+        // The framing check measured the whole packet: its frames all last one frame's time.
+        frameCount = samples / (frameDurationMicroseconds * 48 / 1000)
     }
 
     /// Whether the packet is a DTX "nothing to send" packet (two bytes or fewer).
@@ -118,14 +117,18 @@ public struct OpusPacket: Sendable, Equatable {
         }
     }
 
-    /// A frame's duration at 48 kHz from the TOC's configuration (RFC 6716 §3.1, Table 2).
-    static func samplesPerFrame48k(_ toc: UInt8) -> Int {
-        let configuration = Int(toc >> 3)
+    /// A frame's duration from the TOC's configuration number (RFC 6716 §3.1, Table 2).
+    static func frameDurationMicroseconds(configuration: Int) -> Int {
         switch configuration {
-        case 0...11: return configuration % 4 == 3 ? 2880 : 480 << (configuration % 4)  // 10, 20, 40, 60 ms
-        case 12...15: return 480 << (configuration % 2)  // 10, 20 ms
-        default: return 120 << (configuration % 4)  // 2.5, 5, 10, 20 ms
+        case 0...11: configuration % 4 == 3 ? 60_000 : 10_000 << (configuration % 4)  // SILK: 10, 20, 40, 60 ms
+        case 12...15: 10_000 << (configuration % 2)  // hybrid: 10, 20 ms
+        default: 2_500 << (configuration % 4)  // CELT: 2.5, 5, 10, 20 ms
         }
+    }
+
+    /// A frame's duration at 48 kHz from a TOC byte.
+    static func samplesPerFrame48k(_ toc: UInt8) -> Int {
+        frameDurationMicroseconds(configuration: Int(toc >> 3)) * 48 / 1000
     }
 
     /// The framing check by libopus's parser (`opus_packet_parse`), for any packet.
