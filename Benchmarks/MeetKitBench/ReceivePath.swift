@@ -214,13 +214,7 @@ struct ReceivingPair {
             buffer.removeAll(keepingCapacity: true)
             d.data.withUnsafeBytes { buffer.append(contentsOf: $0) }
             pc.handleDatagram(&buffer, from: d.from, to: d.to, now: .seconds(2))
-            poll: while true {
-                switch pc.pollOutput() {
-                case .event(.audio): decoded += 1
-                case .wait: break poll
-                default: continue
-                }
-            }
+            pc.drainOutputs(transmit: { _ in }) { if case .audio = $0 { decoded += 1 } }
         }
     }
 }

@@ -241,16 +241,11 @@ public final class SimulatedMachine<Machine: DatagramMachine>: SimulatedEndpoint
     /// machine's API directly, to see the events at once (the network polls before it
     /// delivers anything anyway).
     public func poll() {
-        while true {
-            switch machine.pollOutput() {
-            case .transmit(let datagram): out.append(datagram)
-            case .event(let event):
+        machineDeadline = machine.drainOutputs(
+            transmit: { out.append($0) },
+            event: { event in
                 if recordEvents { events.append(event) }
                 onEvent(event, now)
-            case .wait(let until):
-                machineDeadline = until
-                return
-            }
-        }
+            })
     }
 }

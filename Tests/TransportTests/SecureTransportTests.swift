@@ -103,37 +103,29 @@ final class SimulatedMediaPeer: SimulatedEndpoint {
     /// Takes the core's outputs, through its one output call, until it says to wait.
     private func collect(now: Duration) {
         lastInput = now
-        while true {
-            let e: SecureTransportCore.Event
-            switch core.pollOutput() {
-            case .transmit(let t):
-                out.append(t)
-                continue
-            case .event(let event): e = event
-            case .wait(let until):
-                coreDeadline = until
-                return
+        coreDeadline = core.drainOutputs(transmit: { out.append($0) }) { handle($0, now: now) }
+    }
+
+    private func handle(_ e: SecureTransportCore.Event, now: Duration) {
+        switch e {
+        case .secured:
+            secured = true
+            nextAudio = now
+            nextVideo = now
+        case .failed(let why): failure = why.description
+        case .rtp(let packet) where packet.header.payloadType == 111:
+            if let frame = try? opusDecoder.decode(Array(packet.payload)) {
+                audioDecoded += 1
+                receivedPCM += frame.samples.map(\.normalized)
             }
-            switch e {
-            case .secured:
-                secured = true
-                nextAudio = now
-                nextVideo = now
-            case .failed(let why): failure = why.description
-            case .rtp(let packet) where packet.header.payloadType == 111:
-                if let frame = try? opusDecoder.decode(Array(packet.payload)) {
-                    audioDecoded += 1
-                    receivedPCM += frame.samples.map(\.normalized)
+        case .rtp(let packet) where packet.header.payloadType == 96:
+            for output in (try? assembler.insert(packet.payloadPacket, now: now)) ?? [] {
+                switch output {
+                case .frame(let f): if (try? vp8Decoder.decode(f.encoded)) != nil { videoDecoded += 1 }
+                case .incomplete: vp8Decoder.frameLost()
                 }
-            case .rtp(let packet) where packet.header.payloadType == 96:
-                for output in (try? assembler.insert(packet.payloadPacket, now: now)) ?? [] {
-                    switch output {
-                    case .frame(let f): if (try? vp8Decoder.decode(f.encoded)) != nil { videoDecoded += 1 }
-                    case .incomplete: vp8Decoder.frameLost()
-                    }
-                }
-            default: break
             }
+        default: break
         }
     }
 }

@@ -18,6 +18,19 @@ public protocol DatagramMachine: AnyObject, SendableMetatype {
 }
 
 extension DatagramMachine {
+    /// Takes the machine's outputs until it says to wait — what every driver does after an
+    /// input: datagrams go to `transmit`, events to `event`. Returns the deadline.
+    @discardableResult
+    public func drainOutputs(transmit: (Datagram) -> Void, event: (Event) -> Void) -> Duration? {
+        while true {
+            switch pollOutput() {
+            case .transmit(let datagram): transmit(datagram)
+            case .event(let e): event(e)
+            case .wait(let until): return until
+            }
+        }
+    }
+
     /// Hands the machine a copy of `data` (for callers without a buffer to lend).
     public func handleDatagram(
         _ data: [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
@@ -164,22 +177,14 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         guard !state.closed else { return }
         state.unpumped = false
         var written: [Channel] = []
-        var deadline: Duration?
-        outputs: while true {
-            switch state.machine.pollOutput() {
-            case .transmit(let t):
-                guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { continue }
+        let deadline = state.machine.drainOutputs(
+            transmit: { t in
+                guard let channel = state.channels[t.from], let address = try? t.to.nioAddress() else { return }
                 channel.write(
                     AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: t.data)),
                     promise: nil)
                 if !written.contains(where: { $0 === channel }) { written.append(channel) }
-            case .event(let event):
-                onEvent(event)
-            case .wait(let until):
-                deadline = until
-                break outputs
-            }
-        }
+            }, event: onEvent)
         for channel in written { channel.flush() }
         guard deadline != state.timerDeadline else { return }
         state.timer?.cancel()

@@ -172,8 +172,11 @@ public final class PeerConnectionCore: DatagramMachine {
         self.now = now
     }
 
-    public var nextDeadline: Duration? {
-        var deadline = earliest(transport.nextDeadline, nextReportAt)
+    public var nextDeadline: Duration? { deadline(transport: transport.nextDeadline) }
+
+    /// The earliest of the transport's deadline, the next reports and every receiver's.
+    private func deadline(transport transportDeadline: Duration?) -> Duration? {
+        var deadline = earliest(transportDeadline, nextReportAt)
         for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
         return deadline
     }
@@ -190,9 +193,7 @@ public final class PeerConnectionCore: DatagramMachine {
             case .wait(let until):
                 updateConnectionState()
                 guard events.isEmpty else { continue }
-                var deadline = earliest(until, nextReportAt)
-                for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
-                return .wait(until: deadline)
+                return .wait(until: deadline(transport: until))
             }
         }
     }
