@@ -63,7 +63,7 @@ public final class OpusStreamDecoder {
     public func decode(_ packet: [UInt8], sequenceNumber: UInt16, rtpTimestamp: UInt32) -> [AudioFrame<Int16>] {
         var out: [AudioFrame<Int16>] = []
         guard let opus = try? ValidatedOpusPacket(packet[...]) else {
-            if !isLate(sequenceNumber) { statistics.packetsInvalid += 1 } else { statistics.packetsLate += 1 }
+            if isLate(sequenceNumber) { statistics.packetsLate += 1 } else { statistics.packetsInvalid += 1 }
             return out
         }
         decode(opus, sequenceNumber: sequenceNumber, rtpTimestamp: rtpTimestamp) { out.append($0) }
