@@ -29,11 +29,15 @@ struct Comparison {
     var ratio: Double
 }
 
-/// Runs `reference` and `candidate` alternately for the run's rounds.
-func compare(_ reference: () throws -> Void, _ candidate: () throws -> Void) rethrows -> Comparison {
+/// Runs `reference` and `candidate` alternately for `rounds` rounds (the run's default).
+/// Short rounds in larger numbers make the ratio steadier on a shared machine: a burst of
+/// another tenant's work then spoils a few rounds, not the median.
+func compare(
+    rounds: Int = Bench.rounds, _ reference: () throws -> Void, _ candidate: () throws -> Void
+) rethrows -> Comparison {
     var r: [Double] = []
     var c: [Double] = []
-    for _ in 0..<Bench.rounds {
+    for _ in 0..<rounds {
         var start = clock.now
         try reference()
         r.append((clock.now - start).seconds)

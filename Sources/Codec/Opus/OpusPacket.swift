@@ -85,7 +85,7 @@ public struct OpusPacket: Sendable, Equatable {
     /// 48 kHz. Allocates nothing. Packets of one or two frames (codes 0–2, what real-time
     /// senders send) are checked here by RFC 6716 §3.4's rules; code 3 packets by libopus's
     /// own parser (tests hold the two to the same answers).
-    static func checkFraming(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
+    @inlinable static func checkFraming(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
         guard let toc = packet.first else { throw .invalidPacket(reason: "empty packet") }
         let n = packet.count
         let i = packet.startIndex
@@ -118,7 +118,7 @@ public struct OpusPacket: Sendable, Equatable {
     }
 
     /// A frame's duration from the TOC's configuration number (RFC 6716 §3.1, Table 2).
-    static func frameDurationMicroseconds(configuration: Int) -> Int {
+    @inlinable static func frameDurationMicroseconds(configuration: Int) -> Int {
         switch configuration {
         case 0...11: configuration % 4 == 3 ? 60_000 : 10_000 << (configuration % 4)  // SILK: 10, 20, 40, 60 ms
         case 12...15: 10_000 << (configuration % 2)  // hybrid: 10, 20 ms
@@ -127,12 +127,12 @@ public struct OpusPacket: Sendable, Equatable {
     }
 
     /// A frame's duration at 48 kHz from a TOC byte.
-    static func samplesPerFrame48k(_ toc: UInt8) -> Int {
+    @inlinable static func samplesPerFrame48k(_ toc: UInt8) -> Int {
         frameDurationMicroseconds(configuration: Int(toc >> 3)) * 48 / 1000
     }
 
     /// The framing check by libopus's parser (`opus_packet_parse`), for any packet.
-    static func checkFramingWithLibopus(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
+    @usableFromInline static func checkFramingWithLibopus(_ packet: ArraySlice<UInt8>) throws(OpusError) -> Int {
         guard !packet.isEmpty else { throw .invalidPacket(reason: "empty packet") }
         var toc: UInt8 = 0
         var offset: Int32 = 0
@@ -172,7 +172,7 @@ public struct ValidatedOpusPacket: Sendable {
 
     /// Checks `bytes` as one Opus packet.
     /// - Throws: ``OpusError/invalidPacket(reason:)``.
-    public init(_ bytes: ArraySlice<UInt8>) throws(OpusError) {
+    @inlinable public init(_ bytes: ArraySlice<UInt8>) throws(OpusError) {
         samplesPerChannel48k = try OpusPacket.checkFraming(bytes)
         self.bytes = bytes
     }

@@ -42,7 +42,8 @@ public enum OpusRTPDepacketizer {
     /// The Opus packet an RTP payload carries, checked and left in place: the receive
     /// path's form, which copies and allocates nothing.
     /// - Throws: ``RTPPayloadError/emptyPayload`` or ``RTPPayloadError/invalidMedia(reason:)``.
-    public static func depacketize(payload: ArraySlice<UInt8>) throws(RTPPayloadError) -> ValidatedOpusPacket {
+    @inlinable public static func depacketize(payload: ArraySlice<UInt8>) throws(RTPPayloadError) -> ValidatedOpusPacket
+    {
         guard !payload.isEmpty else { throw .emptyPayload }
         do {
             return try ValidatedOpusPacket(payload)

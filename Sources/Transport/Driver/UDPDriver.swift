@@ -157,8 +157,7 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     fileprivate func received(_ data: ByteBuffer, from source: TransportAddress, on local: TransportAddress) {
         let state = self.state.value
         guard !state.closed else { return }
-        state.receiveBuffer.removeAll(keepingCapacity: true)
-        data.withUnsafeReadableBytes { state.receiveBuffer.append(contentsOf: $0) }
+        data.withUnsafeReadableBytes { state.receiveBuffer.overwrite(with: $0) }
         state.machine.handleDatagram(&state.receiveBuffer, from: source, to: local, now: now())
         state.unpumped = true
     }

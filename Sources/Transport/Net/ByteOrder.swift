@@ -15,3 +15,12 @@
     putBE16(&out, UInt16(v >> 16))
     putBE16(&out, UInt16(v & 0xFFFF))
 }
+
+extension Array where Element == UInt8 {
+    /// Makes this array a copy of `bytes`, reusing its storage: a `memcpy` once the array
+    /// has grown (appended as typed bytes; a raw buffer, or zeros to fill, go byte by byte).
+    @inlinable package mutating func overwrite(with bytes: UnsafeRawBufferPointer) {
+        removeAll(keepingCapacity: true)
+        append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+    }
+}

@@ -112,22 +112,21 @@ public struct RTPPacket: Sendable, Equatable {
             )
         }
         guard first >> 6 == 2 else { throw .badVersion(Int(first >> 6)) }
-        header = RTPHeader(
-            payloadType: second & 0x7F, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc,
-            marker: second & 0x80 != 0)
+        // Lengths first, then every stored property once: building the header and then
+        // amending it made the optimiser copy the whole packet out of the initialiser.
         let csrcCount = Int(first & 0x0F)
         var offset = 12 + 4 * csrcCount
         guard count >= offset else { throw .truncated(needed: offset, available: count) }
-        if csrcCount > 0 { header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) } }
+        var extensionBlock: Range<Int>?
+        var profile: UInt16?
         if first & 0x10 != 0 {
             guard count >= offset + 4 else { throw .truncated(needed: offset + 4, available: count) }
-            let profile = UInt16(data[offset]) << 8 | UInt16(data[offset + 1])
+            profile = UInt16(data[offset]) << 8 | UInt16(data[offset + 1])
             let words = Int(data[offset + 2]) << 8 | Int(data[offset + 3])
             let start = offset + 4
             let end = start + 4 * words
             guard count >= end else { throw .truncated(needed: end, available: count) }
-            header.extensionProfile = profile
-            header.receivedExtensions = data[start..<end]
+            extensionBlock = start..<end
             offset = end
         }
         var payloadEnd = count
@@ -136,6 +135,11 @@ public struct RTPPacket: Sendable, Equatable {
             guard pad >= 1, pad <= count - offset else { throw .badLength("padding of \(pad) bytes") }
             payloadEnd -= pad
         }
+        header = RTPHeader(
+            payloadType: second & 0x7F, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc,
+            marker: second & 0x80 != 0, extensionProfile: profile,
+            receivedExtensions: extensionBlock.map { data[$0] },
+            csrcs: csrcCount == 0 ? [] : (0..<csrcCount).map { be32(data, 12 + 4 * $0) })
         payload = data[offset..<payloadEnd]
         paddingLength = count - payloadEnd
     }
@@ -213,13 +217,18 @@ public struct RTPHeader: Sendable, Hashable {
     }
 
     /// What most received packets lack — CSRCs, extensions built by a sender — kept out of
-    /// line so a parsed header holds nothing to release for them.
-    private struct Rare: Sendable {
-        var csrcs: [UInt32]
-        var extensions: [RTPHeaderExtension]
+    /// line in one immutable object, so a parsed header holds one empty reference for them.
+    private final class Rare: Sendable, Hashable {
+        let csrcs: [UInt32]
+        let extensions: [RTPHeaderExtension]
         init(_ csrcs: [UInt32], _ extensions: [RTPHeaderExtension]) {
             self.csrcs = csrcs
             self.extensions = extensions
+        }
+        static func == (a: Rare, b: Rare) -> Bool { a.csrcs == b.csrcs && a.extensions == b.extensions }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(csrcs)
+            hasher.combine(extensions)
         }
     }
     private var rare: Rare?
@@ -233,6 +242,21 @@ public struct RTPHeader: Sendable, Hashable {
         self.timestamp = timestamp
         self.ssrc = ssrc
         self.marker = marker
+    }
+
+    /// A parsed header: its extension block as received, CSRCs out of line when any.
+    init(
+        payloadType: UInt8, sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, marker: Bool,
+        extensionProfile: UInt16?, receivedExtensions: ArraySlice<UInt8>?, csrcs: [UInt32]
+    ) {
+        self.payloadType = payloadType
+        self.sequenceNumber = sequenceNumber
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.marker = marker
+        self.extensionProfile = extensionProfile
+        self.receivedExtensions = receivedExtensions
+        rare = csrcs.isEmpty ? nil : Rare(csrcs, [])
     }
 
     /// The data of extension `id`, if present.

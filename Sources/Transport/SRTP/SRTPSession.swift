@@ -65,8 +65,8 @@ public final class SRTPSession {
     public let profile: SRTPProfile
     /// Counters.
     public private(set) var statistics = Statistics()
-    private var outbound: srtp_t?
-    private var inbound: srtp_t?
+    private let outbound: srtp_t
+    private let inbound: srtp_t
     private var scratch = [UInt8](repeating: 0, count: 2048)
 
     private static let initialised: Bool = srtp_init() == srtp_err_status_ok
@@ -75,7 +75,8 @@ public final class SRTPSession {
     public init(keys: SRTPKeyingMaterial) throws(SRTPError) {
         guard Self.initialised else { throw .setup("srtp_init") }
         profile = keys.profile
-        outbound = try Self.makeSession(key: keys.localKey + keys.localSalt, profile: keys.profile, outbound: true)
+        let outbound = try Self.makeSession(
+            key: keys.localKey + keys.localSalt, profile: keys.profile, outbound: true)
         do {
             inbound = try Self.makeSession(
                 key: keys.remoteKey + keys.remoteSalt, profile: keys.profile, outbound: false)
@@ -83,11 +84,12 @@ public final class SRTPSession {
             srtp_dealloc(outbound)
             throw error
         }
+        self.outbound = outbound
     }
 
     deinit {
-        if let outbound { srtp_dealloc(outbound) }
-        if let inbound { srtp_dealloc(inbound) }
+        srtp_dealloc(outbound)
+        srtp_dealloc(inbound)
     }
 
     private static func makeSession(key: [UInt8], profile: SRTPProfile, outbound: Bool) throws(SRTPError) -> srtp_t {
@@ -126,7 +128,7 @@ public final class SRTPSession {
     /// Verifies and decrypts an SRTP packet in its own buffer, without allocating: on
     /// success `packet` holds the clear RTP packet.
     public func unprotectRTP(inPlace packet: inout [UInt8]) throws(SRTPError) {
-        try unprotect(&packet, minimum: 12) { srtp_unprotect(inbound, $0, $1) }
+        try unprotect(&packet, minimum: 12, rtcp: false)
     }
 
     /// Verifies and decrypts an SRTP packet in its own buffer and parses it: the receive
@@ -146,19 +148,21 @@ public final class SRTPSession {
     /// Verifies and decrypts an SRTCP packet in its own buffer, without allocating: on
     /// success `packet` holds the clear RTCP compound packet.
     public func unprotectRTCP(inPlace packet: inout [UInt8]) throws(SRTPError) {
-        try unprotect(&packet, minimum: 8) { srtp_unprotect_rtcp(inbound, $0, $1) }
+        try unprotect(&packet, minimum: 8, rtcp: true)
     }
 
-    private func unprotect(
-        _ packet: inout [UInt8], minimum: Int,
-        _ body: (UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>) -> srtp_err_status_t
-    ) throws(SRTPError) {
+    private func unprotect(_ packet: inout [UInt8], minimum: Int, rtcp: Bool) throws(SRTPError) {
         guard packet.count >= minimum, packet[0] >> 6 == 2 else {
             statistics.malformed += 1
             throw .malformed
         }
         var length = Int32(packet.count)
-        let status = packet.withUnsafeMutableBytes { body($0.baseAddress!, &length) }
+        // Called directly (not through a closure): this is once per received packet.
+        let status = packet.withUnsafeMutableBytes { [inbound] bytes in
+            rtcp
+                ? srtp_unprotect_rtcp(inbound, bytes.baseAddress!, &length)
+                : srtp_unprotect(inbound, bytes.baseAddress!, &length)
+        }
         guard status == srtp_err_status_ok else { throw refused(status) }
         packet.removeLast(packet.count - Int(length))
         statistics.unprotected += 1
