@@ -47,9 +47,14 @@ func bareReceiveMicroseconds(_ packets: [[UInt8]]) throws -> Double {
     return median(samples)
 }
 
-func benchMultiStream() async throws {
+/// One run of the row: MeetKit's events read from `PeerConnection.events` (an
+/// `AsyncStream` consumed by a task), or taken by an event handler on the connection's
+/// event loop (`PeerConnection.start(…handler:)`, as a Room takes them).
+func benchMultiStream(handler: Bool) async throws {
     let python = ".venv/bin/python"
-    let name = "50 Opus streams from aiortc, decoded (CPU/frame)".padding(toLength: 50, withPad: " ", startingAt: 0)
+    let title =
+        handler ? "  same, events to a handler on the event loop" : "50 Opus streams from aiortc, decoded (CPU/frame)"
+    let name = title.padding(toLength: 50, withPad: " ", startingAt: 0)
     guard FileManager.default.isExecutableFile(atPath: python) else {
         print("\(name) aiortc reference missing: run Scripts/bootstrap")
         return
@@ -67,7 +72,12 @@ func benchMultiStream() async throws {
         throw BenchError("the aiortc sender's offer line: \(offer)")
     }
     let bareMicroseconds = try bareReceiveMicroseconds(hex.map(bytes(hex:)))
-    let pc = try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!])
+    let decoded = Atomic<Int>(0)
+    let pc =
+        handler
+        ? try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!]) { event in
+            if case .audio = event { decoded.add(1, ordering: .relaxed) }
+        } : try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!])
     try await pc.setRemoteDescription(try SessionDescription(parsing: sdp))
     for t in try await pc.transceivers() {
         try await pc.setReceiveOutput(.decoded(audioSampleRate: 48_000, audioChannels: 2), mid: t.mid)
@@ -75,7 +85,6 @@ func benchMultiStream() async throws {
     let answer = try await pc.createAnswer()
     try await pc.setLocalDescription(answer)
     try sender.writeJSON(["type": "answer", "sdp": answer.serialized()])
-    let decoded = Atomic<Int>(0)
     let consumer = Task {
         for await event in pc.events {
             if case .audio = event { decoded.add(1, ordering: .relaxed) }

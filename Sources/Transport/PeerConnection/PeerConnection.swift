@@ -37,10 +37,36 @@ public final class PeerConnection: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> PeerConnection {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        return try await start(
+            configuration: configuration, localAddresses: localAddresses, group: group, events: events, sink: sink,
+            onEvent: { sink.yield($0) })
+    }
+
+    /// Like ``start(configuration:localAddresses:group:)``, with every event handed to
+    /// `handler` instead of ``events`` (which then ends at once): for code that dispatches
+    /// events itself, as a Room does, this saves a hand-over between tasks per burst of
+    /// packets. `handler` runs on the connection's event loop, in order, as events happen
+    /// — from the first gathered candidate on; it must return quickly and never block.
+    public static func start(
+        configuration: PeerConnectionConfiguration = .init(), localAddresses: [IPAddress],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping @Sendable (Event) -> Void
+    ) async throws -> PeerConnection {
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        sink.finish()
+        return try await start(
+            configuration: configuration, localAddresses: localAddresses, group: group, events: events, sink: sink,
+            onEvent: handler)
+    }
+
+    private static func start(
+        configuration: PeerConnectionConfiguration, localAddresses: [IPAddress], group: any EventLoopGroup,
+        events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation,
+        onEvent: @escaping @Sendable (Event) -> Void
+    ) async throws -> PeerConnection {
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(
-                localAddresses: localAddresses, group: group,
-                onEvent: { sink.yield($0) },
+                localAddresses: localAddresses, group: group, onEvent: onEvent,
                 started: { pc, addresses, now in pc.start(localAddresses: addresses, now: now) },
                 makeMachine: { try PeerConnectionCore(configuration: configuration) })
             return PeerConnection(driver: driver, events: events, sink: sink)
