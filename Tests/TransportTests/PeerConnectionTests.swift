@@ -1,5 +1,6 @@
 import Codec
 import MeetKitTestSupport
+import Synchronization
 import Testing
 
 @testable import Transport
@@ -186,5 +187,52 @@ struct PeerConnectionUDPTests {
         // close() ends the event streams.
         let (shownA, shownB) = (await picturesA.value, await picturesB.value)
         #expect(shownA >= 22 && shownB >= 22)
+    }
+
+    /// The handler variant: every event reaches the handler (candidates from the start,
+    /// states, decoded audio in order) and the events stream is over at once.
+    @Test func eventsToAHandler() async throws {
+        let loopback = IPAddress("127.0.0.1")!
+        struct Seen {
+            var candidates = 0
+            var connected = false
+            var audioTimestamps: [Int64] = []
+        }
+        let seen = Mutex(Seen())
+        let bob = try await PeerConnection.start(localAddresses: [loopback]) { event in
+            seen.withLock { s in
+                switch event {
+                case .transport(.ice(.localCandidate)): s.candidates += 1
+                case .connectionState(.connected): s.connected = true
+                case .audio(_, let frame): s.audioTimestamps.append(frame.timestamp.value)
+                default: break
+                }
+            }
+        }
+        var ended = true
+        for await _ in bob.events { ended = false }
+        #expect(ended, "a handler takes the events: the stream has none")
+        let alice = try await PeerConnection.start(localAddresses: [loopback])
+        let audio = try await alice.addTransceiver(.audio, direction: .sendonly)
+        let offer = try await alice.createOffer()
+        try await alice.setLocalDescription(offer)
+        try await bob.setRemoteDescription(offer)
+        try await bob.setReceiveOutput(.decoded(audioSampleRate: 48_000), mid: audio)
+        let answer = try await bob.createAnswer()
+        try await bob.setLocalDescription(answer)
+        try await alice.setRemoteDescription(answer)
+        #expect(await eventually(.seconds(10)) { seen.withLock { $0.connected } })
+        var tone = ToneGenerator(frequency: 440)
+        for _ in 0..<30 {
+            try await alice.send(audio: tone.nextFrame(samplesPerChannel: 960), mid: audio)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await eventually(.seconds(10)) { seen.withLock { $0.audioTimestamps.count >= 27 } })
+        let result = seen.withLock { $0 }
+        #expect(result.candidates >= 1)
+        #expect(result.audioTimestamps == result.audioTimestamps.sorted(), "in order")
+        #expect(Set(result.audioTimestamps).count == result.audioTimestamps.count, "each frame once")
+        await alice.close()
+        await bob.close()
     }
 }
