@@ -63,10 +63,11 @@ let package = Package(
         .target(
             name: "MeetKitDTLS", dependencies: ["MeetKitNet", "MeetKitRTP", "COpenSSL", "CSRTP"],
             path: "Sources/Transport", sources: ["DTLS", "SRTP"]),
+        .target(name: "MeetKitSCTP", dependencies: ["MeetKitNet"], path: "Sources/Transport/SCTP"),
         .target(
             name: "Transport",
             dependencies: [
-                "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "Codec",
+                "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "MeetKitSCTP", "Codec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -141,8 +142,8 @@ let package = Package(
         .testTarget(
             name: "TransportTests",
             dependencies: [
-                "Transport", "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "Codec",
-                "MeetKitTestSupport",
+                "Transport", "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "MeetKitSCTP",
+                "Codec", "MeetKitTestSupport",
             ],
             exclude: ["Fixtures"]),
         .testTarget(
