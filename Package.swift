@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
         // Allocation counters for the benchmarks (the ones behind ordo-one/package-benchmark).
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
@@ -63,7 +64,10 @@ let package = Package(
         .target(
             name: "MeetKitDTLS", dependencies: ["MeetKitNet", "MeetKitRTP", "COpenSSL", "CSRTP"],
             path: "Sources/Transport", sources: ["DTLS", "SRTP"]),
-        .target(name: "MeetKitSCTP", dependencies: ["MeetKitNet"], path: "Sources/Transport/SCTP"),
+        .target(
+            name: "MeetKitSCTP",
+            dependencies: ["MeetKitNet", .product(name: "DequeModule", package: "swift-collections")],
+            path: "Sources/Transport/SCTP"),
         .target(
             name: "Transport",
             dependencies: [
