@@ -2,10 +2,47 @@ import MeetKitTestSupport
 
 @testable import MeetKitSCTP
 
-/// Two SCTP associations joined by a simulated link in virtual time: one-way delay, random
-/// extra delay (which reorders), random loss, and optionally a bottleneck rate with a
-/// drop-tail queue. The associations are driven only through their output call.
-final class SCTPLink {
+/// The one output call of a machine that sends and receives SCTP packets.
+enum LinkOutput<Event> {
+    case transmit([UInt8])
+    case event(Event)
+    case wait(Duration?)
+}
+
+/// What a ``PacketLink`` drives: an SCTP association or a data channel endpoint.
+protocol LinkedMachine: AnyObject {
+    associatedtype Event
+    func handlePacket(_ bytes: [UInt8], now: Duration)
+    func handleTimeout(now: Duration)
+    func linkOutput() -> LinkOutput<Event>
+}
+
+extension SCTPAssociation: LinkedMachine {
+    func linkOutput() -> LinkOutput<Event> {
+        switch pollOutput() {
+        case .transmit(let p): .transmit(p)
+        case .event(let e): .event(e)
+        case .wait(let d): .wait(d)
+        }
+    }
+}
+
+extension DataChannelEndpoint: LinkedMachine {
+    func linkOutput() -> LinkOutput<Event> {
+        switch pollOutput() {
+        case .transmit(let p): .transmit(p)
+        case .event(let e): .event(e)
+        case .wait(let d): .wait(d)
+        }
+    }
+}
+
+typealias SCTPLink = PacketLink<SCTPAssociation>
+
+/// Two machines joined by a simulated link in virtual time: one-way delay, random extra
+/// delay (which reorders), random loss, and optionally a bottleneck rate with a drop-tail
+/// queue. The machines are driven only through their output call.
+final class PacketLink<Machine: LinkedMachine> {
     struct Settings {
         var delay: Duration = .milliseconds(20)
         var jitter: Duration = .zero
@@ -16,7 +53,7 @@ final class SCTPLink {
         var queueLimit = 64
     }
 
-    let sides: [SCTPAssociation]
+    let sides: [Machine]
     var settings: Settings
     private(set) var now: Duration = .zero
     private var random: SplitMix64
@@ -26,7 +63,7 @@ final class SCTPLink {
     /// When each direction's bottleneck is free again.
     private var linkFreeAt: [Duration] = [.zero, .zero]
     /// Events each side reported, in order.
-    var events: [[SCTPAssociation.Event]] = [[], []]
+    var events: [[Machine.Event]] = [[], []]
     /// Packets each side sent, dropped by the link's loss, dropped by a full queue.
     var sent = [0, 0]
     var lost = [0, 0]
@@ -36,26 +73,15 @@ final class SCTPLink {
     /// Called on every packet before it is sent (tests inspect or rewrite); nil drops it.
     var filter: ((_ from: Int, _ packet: [UInt8]) -> [UInt8]?)?
 
-    init(_ settings: Settings = .init(), seed: UInt64 = 1, configuration: SCTPConfiguration = .init()) {
+    init(_ settings: Settings = .init(), seed: UInt64 = 1, sides: [Machine]) {
         self.settings = settings
         random = SplitMix64(seed: seed)
-        sides = [
-            SCTPAssociation(configuration: configuration, random: SplitMix64(seed: seed &+ 100)),
-            SCTPAssociation(configuration: configuration, random: SplitMix64(seed: seed &+ 200)),
-        ]
-    }
-
-    /// Messages side `i` received, in order.
-    func messages(at i: Int) -> [(stream: UInt16, ppid: UInt32, data: [UInt8])] {
-        events[i].compactMap {
-            if case .message(let s, let p, let d, _) = $0 { return (s, p, d) }
-            return nil
-        }
+        self.sides = sides
     }
 
     private func drain(_ i: Int) {
         loop: while true {
-            switch sides[i].pollOutput() {
+            switch sides[i].linkOutput() {
             case .transmit(let bytes):
                 sent[i] += 1
                 guard let bytes = filter.map({ $0(i, bytes) }) ?? bytes else { continue }
@@ -117,6 +143,26 @@ final class SCTPLink {
                 deadlines[i] = nil
                 sides[i].handleTimeout(now: now)
             }
+        }
+    }
+
+}
+
+extension PacketLink where Machine == SCTPAssociation {
+    convenience init(_ settings: Settings = .init(), seed: UInt64 = 1, configuration: SCTPConfiguration = .init()) {
+        self.init(
+            settings, seed: seed,
+            sides: [
+                SCTPAssociation(configuration: configuration, random: SplitMix64(seed: seed &+ 100)),
+                SCTPAssociation(configuration: configuration, random: SplitMix64(seed: seed &+ 200)),
+            ])
+    }
+
+    /// Messages side `i` received, in order.
+    func messages(at i: Int) -> [(stream: UInt16, ppid: UInt32, data: [UInt8])] {
+        events[i].compactMap {
+            if case .message(let s, let p, let d, _) = $0 { return (s, p, d) }
+            return nil
         }
     }
 
