@@ -39,8 +39,21 @@ struct DataChannelEndpointTests {
             ])
     }
 
+    /// Messages side `i` received, with their channels' stream ids.
     static func messages(_ link: PacketLink<DataChannelEndpoint>, at i: Int) -> [(UInt16, DataChannelMessage)] {
-        link.events[i].compactMap { if case .message(let id, let m) = $0 { (id, m) } else { nil } }
+        link.events[i].compactMap {
+            if case .message(let handle, let m) = $0 { (link.sides[i].streamID(of: handle) ?? 9999, m) } else { nil }
+        }
+    }
+
+    /// The handle side `i` gave a channel it opened or the peer announced with stream `id`.
+    static func opened(_ link: PacketLink<DataChannelEndpoint>, at i: Int, id: UInt16, label: String, remote: Bool)
+        -> Int?
+    {
+        for e in link.events[i] {
+            if case .opened(let h, id, label, _, remote) = e { return h }
+        }
+        return nil
     }
 
     @Test func channelsOpenedByEitherSideCarryEveryKindOfMessage() throws {
@@ -48,28 +61,21 @@ struct DataChannelEndpointTests {
         let (client, server) = (link.sides[0], link.sides[1])
         // Opened before the association is up: announced once it is.
         let chat = try client.openChannel(label: "chat", options: .init(protocol: "json"), now: link.now)
-        #expect(chat == 0, "the DTLS client's channels are even")
+        #expect(client.streamID(of: chat) == nil, "no stream id before the association is up")
         client.start(now: link.now)
         server.start(now: link.now)
-        #expect(
-            link.run(for: .seconds(5)) {
-                link.events[1].contains { if case .opened(0, "chat", _, true) = $0 { true } else { false } }
-            })
-        #expect(
-            link.run(for: .seconds(5)) {
-                link.events[0].contains { if case .opened(0, "chat", _, false) = $0 { true } else { false } }
-            })
+        #expect(link.run(for: .seconds(5)) { Self.opened(link, at: 1, id: 0, label: "chat", remote: true) != nil })
+        #expect(link.run(for: .seconds(5)) { Self.opened(link, at: 0, id: 0, label: "chat", remote: false) == chat })
+        #expect(client.streamID(of: chat) == 0, "the DTLS client's channels are even")
+        let chatAtServer = try #require(Self.opened(link, at: 1, id: 0, label: "chat", remote: true))
         let files = try server.openChannel(label: "files", options: .init(ordered: false), now: link.now)
-        #expect(files == 1, "the DTLS server's channels are odd")
-        #expect(
-            link.run(for: .seconds(5)) {
-                link.events[0].contains { if case .opened(1, "files", let o, true) = $0 { !o.ordered } else { false } }
-            })
+        #expect(link.run(for: .seconds(5)) { Self.opened(link, at: 0, id: 1, label: "files", remote: true) != nil })
+        #expect(server.streamID(of: files) == 1, "the DTLS server's channels are odd")
         try client.send(.text("bonjour"), on: chat, now: link.now)
         try client.send(.text(""), on: chat, now: link.now)
         try client.send(.binary([]), on: chat, now: link.now)
         try server.send(.binary([1, 2, 3]), on: files, now: link.now)
-        try server.send(.text("ça va"), on: chat, now: link.now)
+        try server.send(.text("ça va"), on: chatAtServer, now: link.now)
         let big = (0..<262_144).map { UInt8(truncatingIfNeeded: $0 * 7) }
         try client.send(.binary(big), on: chat, now: link.now)
         #expect(throws: DataChannelError.messageTooLarge(size: 262_145, limit: 262_144)) {
@@ -93,39 +99,37 @@ struct DataChannelEndpointTests {
         // Negotiated: both sides open id 7 themselves, no DCEP.
         let a = try client.openChannel(label: "n", options: .init(negotiated: true, id: 7), now: link.now)
         let b = try server.openChannel(label: "n", options: .init(negotiated: true, id: 7), now: link.now)
-        #expect(a == 7 && b == 7)
+        #expect(client.streamID(of: a) == 7 && server.streamID(of: b) == 7)
         #expect(throws: DataChannelError.idInUse(7)) {
             try client.openChannel(label: "x", options: .init(negotiated: true, id: 7), now: link.now)
         }
-        try client.send(.text("hi"), on: 7, now: link.now)
+        try client.send(.text("hi"), on: a, now: link.now)
         #expect(link.run(for: .seconds(10)) { Self.messages(link, at: 1).map(\.1) == [.text("hi")] })
         // Closed by the server: both sides see it closed, after what was sent.
-        for i in 0..<10 { try server.send(.text("\(i)"), on: 7, now: link.now) }
-        server.close(id: 7, now: link.now)
-        #expect(throws: DataChannelError.noSuchChannel(7)) { try server.send(.text("late"), on: 7, now: link.now) }
-        #expect(link.run(for: .seconds(30)) { link.events.allSatisfy { $0.contains(.closed(id: 7)) } })
+        for i in 0..<10 { try server.send(.text("\(i)"), on: b, now: link.now) }
+        server.close(b, now: link.now)
+        #expect(throws: DataChannelError.noSuchChannel(b)) { try server.send(.text("late"), on: b, now: link.now) }
+        #expect(
+            link.run(for: .seconds(30)) {
+                link.events[0].contains(.closed(handle: a)) && link.events[1].contains(.closed(handle: b))
+            })
         #expect(Self.messages(link, at: 0).map(\.1) == (0..<10).map { .text("\($0)") })
-        #expect(throws: DataChannelError.noSuchChannel(7)) { try client.send(.text("x"), on: 7, now: link.now) }
+        #expect(throws: DataChannelError.noSuchChannel(a)) { try client.send(.text("x"), on: a, now: link.now) }
         // The id is free again, and its sequence numbers start afresh.
-        _ = try client.openChannel(label: "again", options: .init(negotiated: true, id: 7), now: link.now)
+        let a2 = try client.openChannel(label: "again", options: .init(negotiated: true, id: 7), now: link.now)
         _ = try server.openChannel(label: "again", options: .init(negotiated: true, id: 7), now: link.now)
-        try client.send(.text("after"), on: 7, now: link.now)
+        try client.send(.text("after"), on: a2, now: link.now)
         #expect(link.run(for: .seconds(10)) { Self.messages(link, at: 1).last?.1 == .text("after") })
         // An announced channel closed by its opener: the same id is announced again.
         let announced = try client.openChannel(label: "a", options: .init(id: 9), now: link.now)
-        #expect(announced == 0, "an announced channel's id follows the DTLS role, not the option")
-        #expect(
-            link.run(for: .seconds(10)) {
-                link.events[1].contains { if case .opened(0, "a", _, true) = $0 { true } else { false } }
-            })
-        client.close(id: 0, now: link.now)
-        #expect(link.run(for: .seconds(30)) { link.events.allSatisfy { $0.contains(.closed(id: 0)) } })
-        #expect(try client.openChannel(label: "b", now: link.now) == 0)
-        #expect(
-            link.run(for: .seconds(10)) {
-                link.events[1].contains { if case .opened(0, "b", _, true) = $0 { true } else { false } }
-            })
-        try client.send(.text("b"), on: 0, now: link.now)
+        #expect(client.streamID(of: announced) == 0, "an announced channel's id follows the DTLS role, not the option")
+        #expect(link.run(for: .seconds(10)) { Self.opened(link, at: 1, id: 0, label: "a", remote: true) != nil })
+        client.close(announced, now: link.now)
+        #expect(link.run(for: .seconds(30)) { link.events[0].contains(.closed(handle: announced)) })
+        let b2 = try client.openChannel(label: "b", now: link.now)
+        #expect(client.streamID(of: b2) == 0)
+        #expect(link.run(for: .seconds(10)) { Self.opened(link, at: 1, id: 0, label: "b", remote: true) != nil })
+        try client.send(.text("b"), on: b2, now: link.now)
         #expect(link.run(for: .seconds(10)) { Self.messages(link, at: 1).last! == (0, .text("b")) })
     }
 
@@ -134,8 +138,9 @@ struct DataChannelEndpointTests {
         let (client, server) = (link.sides[0], link.sides[1])
         client.start(now: link.now)
         server.start(now: link.now)
-        let id = try client.openChannel(label: "c", now: link.now)
+        let handle = try client.openChannel(label: "c", now: link.now)
         #expect(link.run(for: .seconds(5)) { link.events[0].contains { if case .opened = $0 { true } else { false } } })
+        let id = try #require(client.streamID(of: handle))
         // A second OPEN for the stream in use, an OPEN with the wrong parity, garbage DCEP, and
         // data on a stream nobody opened.
         let open = DCEPMessage.open(.init(), label: "again", priority: 0).serialized()
@@ -143,7 +148,7 @@ struct DataChannelEndpointTests {
         try client.association.send(open, stream: 5, protocolIdentifier: 50, now: link.now)
         try client.association.send([0x09, 1, 2], stream: id, protocolIdentifier: 50, now: link.now)
         try client.association.send([1], stream: 12, protocolIdentifier: 51, now: link.now)
-        try client.send(.text("still fine"), on: id, now: link.now)
+        try client.send(.text("still fine"), on: handle, now: link.now)
         #expect(link.run(for: .seconds(5)) { Self.messages(link, at: 1).count == 1 })
         #expect(server.dropped == 4)
         #expect(link.events[1].filter { if case .opened = $0 { true } else { false } }.count == 1)

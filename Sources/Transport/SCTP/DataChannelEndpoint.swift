@@ -12,8 +12,8 @@ public enum DataChannelMessage: Sendable, Equatable {
 public enum DataChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message is larger than the peer's `a=max-message-size`: nothing was sent.
     case messageTooLarge(size: Int, limit: Int)
-    /// No open channel has this id.
-    case noSuchChannel(UInt16)
+    /// No open channel has this handle.
+    case noSuchChannel(Int)
     /// The id is taken by another channel.
     case idInUse(UInt16)
     /// Every stream id of this side's parity is taken.
@@ -27,7 +27,7 @@ public enum DataChannelError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .messageTooLarge(let size, let limit):
             "a \(size)-byte message is over the peer's max-message-size of \(limit)"
-        case .noSuchChannel(let id): "no open data channel has id \(id)"
+        case .noSuchChannel(let handle): "data channel \(handle) is not open"
         case .idInUse(let id): "data channel id \(id) is in use"
         case .noFreeStream: "no free stream id for a data channel"
         case .associationClosed: "the SCTP association is closed"
@@ -37,23 +37,27 @@ public enum DataChannelError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// WebRTC data channels (RFC 8831, RFC 8832) over one ``SCTPAssociation``, sans-IO: the
-/// channels' ids by DTLS role, DCEP's open and acknowledgement, string and binary
+/// channels' stream ids by DTLS role, DCEP's open and acknowledgement, string and binary
 /// messages by payload protocol, and closing by stream reset. Packets in and out are the
 /// DTLS application data.
+///
+/// Channels are named by a handle this endpoint gives out, stable for its life: a channel
+/// created before the DTLS role is known has no stream id yet (as in the W3C API), and a
+/// stream id is used again once its channel closed.
 public final class DataChannelEndpoint {
     /// What the endpoint reports.
     public enum Event: Sendable, Equatable {
         /// The association is up.
         case connected
         /// A channel is open: one this side opened (acknowledged, or negotiated), or one the
-        /// peer announced (`remote`).
-        case opened(id: UInt16, label: String, options: DataChannelOptions, remote: Bool)
+        /// peer announced (`remote`, with a new handle).
+        case opened(handle: Int, id: UInt16, label: String, options: DataChannelOptions, remote: Bool)
         /// A message arrived on a channel.
-        case message(id: UInt16, DataChannelMessage)
+        case message(handle: Int, DataChannelMessage)
         /// A channel's queued bytes fell to its low-water mark.
-        case bufferedAmountLow(id: UInt16)
-        /// A channel closed (both directions reset); its id may be used again.
-        case closed(id: UInt16)
+        case bufferedAmountLow(handle: Int)
+        /// A channel closed (both directions reset, or never opened).
+        case closed(handle: Int)
         /// The association ended; every channel is closed.
         case failed(SCTPCloseReason)
     }
@@ -67,6 +71,7 @@ public final class DataChannelEndpoint {
 
     private struct Channel {
         enum State { case connecting, open, closing }
+        var id: UInt16?
         var label: String
         var options: DataChannelOptions
         var state: State
@@ -76,16 +81,18 @@ public final class DataChannelEndpoint {
 
     /// The association underneath.
     public let association: SCTPAssociation
-    /// Whether this side is the DTLS client (it then uses even stream ids and starts the
-    /// association).
-    public let isDTLSClient: Bool
+    /// Whether this side is the DTLS client (even stream ids, and it starts the
+    /// association); nil until the DTLS role is known.
+    public var isDTLSClient: Bool?
     /// The peer's `a=max-message-size` (0: no limit).
     public var peerMaxMessageSize: Int
     /// Messages and DCEP messages refused (unknown channel, bad DCEP, an id in use…).
     public private(set) var dropped = 0
-    private var channels: [UInt16: Channel] = [:]
+    private var channels: [Int: Channel] = [:]
+    private var byStream: [UInt16: Int] = [:]
+    private var nextHandle = 0
     /// Channels opened before the association was up, in order.
-    private var waiting: [UInt16] = []
+    private var waiting: [Int] = []
     private var events = Deque<Event>()
     private var connected = false
     private var ended = false
@@ -93,7 +100,7 @@ public final class DataChannelEndpoint {
     /// An endpoint; `peerMaxMessageSize` from the remote description (RFC 8841 §6.1: 65 536
     /// when absent).
     public init(
-        configuration: SCTPConfiguration = .init(), isDTLSClient: Bool, peerMaxMessageSize: Int = 65_536,
+        configuration: SCTPConfiguration = .init(), isDTLSClient: Bool? = nil, peerMaxMessageSize: Int = 65_536,
         random: any RandomNumberGenerator = SystemRandomNumberGenerator()
     ) {
         association = SCTPAssociation(configuration: configuration, random: random)
@@ -101,64 +108,87 @@ public final class DataChannelEndpoint {
         self.peerMaxMessageSize = peerMaxMessageSize
     }
 
-    /// Starts: the DTLS client initiates the association, the server answers.
+    /// Starts once DTLS is up: the DTLS client initiates the association, the server answers.
     public func start(now: Duration) {
-        if isDTLSClient { association.connect(now: now) }
+        if isDTLSClient == true { association.connect(now: now) }
     }
 
-    /// Opens a channel; returns its id. It is announced with DATA_CHANNEL_OPEN once the
+    /// The stream id of channel `handle`, once it has one.
+    public func streamID(of handle: Int) -> UInt16? { channels[handle]?.id }
+
+    /// Opens a channel; returns its handle. It is announced with DATA_CHANNEL_OPEN once the
     /// association is up (or, negotiated, used at once with the id given, which the peer
     /// must open the same way).
-    /// - Throws: ``DataChannelError`` when the id is taken or none is free.
+    /// - Throws: ``DataChannelError/idInUse(_:)`` for a negotiated id already taken.
     public func openChannel(label: String, options: DataChannelOptions = .init(), now: Duration)
-        throws(DataChannelError) -> UInt16
+        throws(DataChannelError)
+        -> Int
     {
         guard !ended else { throw .associationClosed }
-        let id: UInt16
+        var options = options
+        var id: UInt16?
         // An id is the application's to choose only for a negotiated channel (as in the
         // W3C API); announced channels take the next free id of this side's parity.
         if options.negotiated, let chosen = options.id {
-            guard channels[chosen] == nil, chosen < 65535 else { throw .idInUse(chosen) }
+            guard byStream[chosen] == nil, chosen < 65535 else { throw .idInUse(chosen) }
             id = chosen
         } else {
-            guard
-                let free = stride(from: isDTLSClient ? 0 : 1, to: 65535, by: 2).lazy.map({ UInt16($0) }).first(where: {
-                    channels[$0] == nil
-                })
-            else { throw .noFreeStream }
-            id = free
+            options.negotiated = false
+            options.id = nil
         }
-        var options = options
-        options.id = id
-        channels[id] = Channel(label: label, options: options, state: .connecting)
-        if connected { announce(id, now: now) } else { waiting.append(id) }
-        return id
+        let handle = nextHandle
+        nextHandle += 1
+        channels[handle] = Channel(id: id, label: label, options: options, state: .connecting)
+        if let id { byStream[id] = handle }
+        if connected { try announce(handle, now: now) } else { waiting.append(handle) }
+        return handle
     }
 
-    private func announce(_ id: UInt16, now: Duration) {
-        guard let c = channels[id] else { return }
+    /// The lowest free stream id of this side's parity.
+    private func freeStream() -> UInt16? {
+        stride(from: isDTLSClient == true ? 0 : 1, to: 65535, by: 2).lazy.map { UInt16($0) }
+            .first { byStream[$0] == nil }
+    }
+
+    private func announce(_ handle: Int, now: Duration) throws(DataChannelError) {
+        guard var c = channels[handle] else { return }
         if c.options.negotiated {
-            channels[id]?.state = .open
-            events.append(.opened(id: id, label: c.label, options: c.options, remote: false))
+            c.state = .open
+            channels[handle] = c
+            events.append(.opened(handle: handle, id: c.id!, label: c.label, options: c.options, remote: false))
             return
         }
+        guard let id = freeStream() else {
+            channels[handle] = nil
+            events.append(.closed(handle: handle))
+            throw .noFreeStream
+        }
+        c.id = id
+        c.options.id = id
+        channels[handle] = c
+        byStream[id] = handle
         let open = DCEPMessage.open(c.options, label: c.label, priority: 256).serialized()
         do {
             try association.send(open, stream: id, protocolIdentifier: DataChannelPPID.dcep, now: now)
         } catch {
-            channels[id] = nil
-            events.append(.closed(id: id))
+            forget(handle)
+            events.append(.closed(handle: handle))
         }
     }
 
-    /// Sends a message on channel `id` with the channel's reliability (ordered until the
-    /// peer acknowledged the channel, RFC 8832 §6).
+    private func forget(_ handle: Int) {
+        if let id = channels[handle]?.id { byStream[id] = nil }
+        channels[handle] = nil
+    }
+
+    /// Sends a message on a channel with the channel's reliability (ordered until the peer
+    /// acknowledged the channel, RFC 8832 §6).
     /// - Throws: ``DataChannelError/messageTooLarge(size:limit:)`` before anything is sent
     ///   when the peer could not take it; ``DataChannelError/noSuchChannel(_:)`` for a
-    ///   closed or unknown channel.
-    public func send(_ message: DataChannelMessage, on id: UInt16, now: Duration) throws(DataChannelError) {
-        guard let c = channels[id], c.state != .closing, connected else {
-            throw ended ? .associationClosed : .noSuchChannel(id)
+    ///   channel that is not open (or not yet).
+    public func send(_ message: DataChannelMessage, on handle: Int, now: Duration) throws(DataChannelError) {
+        guard let c = channels[handle], let id = c.id, c.state != .closing, connected else {
+            throw ended ? .associationClosed : .noSuchChannel(handle)
         }
         var bytes: [UInt8]
         var ppid: UInt32
@@ -187,25 +217,30 @@ public final class DataChannelEndpoint {
         }
     }
 
-    /// Bytes queued on channel `id` and not yet sent.
-    public func bufferedAmount(id: UInt16) -> Int { association.bufferedAmount(stream: id) }
+    /// Bytes queued on a channel and not yet sent.
+    public func bufferedAmount(of handle: Int) -> Int {
+        channels[handle]?.id.map { association.bufferedAmount(stream: $0) } ?? 0
+    }
 
-    /// Asks for ``Event/bufferedAmountLow(id:)`` when channel `id`'s queued bytes fall to
+    /// Asks for ``Event/bufferedAmountLow(handle:)`` when a channel's queued bytes fall to
     /// `bytes` (nil: no longer).
-    public func setLowWaterMark(_ bytes: Int?, id: UInt16) { association.setLowWaterMark(bytes, stream: id) }
+    public func setLowWaterMark(_ bytes: Int?, of handle: Int) {
+        guard let id = channels[handle]?.id else { return }
+        association.setLowWaterMark(bytes, stream: id)
+    }
 
-    /// Closes channel `id` (RFC 8831 §6.7): its outgoing stream is reset after what is
-    /// queued; the peer resets its own; ``Event/closed(id:)`` follows.
-    public func close(id: UInt16, now: Duration) {
-        guard var c = channels[id], c.state != .closing else { return }
+    /// Closes a channel (RFC 8831 §6.7): its outgoing stream is reset after what is queued;
+    /// the peer resets its own; ``Event/closed(handle:)`` follows.
+    public func close(_ handle: Int, now: Duration) {
+        guard var c = channels[handle], c.state != .closing else { return }
         c.state = .closing
-        channels[id] = c
-        if connected {
+        channels[handle] = c
+        if connected, let id = c.id {
             association.resetStreams([id], now: now)
         } else {
-            channels[id] = nil
-            waiting.removeAll { $0 == id }
-            events.append(.closed(id: id))
+            forget(handle)
+            waiting.removeAll { $0 == handle }
+            events.append(.closed(handle: handle))
         }
     }
 
@@ -239,43 +274,45 @@ public final class DataChannelEndpoint {
         case .established:
             connected = true
             events.append(.connected)
-            let ids = waiting
+            let handles = waiting
             waiting = []
-            for id in ids { announce(id, now: now) }
+            for h in handles { try? announce(h, now: now) }
         case .message(let stream, let ppid, let data, _):
             received(data, ppid: ppid, stream: stream, now: now)
         case .incomingStreamsReset(let ids):
             for id in ids {
-                guard var c = channels[id] else { continue }
+                guard let handle = byStream[id], var c = channels[handle] else { continue }
                 c.incomingReset = true
                 if c.state != .closing {
                     // The peer closes: reset this side's stream too (RFC 8831 §6.7).
                     c.state = .closing
                     association.resetStreams([id], now: now)
                 }
-                channels[id] = c
-                closeIfDone(id)
+                channels[handle] = c
+                closeIfDone(handle)
             }
         case .outgoingStreamsReset(let ids):
             for id in ids {
-                channels[id]?.outgoingReset = true
-                closeIfDone(id)
+                guard let handle = byStream[id] else { continue }
+                channels[handle]?.outgoingReset = true
+                closeIfDone(handle)
             }
         case .bufferedAmountLow(let stream):
-            events.append(.bufferedAmountLow(id: stream))
+            if let handle = byStream[stream] { events.append(.bufferedAmountLow(handle: handle)) }
         case .closed(let reason):
             ended = true
             connected = false
-            for id in channels.keys.sorted() { events.append(.closed(id: id)) }
+            for handle in channels.keys.sorted() { events.append(.closed(handle: handle)) }
             channels = [:]
+            byStream = [:]
             events.append(.failed(reason))
         }
     }
 
-    private func closeIfDone(_ id: UInt16) {
-        guard let c = channels[id], c.outgoingReset, c.incomingReset else { return }
-        channels[id] = nil
-        events.append(.closed(id: id))
+    private func closeIfDone(_ handle: Int) {
+        guard let c = channels[handle], c.outgoingReset, c.incomingReset else { return }
+        forget(handle)
+        events.append(.closed(handle: handle))
     }
 
     private func received(_ data: [UInt8], ppid: UInt32, stream: UInt16, now: Duration) {
@@ -287,40 +324,44 @@ public final class DataChannelEndpoint {
             switch message {
             case .open(var options, let label, _):
                 // The peer's channels have the peer's parity; an id in use is refused.
-                let peerParity: UInt16 = isDTLSClient ? 1 : 0
-                guard channels[stream] == nil, stream % 2 == peerParity else {
+                let peerParity: UInt16 = isDTLSClient == true ? 1 : 0
+                guard byStream[stream] == nil, stream % 2 == peerParity else {
                     dropped += 1
                     return
                 }
                 options.id = stream
-                channels[stream] = Channel(label: label, options: options, state: .open)
+                let handle = nextHandle
+                nextHandle += 1
+                channels[handle] = Channel(id: stream, label: label, options: options, state: .open)
+                byStream[stream] = handle
                 try? association.send(
                     DCEPMessage.ack.serialized(), stream: stream, protocolIdentifier: DataChannelPPID.dcep, now: now)
-                events.append(.opened(id: stream, label: label, options: options, remote: true))
+                events.append(.opened(handle: handle, id: stream, label: label, options: options, remote: true))
             case .ack:
-                guard let c = channels[stream], c.state == .connecting else {
+                guard let handle = byStream[stream], let c = channels[handle], c.state == .connecting else {
                     dropped += 1
                     return
                 }
-                channels[stream]?.state = .open
-                events.append(.opened(id: stream, label: c.label, options: c.options, remote: false))
+                channels[handle]?.state = .open
+                events.append(.opened(handle: handle, id: stream, label: c.label, options: c.options, remote: false))
             }
             return
         }
-        guard let c = channels[stream], !c.incomingReset else {
+        guard let handle = byStream[stream], let c = channels[handle], !c.incomingReset else {
             dropped += 1
             return
         }
         // Data before the ACK means the peer got the OPEN: the channel is open (RFC 8832 §6).
         if c.state == .connecting {
-            channels[stream]?.state = .open
-            events.append(.opened(id: stream, label: c.label, options: c.options, remote: false))
+            channels[handle]?.state = .open
+            events.append(.opened(handle: handle, id: stream, label: c.label, options: c.options, remote: false))
         }
         switch ppid {
-        case DataChannelPPID.string: events.append(.message(id: stream, .text(String(decoding: data, as: UTF8.self))))
-        case DataChannelPPID.binary: events.append(.message(id: stream, .binary(data)))
-        case DataChannelPPID.stringEmpty: events.append(.message(id: stream, .text("")))
-        case DataChannelPPID.binaryEmpty: events.append(.message(id: stream, .binary([])))
+        case DataChannelPPID.string:
+            events.append(.message(handle: handle, .text(String(decoding: data, as: UTF8.self))))
+        case DataChannelPPID.binary: events.append(.message(handle: handle, .binary(data)))
+        case DataChannelPPID.stringEmpty: events.append(.message(handle: handle, .text("")))
+        case DataChannelPPID.binaryEmpty: events.append(.message(handle: handle, .binary([])))
         default: dropped += 1
         }
     }
