@@ -183,38 +183,38 @@ extension NegotiationTests {
     }
 
     /// GStreamer webrtcbin 1.22 (captured from Debian's, max-bundle): video and data channel
-    /// are `m=… 0` with `a=bundle-only` and no candidates of their own.
+    /// are `m=… 0` with `a=bundle-only` and no candidates of their own; both are accepted.
     @Test func webrtcbinBundleOnlySectionsAreAccepted() throws {
         let (offer, answer) = try Self.answer(to: "webrtcbin-offer.sdp")
         #expect(offer.media[1].port == 0 && offer.media[1].has("bundle-only"))
         let n = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
         #expect(n.media.map(\.mid) == ["audio0", "video1"])
         #expect(n.media.map(\.codec.codec) == [.opus, .vp8])
-        #expect(
-            n.rejected == [
-                RejectedSection(
-                    index: 2, mid: "application2", kind: "application",
-                    reason: .unsupported(kind: "application", proto: "UDP/DTLS/SCTP"))
-            ])
+        #expect(n.rejected.isEmpty)
+        #expect(n.application?.mid == "application2")
         #expect(n.remoteCandidates.map(\.transport) == ["udp"], "the BUNDLE tag's UDP one (the agent uses no TCP)")
-        #expect(answer.bundleGroups == [["audio0", "video1"]])
+        #expect(answer.bundleGroups == [["audio0", "video1", "application2"]])
         #expect(answer.media[1].port == 9 && !answer.media[1].has("bundle-only"))
         #expect(answer.media[1].direction == .recvonly)
-        #expect(answer.media[2].port == 0)
+        #expect(answer.media[2].port == 9 && answer.media[2].values("sctp-port") == ["5000"])
         for m in answer.media { Self.expectLongForm(m, in: answer) }
     }
 
-    /// Chrome and Firefox offer audio, video and a data channel; Firefox keeps its
-    /// fingerprint at session level and numbers Opus 109, VP8 120 (RTX 124).
+    /// Chrome and Firefox offer audio, video and a data channel (all accepted, RFC 8841);
+    /// Firefox keeps its fingerprint at session level and numbers Opus 109, VP8 120 (RTX 124).
     @Test(arguments: ["browser-offer.sdp", "firefox-offer.sdp"])
     func browserOffersGetAnswersTheyAccept(fixtureName: String) throws {
         let (offer, answer) = try Self.answer(to: fixtureName)
         let n = try SessionNegotiation.negotiate(remote: offer, remoteIsOffer: true)
         #expect(n.media.map(\.kind) == [.audio, .video])
-        #expect(n.rejected.map(\.kind) == ["application"])
-        #expect(answer.bundleGroups == [["0", "1"]])
-        #expect(answer.media.map(\.port) == [9, 9, 0])
+        #expect(n.rejected.isEmpty)
+        let maxMessage = fixtureName == "firefox-offer.sdp" ? 1_073_741_823 : 262_144
+        #expect(n.application == NegotiatedApplication(mid: "2", remotePort: 5000, remoteMaxMessageSize: maxMessage))
+        #expect(answer.bundleGroups == [["0", "1", "2"]])
+        #expect(answer.media.map(\.port) == [9, 9, 9])
         #expect(answer.media[2].proto == "UDP/DTLS/SCTP" && answer.media[2].formats == ["webrtc-datachannel"])
+        #expect(
+            answer.media[2].values("sctp-port") == ["5000"] && answer.media[2].values("max-message-size") == ["262144"])
         for m in answer.media { Self.expectLongForm(m, in: answer) }
         if fixtureName == "firefox-offer.sdp" {
             #expect(n.media[0].codec.payloadType == 109)
@@ -235,15 +235,14 @@ extension NegotiationTests {
         #expect(n.media.map(\.mid) == ["0"])
         #expect(
             n.rejected.map(\.reason) == [
-                .noCommonCodec(offered: ["H264", "rtx", "AV1", "rtx"]),
-                .unsupported(kind: "application", proto: "UDP/DTLS/SCTP"), .stopped,
+                .noCommonCodec(offered: ["H264", "rtx", "AV1", "rtx"]), .stopped,
             ])
         let answer = try SessionDescription(
             parsing: SessionNegotiation.makeAnswer(
                 to: offer, sessionID: 1, version: 1, transport: Self.transport, tracks: [:]
             ).serialized())
-        #expect(answer.bundleGroups == [["0"]])
-        #expect(answer.media.map(\.port) == [9, 0, 0, 0])
+        #expect(answer.bundleGroups == [["0", "2"]])
+        #expect(answer.media.map(\.port) == [9, 0, 9, 0])
         #expect(answer.media[1].direction == .inactive && answer.media[1].formats == offer.media[1].formats)
         for m in answer.media { Self.expectLongForm(m, in: answer) }
         // An answer, unlike an offer, cannot pick a codec that was not offered.

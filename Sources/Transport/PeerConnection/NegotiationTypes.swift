@@ -136,6 +136,28 @@ public struct NegotiatedMedia: Sendable, Hashable {
 }
 
 /// Everything a remote description says that the transport and media need.
+/// The data channel section both sides agreed on (RFC 8841).
+public struct NegotiatedApplication: Sendable, Hashable {
+    /// The section's mid.
+    public var mid: String
+    /// The peer's SCTP port (`a=sctp-port`, 5000 when absent).
+    public var remotePort: UInt16
+    /// The largest message the peer takes (`a=max-message-size`: 65 536 when absent, 0 for
+    /// no limit).
+    public var remoteMaxMessageSize: Int
+}
+
+/// This side's data channel section: its mid and its place among the sections.
+public struct LocalApplicationSection: Sendable, Hashable {
+    public var mid: String
+    /// The section's position in the offer (sections keep their places across offers).
+    public var index: Int
+    public init(mid: String, index: Int) {
+        self.mid = mid
+        self.index = index
+    }
+}
+
 public struct NegotiatedSession: Sendable {
     /// Remote ICE credentials (of the first bundled section).
     public var remoteCredentials: ICECredentials
@@ -154,6 +176,8 @@ public struct NegotiatedSession: Sendable {
     public var media: [NegotiatedMedia]
     /// Sections that carry nothing in this session, in order, with the reason.
     public var rejected: [RejectedSection] = []
+    /// The data channel section, if the description has one MeetKit takes.
+    public var application: NegotiatedApplication?
 }
 
 /// A media section of a description that carries nothing in this session, and why.

@@ -21,6 +21,11 @@ public enum SessionNegotiation {
         (4, "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", [.audio, .video]),
     ]
 
+    /// This side's SCTP port for data channels (RFC 8841 §5).
+    public static let sctpPort: UInt16 = 5000
+    /// The largest data channel message this side takes (`a=max-message-size`).
+    public static let maxMessageSize = 262_144
+
     /// MeetKit's codecs with their default payload types.
     public static let defaultCodecs: [MediaKind: NegotiatedCodec] = [
         .audio: NegotiatedCodec(
@@ -31,18 +36,31 @@ public enum SessionNegotiation {
             feedback: ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"], rtxPayloadType: 97),
     ]
 
-    /// An offer: one bundled section per entry of `sections`, setup actpass, every candidate.
+    /// An offer: one bundled section per entry of `sections` (and the data channel section
+    /// at its place), setup actpass, every candidate.
     public static func makeOffer(
-        sessionID: UInt64, version: UInt64, transport: LocalTransportParameters, sections: [LocalMediaSection]
+        sessionID: UInt64, version: UInt64, transport: LocalTransportParameters, sections: [LocalMediaSection],
+        application: LocalApplicationSection? = nil
     ) -> SessionDescription {
-        let codecs = sections.map { defaultCodecs[$0.kind]! }
-        let extensions = sections.map { s in
-            Dictionary(
-                uniqueKeysWithValues: offeredExtensions.filter { $0.kinds.contains(s.kind) }.map { ($0.uri, $0.id) })
+        var mids = sections.map(\.mid)
+        if let application { mids.insert(application.mid, at: min(application.index, mids.count)) }
+        var sdp = sessionHeader(sessionID: sessionID, version: version, bundle: mids)
+        for section in sections {
+            let extensions = Dictionary(
+                uniqueKeysWithValues: offeredExtensions.filter { $0.kinds.contains(section.kind) }.map {
+                    ($0.uri, $0.id)
+                })
+            sdp.media.append(
+                mediaSection(
+                    section, codec: defaultCodecs[section.kind]!, extensions: extensions, transport: transport,
+                    setup: "actpass"))
         }
-        return build(
-            sessionID: sessionID, version: version, transport: transport, sections: sections, codecs: codecs,
-            extensions: extensions, setup: "actpass")
+        if let application {
+            sdp.media.insert(
+                applicationSection(mid: application.mid, transport: transport, setup: "actpass"),
+                at: min(application.index, sdp.media.count))
+        }
+        return sdp
     }
 
     /// An answer to `offer`: for each audio/video section, MeetKit's codec with the offer's
@@ -57,8 +75,15 @@ public enum SessionNegotiation {
         let negotiated = try negotiate(remote: offer, remoteIsOffer: true)
         var accepted: [String: NegotiatedMedia] = [:]
         for m in negotiated.media where accepted[m.mid] == nil { accepted[m.mid] = m }
-        var answer = sessionHeader(sessionID: sessionID, version: version, bundle: negotiated.media.map(\.mid))
+        var bundle = negotiated.media.map(\.mid)
+        if let app = negotiated.application { bundle.append(app.mid) }
+        let inOrder = offer.media.compactMap(\.mid).filter(Set(bundle).contains)
+        var answer = sessionHeader(sessionID: sessionID, version: version, bundle: inOrder)
         for offered in offer.media {
+            if let app = negotiated.application, offered.mid == app.mid, offered.kind == "application" {
+                answer.media.append(applicationSection(mid: app.mid, transport: transport, setup: "active"))
+                continue
+            }
             guard let mid = offered.mid, let m = accepted.removeValue(forKey: mid) else {
                 answer.media.append(rejectedSection(offered, transport: transport))
                 continue
@@ -105,17 +130,22 @@ public enum SessionNegotiation {
         return sdp
     }
 
-    private static func build(
-        sessionID: UInt64, version: UInt64, transport: LocalTransportParameters, sections: [LocalMediaSection],
-        codecs: [NegotiatedCodec], extensions: [[String: UInt8]], setup: String
-    ) -> SessionDescription {
-        var sdp = sessionHeader(sessionID: sessionID, version: version, bundle: sections.map(\.mid))
-        for (i, section) in sections.enumerated() {
-            sdp.media.append(
-                mediaSection(
-                    section, codec: codecs[i], extensions: extensions[i], transport: transport, setup: setup))
-        }
-        return sdp
+    /// The data channel section (RFC 8841): SCTP over DTLS, this side's port and largest
+    /// message, the shared transport's attributes.
+    private static func applicationSection(mid: String, transport: LocalTransportParameters, setup: String)
+        -> MediaDescription
+    {
+        var m = MediaDescription(kind: "application", port: 9, proto: "UDP/DTLS/SCTP", formats: ["webrtc-datachannel"])
+        m.connection = SDPConnection(address: "0.0.0.0")
+        m.attributes = [
+            SDPAttribute("mid", mid), SDPAttribute("ice-ufrag", transport.credentials.ufrag),
+            SDPAttribute("ice-pwd", transport.credentials.pwd), SDPAttribute("ice-options", "trickle"),
+            SDPAttribute("fingerprint", "sha-256 " + transport.fingerprint), SDPAttribute("setup", setup),
+            SDPAttribute("sctp-port", String(sctpPort)), SDPAttribute("max-message-size", String(maxMessageSize)),
+        ]
+        for c in transport.candidates { m.attributes.append(SDPAttribute("candidate", c.attributeValue)) }
+        if transport.endOfCandidates { m.attributes.append(SDPAttribute("end-of-candidates")) }
+        return m
     }
 
     /// One bundled audio or video section: transport attributes, codec, extensions, what it sends.
@@ -174,12 +204,60 @@ public enum SessionNegotiation {
         var ended = false
         var rejected: [RejectedSection] = []
         var firstCodecError: NegotiationError?
+        var application: NegotiatedApplication?
         let bundled = Set(remote.bundleGroups.first ?? [])
+        /// The transport parameters of the first section, and of any section outside the
+        /// BUNDLE (one bundled with an earlier one shares that one's transport, RFC 8843 §7).
+        func takeTransport(of m: MediaDescription, mid: String) throws(NegotiationError) {
+            guard credentials == nil || !bundled.contains(mid) else { return }
+            let fingerprints = remote.fingerprints(of: m)
+            guard !fingerprints.isEmpty else { throw .missingFingerprint(mid: mid) }
+            guard let sha256 = fingerprints.first(where: { $0.algorithm == "sha-256" }) else {
+                throw .unsupportedFingerprint(mid: mid, algorithms: fingerprints.map(\.algorithm))
+            }
+            guard let ice = remote.iceCredentials(of: m) else { throw .missingICECredentials(mid: mid) }
+            let setup = m.setup ?? remote.setup ?? "actpass"
+            let sectionRole: DTLSConnection.Role
+            switch (remoteIsOffer, setup) {
+            case (true, "actpass"), (true, "passive"): sectionRole = .client
+            case (true, "active"): sectionRole = .server
+            case (false, "active"): sectionRole = .server
+            case (false, "passive"): sectionRole = .client
+            default: throw .invalidSetup(mid: mid, value: setup)
+            }
+            // BUNDLE: the first section's transport parameters carry the whole session.
+            if credentials == nil {
+                credentials = ICECredentials(ufrag: ice.ufrag, pwd: ice.pwd)
+                fingerprint = sha256.value
+                role = sectionRole
+            }
+        }
+        func takeCandidates(of m: MediaDescription) {
+            for line in m.values("candidate") where candidates.count < maxCandidates {
+                // Only what the agent can use (UDP, component 1; rtcp-mux is required).
+                guard let c = try? ICECandidate(parsing: line), c.transport == "udp", c.component == 1,
+                    seen.insert(c).inserted
+                else { continue }
+                candidates.append(c)
+            }
+            ended = ended || m.endOfCandidates
+        }
         for (index, m) in remote.media.enumerated() {
             // A bundle-only section has port 0 but is in use, inside the BUNDLE (RFC 8843 §6).
             let bundleOnly = m.has("bundle-only") && m.mid.map(bundled.contains) == true
             guard m.port != 0 || bundleOnly else {
                 rejected.append(RejectedSection(index: index, mid: m.mid, kind: m.kind, reason: .stopped))
+                continue
+            }
+            // The first data channel section (RFC 8841): SCTP over DTLS.
+            if m.kind == "application", m.proto.uppercased().hasSuffix("DTLS/SCTP"),
+                m.formats.contains("webrtc-datachannel"), application == nil, let mid = m.mid
+            {
+                try takeTransport(of: m, mid: mid)
+                let port = m.values("sctp-port").first.flatMap { UInt16($0) } ?? 5000
+                let maxMessage = m.values("max-message-size").first.flatMap { Int($0) }.map { max(0, $0) } ?? 65_536
+                application = NegotiatedApplication(mid: mid, remotePort: port, remoteMaxMessageSize: maxMessage)
+                takeCandidates(of: m)
                 continue
             }
             guard let kind = MediaKind(rawValue: m.kind), m.proto.uppercased().contains("RTP") else {
@@ -201,31 +279,7 @@ public enum SessionNegotiation {
                 firstCodecError = firstCodecError ?? error
                 continue
             }
-            // A section bundled with an earlier one shares that one's transport (RFC 8843
-            // §7): its own transport attributes, if any, are not needed.
-            if credentials == nil || !bundled.contains(mid) {
-                let fingerprints = remote.fingerprints(of: m)
-                guard !fingerprints.isEmpty else { throw .missingFingerprint(mid: mid) }
-                guard let sha256 = fingerprints.first(where: { $0.algorithm == "sha-256" }) else {
-                    throw .unsupportedFingerprint(mid: mid, algorithms: fingerprints.map(\.algorithm))
-                }
-                guard let ice = remote.iceCredentials(of: m) else { throw .missingICECredentials(mid: mid) }
-                let setup = m.setup ?? remote.setup ?? "actpass"
-                let sectionRole: DTLSConnection.Role
-                switch (remoteIsOffer, setup) {
-                case (true, "actpass"), (true, "passive"): sectionRole = .client
-                case (true, "active"): sectionRole = .server
-                case (false, "active"): sectionRole = .server
-                case (false, "passive"): sectionRole = .client
-                default: throw .invalidSetup(mid: mid, value: setup)
-                }
-                // BUNDLE: the first section's transport parameters carry the whole session.
-                if credentials == nil {
-                    credentials = ICECredentials(ufrag: ice.ufrag, pwd: ice.pwd)
-                    fingerprint = sha256.value
-                    role = sectionRole
-                }
-            }
+            try takeTransport(of: m, mid: mid)
             let wanted = Set(offeredExtensions.filter { $0.kinds.contains(kind) }.map(\.uri))
             var extensions: [String: UInt8] = [:]
             for e in m.extMaps where wanted.contains(e.uri) && e.id <= 255 { extensions[e.uri] = UInt8(e.id) }
@@ -246,20 +300,15 @@ public enum SessionNegotiation {
                 NegotiatedMedia(
                     mid: mid, kind: kind, direction: ours, codec: codec, extensions: extensions, remoteSSRCs: ssrcs,
                     remoteRTX: rtx, remoteStreamID: msid?.stream, remoteTrackID: msid?.track))
-            for line in m.values("candidate") where candidates.count < maxCandidates {
-                // Only what the agent can use (UDP, component 1; rtcp-mux is required).
-                guard let c = try? ICECandidate(parsing: line), c.transport == "udp", c.component == 1,
-                    seen.insert(c).inserted
-                else { continue }
-                candidates.append(c)
-            }
-            ended = ended || m.endOfCandidates
+            takeCandidates(of: m)
         }
-        guard let credentials, let fingerprint, let role, !media.isEmpty else { throw firstCodecError ?? .noMedia }
+        guard let credentials, let fingerprint, let role, !media.isEmpty || application != nil else {
+            throw firstCodecError ?? .noMedia
+        }
         return NegotiatedSession(
             remoteCredentials: credentials, remoteIsLite: remote.isICELite, remoteCandidates: candidates,
             remoteEndOfCandidates: ended, remoteFingerprint: fingerprint, dtlsRole: role, media: media,
-            rejected: rejected)
+            rejected: rejected, application: application)
     }
 
     /// The first codec of the section (in the sender's preference order) that MeetKit has,
