@@ -38,6 +38,8 @@ public final class SecureTransportCore {
         case notSecured
         /// SRTP refused the packet.
         case srtp(SRTPError)
+        /// DTLS refused application data (the connection closed).
+        case dtls(DTLSError)
     }
 
     /// Packets dropped on the receive path, by reason.
@@ -246,6 +248,17 @@ public final class SecureTransportCore {
                 ))
         } catch {
             throw .srtp(error)
+        }
+    }
+
+    /// Sends application data over DTLS (an SCTP packet of the data channels); its records
+    /// go out on the selected pair with the next outputs.
+    public func sendApplicationData(_ bytes: [UInt8]) throws(SendError) {
+        guard let dtls, dtls.state == .connected else { throw .notSecured }
+        do {
+            try dtls.send(bytes)
+        } catch {
+            throw .dtls(error)
         }
     }
 

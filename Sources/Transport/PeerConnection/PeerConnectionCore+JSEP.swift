@@ -21,7 +21,7 @@ extension PeerConnectionCore {
             sessionID: sessionID, version: version, transport: localTransport,
             sections: transceivers.map {
                 LocalMediaSection(mid: $0.mid, kind: $0.kind, direction: $0.direction, track: $0.track)
-            })
+            }, application: dataSection)
         lastCreatedOffer = offer
         return offer
     }
@@ -112,6 +112,7 @@ extension PeerConnectionCore {
             signalingState = .stable
         }
         self.now = now
+        applyApplication(session.application, role: session.dtlsRole)
     }
 
     /// Compatibility form of ``setRemoteDescription(_:now:)`` that checks the caller's idea

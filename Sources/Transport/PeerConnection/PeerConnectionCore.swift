@@ -39,6 +39,9 @@ public final class PeerConnectionCore: DatagramMachine {
         /// The peer's sender report for what it sends on transceiver `mid`: which media
         /// time its clock read when (lip sync, and aligning recordings of several senders).
         case senderReport(mid: String, SenderClock)
+        /// Data channels: the association up, channels opened (by either side) and closed,
+        /// messages, back-pressure (see ``createDataChannel(label:options:)``).
+        case dataChannel(DataChannelEndpoint.Event)
     }
 
     /// The secure transport underneath.
@@ -73,7 +76,14 @@ public final class PeerConnectionCore: DatagramMachine {
     var version: UInt64 = 0
     var nextReportAt: Duration?
     let cname = "meetkit-\(UInt32.random(in: 0...UInt32.max))"
-    private var secured = false
+    /// This side's data channel section, once a channel was created or the peer offered one.
+    var dataSection: LocalApplicationSection?
+    /// The data channels, once there is a section for them.
+    var dataChannels: DataChannelEndpoint?
+    /// What the peer's description said of its data channels.
+    var negotiatedApplication: NegotiatedApplication?
+    var dataDeadline: Duration?
+    var secured = false
     private var dtlsFailed = false
     private var closed = false
 
@@ -103,9 +113,7 @@ public final class PeerConnectionCore: DatagramMachine {
     public func addTransceiver(
         _ kind: MediaKind, direction: MediaDirection = .sendrecv, receive: ReceiveOutput = .encoded
     ) -> String {
-        var n = transceivers.count
-        while transceivers.contains(where: { $0.mid == String(n) }) { n += 1 }
-        let t = makeTransceiver(mid: String(n), kind: kind, direction: direction)
+        let t = makeTransceiver(mid: freeMid(), kind: kind, direction: direction)
         t.output = receive
         transceivers.append(t)
         return t.mid
@@ -137,6 +145,13 @@ public final class PeerConnectionCore: DatagramMachine {
 
     func transceiver(mid: String) -> Transceiver? { transceivers.first { $0.mid == mid } }
 
+    /// The lowest number not yet used as a mid by a transceiver or the data section.
+    func freeMid() -> String {
+        var n = transceivers.count
+        while transceivers.contains(where: { $0.mid == String(n) }) || dataSection?.mid == String(n) { n += 1 }
+        return String(n)
+    }
+
     func makeTransceiver(mid: String, kind: MediaKind, direction: MediaDirection) -> Transceiver {
         Transceiver(
             mid: mid, kind: kind, direction: direction, track: .random(kind: kind, cname: cname, streamID: cname),
@@ -160,6 +175,10 @@ public final class PeerConnectionCore: DatagramMachine {
 
     public func handleTimeout(now: Duration) {
         transport.handleTimeout(now: now)
+        if let d = dataDeadline, d <= now {
+            dataDeadline = nil
+            dataChannels?.handleTimeout(now: now)
+        }
         if let at = nextReportAt, now >= at {
             sendReports(now: now)
             nextReportAt = now + .seconds(1)
@@ -176,7 +195,7 @@ public final class PeerConnectionCore: DatagramMachine {
 
     /// The earliest of the transport's deadline, the next reports and every receiver's.
     private func deadline(transport transportDeadline: Duration?) -> Duration? {
-        var deadline = earliest(transportDeadline, nextReportAt)
+        var deadline = earliest(earliest(transportDeadline, nextReportAt), dataDeadline)
         for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
         return deadline
     }
@@ -191,6 +210,8 @@ public final class PeerConnectionCore: DatagramMachine {
             case .transmit(let datagram): return .transmit(datagram)
             case .event(let event): handle(event)
             case .wait(let until):
+                // Data channel packets become DTLS records in the transport: ask it again.
+                if pullDataChannels() { continue }
                 updateConnectionState()
                 guard events.isEmpty else { continue }
                 return .wait(until: deadline(transport: until))
@@ -219,6 +240,9 @@ public final class PeerConnectionCore: DatagramMachine {
             secured = true
             nextReportAt = now + .seconds(1)
             events.append(.transport(event))
+            startDataChannelsIfReady()
+        case .applicationData(let bytes):
+            dataChannels?.handlePacket(bytes, now: now)
         case .failed:
             dtlsFailed = true
             events.append(.transport(event))

@@ -12,6 +12,8 @@ public enum PeerConnectionError: Error, Sendable, Equatable, CustomStringConvert
     case unknownMid(String)
     /// The built-in encoder refused the raw frame.
     case encoding(String)
+    /// A data channel operation was refused.
+    case dataChannel(DataChannelError)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum PeerConnectionError: Error, Sendable, Equatable, CustomStringConvert
         case .invalidState(let why): "invalid state: \(why)"
         case .unknownMid(let mid): "no sending transceiver with mid \(mid)"
         case .encoding(let why): "encoding failed: \(why)"
+        case .dataChannel(let e): e.description
         }
     }
 }
@@ -87,6 +90,8 @@ public struct PeerConnectionConfiguration: Sendable {
     public var ice = ICEConfiguration()
     /// The DTLS certificate; generated per connection when nil.
     public var certificate: DTLSCertificate?
+    /// The SCTP association of the data channels.
+    public var sctp = SCTPConfiguration()
     /// NACK generation for received video when the peer supports it; nil to send none.
     public var retransmissionRequests: NACKGenerator.Configuration? = .init()
     /// VP8 reassembly limits. With NACKs on, the reorder window should exceed a round trip

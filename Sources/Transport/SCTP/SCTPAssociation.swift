@@ -56,7 +56,7 @@ public final class SCTPAssociation {
         case wait(until: Duration?)
     }
 
-    let configuration: SCTPConfiguration
+    private(set) var configuration: SCTPConfiguration
     /// The state.
     public internal(set) var state: State = .closed
     /// Counters.
@@ -105,7 +105,7 @@ public final class SCTPAssociation {
     var heartbeatOutstanding: (nonce: UInt64, sentAt: Duration)?
     var t2Deadline: Duration?
     /// The association ended (closed after having started, or aborted).
-    var ended = false
+    package internal(set) var ended = false
 
     /// Control chunks waiting for the next packet.
     var control = Deque<SCTPChunk>()
@@ -126,6 +126,12 @@ public final class SCTPAssociation {
         localInitialTSN = UInt32.random(in: 0...UInt32.max, using: &self.random)
         sender = SCTPSendQueue(initialTSN: localInitialTSN)
         reset = SCTPStreamResets(localInitialTSN: localInitialTSN)
+    }
+
+    /// Sets the peer's port (its `a=sctp-port`) before the association starts.
+    public func setRemotePort(_ port: UInt16) {
+        guard state == .closed, !ended else { return }
+        configuration.remotePort = port
     }
 
     func nonZeroRandom() -> UInt32 { UInt32.random(in: 1...UInt32.max, using: &random) }
