@@ -19,15 +19,21 @@ public final class PeerConnection: Sendable {
     public typealias Event = PeerConnectionCore.Event
     /// Transport events, state changes, remote tracks, received frames, keyframe requests.
     public let events: AsyncStream<Event>
+    /// Data channels the peer opened, as they open.
+    public var dataChannels: AsyncStream<DataChannel> { registry.remote }
     private let driver: UDPDriver<PeerConnectionCore>
     private let sink: AsyncStream<Event>.Continuation
+    private let registry: DataChannelRegistry
 
     private init(
-        driver: UDPDriver<PeerConnectionCore>, events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation
+        driver: UDPDriver<PeerConnectionCore>, events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation,
+        registry: DataChannelRegistry
     ) {
         self.driver = driver
         self.events = events
         self.sink = sink
+        self.registry = registry
+        registry.attach(driver)
     }
 
     /// Binds a socket on each address and starts gathering. No STUN or TURN server unless
@@ -64,12 +70,17 @@ public final class PeerConnection: Sendable {
         events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation,
         onEvent: @escaping @Sendable (Event) -> Void
     ) async throws -> PeerConnection {
+        let registry = DataChannelRegistry()
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(
-                localAddresses: localAddresses, group: group, onEvent: onEvent,
+                localAddresses: localAddresses, group: group,
+                onEvent: { event in
+                    registry.route(event)
+                    onEvent(event)
+                },
                 started: { pc, addresses, now in pc.start(localAddresses: addresses, now: now) },
                 makeMachine: { try PeerConnectionCore(configuration: configuration) })
-            return PeerConnection(driver: driver, events: events, sink: sink)
+            return PeerConnection(driver: driver, events: events, sink: sink, registry: registry)
         } catch {
             sink.finish()
             throw error
@@ -174,9 +185,29 @@ public final class PeerConnection: Sendable {
         }
     }
 
+    /// Creates a data channel (RFC 8831); the first one adds a data section to the next
+    /// offer. It opens once the connection is up and, unless negotiated, the peer
+    /// acknowledged it (``DataChannel/opened()``).
+    public func createDataChannel(label: String, options: DataChannelOptions = .init()) async throws -> DataChannel {
+        let registry = self.registry
+        let driver = self.driver
+        return try await driver.perform { pc, _ in
+            let handle = try pc.createDataChannel(label: label, options: options)
+            let channel = DataChannel(handle: handle, label: label, options: options, driver: driver)
+            registry.add(channel)
+            return channel
+        }
+    }
+
+    /// Counters of the data channels' SCTP association (nil before there is one).
+    public func dataChannelStatistics() async throws -> SCTPStatistics? {
+        try await driver.perform { pc, _ in pc.dataChannels?.association.statistics }
+    }
+
     /// Sends DTLS close_notify, closes ICE, releases the socket and ends ``events``.
     public func close() async {
         await driver.close { pc, now in pc.close(now: now) }
+        registry.closeAll()
         sink.finish()
     }
 }
