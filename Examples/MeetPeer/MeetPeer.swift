@@ -1,12 +1,15 @@
 // meet-peer — a command-line WebRTC peer for interop and network checks, built on the
 // public Transport and Codec API only (so it is also the reference example of a P2P call).
 //
-//   meet-peer [--offer] [--echo] [--audio N] [--video N] [--duration S] [--ip ADDR] [--stats-interval S]
+//   meet-peer [--offer] [--echo] [--audio N] [--video N] [--no-data-channel] [--duration S] [--ip ADDR]
+//             [--stats-interval S]
 //
 // Signalling is one JSON object per line: as answerer (default) it reads
 // {"type":"offer","sdp":…} on stdin and prints {"type":"answer","sdp":…} (every local
 // candidate already in the SDP); with --offer it prints the offer first and reads the answer.
-// Logs go to stderr, ending with `STATS {json}`. Exit status: 0 when the connection came up
+// The offer carries a data channel ("meet-peer"); on every channel (and those the peer
+// opens) meet-peer sends a numbered message every 20 ms, or with --echo sends back what
+// arrives. Logs go to stderr, ending with `STATS {json}`. Exit status: 0 when the connection came up
 // and media flowed both ways as negotiated, 1 when it did not, 2 for bad input.
 
 import ArgumentParser
@@ -23,8 +26,11 @@ struct MeetPeer: AsyncParsableCommand {
     @Flag(help: "Send the offer (default: wait for one on stdin and answer it).")
     var offer = false
 
-    @Flag(help: "Send every received track back on its own m-line, forwarding keyframe requests.")
+    @Flag(help: "Send every received track back on its own m-line (and every data channel message on its channel).")
     var echo = false
+
+    @Flag(inversion: .prefixedNo, help: "Offer a data channel (with --offer).")
+    var dataChannel = true
 
     @Option(help: "Audio m-lines to offer (with --offer).")
     var audio = 1

@@ -28,8 +28,9 @@ struct Session {
             return 1
         }
         let started = ContinuousClock.now
+        let channel: DataChannel?
         do {
-            try await negotiate(pc)
+            channel = try await negotiate(pc)
         } catch let error as InputError {
             log(error.description)
             await pc.close()
@@ -43,14 +44,16 @@ struct Session {
             await pc.close()
             return 1
         }
-        return await exchange(pc, started: started)
+        return await exchange(pc, started: started, channel: channel)
     }
 
-    /// Offer/answer over stdin and stdout.
-    private func negotiate(_ pc: PeerConnection) async throws {
+    /// Offer/answer over stdin and stdout; returns the data channel this side offered.
+    private func negotiate(_ pc: PeerConnection) async throws -> DataChannel? {
+        var channel: DataChannel?
         if options.offer {
             for _ in 0..<max(0, options.audio) { _ = try await pc.addTransceiver(.audio, receive: .both()) }
             for _ in 0..<max(0, options.video) { _ = try await pc.addTransceiver(.video, receive: .both()) }
+            if options.dataChannel { channel = try await pc.createDataChannel(label: "meet-peer") }
             let offer = try await pc.createOffer()
             try await pc.setLocalDescription(offer)
             try emit("offer", offer)
@@ -66,12 +69,16 @@ struct Session {
             try await pc.setLocalDescription(answer)
             try emit("answer", answer)
         }
+        return channel
     }
 
     /// Sends and receives until --duration has passed; prints STATS; returns the status.
-    private func exchange(_ pc: PeerConnection, started: ContinuousClock.Instant) async -> Int32 {
+    private func exchange(_ pc: PeerConnection, started: ContinuousClock.Instant, channel: DataChannel?) async -> Int32
+    {
         let transceivers = (try? await pc.transceivers()) ?? []
         let state = Observed()
+        let data = DataCounters()
+        let dataTask = runDataChannels(pc, own: channel, counters: data)
         let listener = Task {
             for await event in pc.events {
                 switch event {
@@ -95,7 +102,7 @@ struct Session {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int(options.statsInterval * 1000)))
                     if Task.isCancelled { break }
-                    log("stats " + (await statistics(pc, transceivers, state)))
+                    log("stats " + (await statistics(pc, transceivers, state, data)))
                 }
             } : nil
         // Until --duration has passed, or stdout/stderr went away.
@@ -105,10 +112,12 @@ struct Session {
         }
         sender?.cancel()
         reporter?.cancel()
-        let stats = await statistics(pc, transceivers, state)
+        dataTask.cancel()
+        let stats = await statistics(pc, transceivers, state, data)
         let verdict = await judge(pc, transceivers, state)
         await pc.close()
         _ = await listener.value
+        _ = await dataTask.value
         Console.write("STATS " + stats + "\n", to: .standardError)
         if Console.isBroken {
             log("stopped: stdout or stderr was closed")

@@ -6,7 +6,7 @@ extension Session {
     /// jitter, RTT; the setup time and the negotiated security.
     func statistics(
         _ pc: PeerConnection, _ transceivers: [(mid: String, kind: MediaKind, direction: MediaDirection)],
-        _ state: Observed
+        _ state: Observed, _ data: DataCounters
     ) async -> String {
         var tracks: [[String: Any]] = []
         for t in transceivers {
@@ -42,13 +42,20 @@ extension Session {
             object["dtls_role"] = "\(security.dtlsRole)"
         }
         if let failure = state.failure { object["failure"] = failure }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        let d = data.snapshot
+        if d.channels > 0 {
+            object["data"] = [
+                "channels": d.channels, "messages_sent": d.messagesSent, "bytes_sent": d.bytesSent,
+                "messages_received": d.messagesReceived, "bytes_received": d.bytesReceived,
+            ]
+        }
+        let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: json, as: UTF8.self)
     }
 
     /// Nil when the call worked: connected, no audio or video section refused by either
-    /// side, and every direction negotiated carried media. (A refused data-channel section
-    /// is listed in STATS but fails nothing: meet-peer has no data channels to offer.)
+    /// side, and every direction negotiated carried media. (Data channels are counted in
+    /// STATS but judged by whoever reads them: a peer may open a channel and stay silent.)
     func judge(
         _ pc: PeerConnection, _ transceivers: [(mid: String, kind: MediaKind, direction: MediaDirection)],
         _ state: Observed

@@ -4,6 +4,7 @@
 One JSON object per line on stdin/stdout:
   --offer:  out {"type": "offer", "sdp"} ; in {"type": "answer", "sdp"}
             (--data-channel: the offer carries a data channel section too)
+Every message arriving on a data channel (its own or the peer's) is sent back on it.
   default:  in {"type": "offer", "sdp"}  ; out {"type": "answer", "sdp"}
 then it sends a 440 Hz tone (Opus) and a moving pattern (VP8), counts the frames it
 decodes from the peer until a {"type": "stop"} line arrives (or --seconds pass), and prints
@@ -110,8 +111,17 @@ async def main():
 
     pc.addTrack(Tone(440))
     pc.addTrack(Pattern())
+    def echo(channel):
+        @channel.on("message")
+        def on_message(message):
+            channel.send(message)
+
+    @pc.on("datachannel")
+    def on_datachannel(channel):
+        echo(channel)
+
     if args.data_channel:
-        pc.createDataChannel("chat")
+        echo(pc.createDataChannel("chat"))
     loop = asyncio.get_running_loop()
     if args.offer:
         await pc.setLocalDescription(await pc.createOffer())

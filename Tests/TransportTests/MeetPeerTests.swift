@@ -114,6 +114,11 @@ struct MeetPeerTests {
         #expect(status == 0, "meet-peer's exit status; its log:\n\(peer.stderr)")
         try Self.expectMediaBothWays(peer, done, stack: stack, decodedHere: 60)
         #expect(try peer.statsObject()["rejected"] == nil, "nothing refused")
+        // The offerer's data channel opened, and meet-peer's numbered messages went out on it
+        // (aiortc's peer sends each back).
+        let data = try #require(try peer.statsObject()["data"] as? [String: Int], "\(peer.stderr)")
+        #expect(data["channels"] == 1 && (data["messages_sent"] ?? 0) > 50, "\(data)")
+        if stack == "aiortc" { #expect((data["messages_received"] ?? 0) > 50, "aiortc's echoes: \(data)") }
     }
 
     /// Two meet-peer processes, one offering (two audio m-lines and one video), one
@@ -141,6 +146,15 @@ struct MeetPeerTests {
                 let decoded = Self.int(to, kind, "frames_decoded")
                 #expect(sent > 0 && Double(decoded) >= 0.9 * Double(sent), "\(kind): \(decoded) decoded of \(sent)")
             }
+        }
+        // The offer's data channel: numbered messages both ways, counted on each side.
+        for (from, to) in [(offerer, answerer), (answerer, offerer)] {
+            let sent = try #require(try from.statsObject()["data"] as? [String: Int])
+            let received = try #require(try to.statsObject()["data"] as? [String: Int])
+            #expect(sent["channels"] == 1 && received["channels"] == 1)
+            let (n, got) = (sent["messages_sent"] ?? 0, received["messages_received"] ?? 0)
+            #expect(n > 50 && Double(got) >= 0.9 * Double(n), "data: \(got) received of \(n) sent")
+            #expect((received["bytes_received"] ?? 0) > 0)
         }
         let offererStats = try offerer.statsObject()
         #expect(offererStats["srtp_profile"] as? String == "aeadAES128GCM")
