@@ -88,13 +88,3 @@ extension Session {
         }
     }
 }
-
-extension DataChannelMessage {
-    /// The payload's size in bytes.
-    var byteCount: Int {
-        switch self {
-        case .text(let s): s.utf8.count
-        case .binary(let b): b.count
-        }
-    }
-}

@@ -235,4 +235,43 @@ struct PeerConnectionUDPTests {
         await alice.close()
         await bob.close()
     }
+
+    /// Back-pressure both ways over real UDP: a reader that does not read closes SCTP's
+    /// window, the sender's `send` waits instead of queueing 8 MiB; once the reader reads,
+    /// everything arrives byte-equal and the sender finishes.
+    @Test func dataChannelBackPressure() async throws {
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await PeerConnection.start(localAddresses: [loopback])
+        let bob = try await PeerConnection.start(localAddresses: [loopback])
+        let channel = try await alice.createDataChannel(label: "bulk")
+        let offer = try await alice.createOffer()
+        try await alice.setLocalDescription(offer)
+        try await bob.setRemoteDescription(offer)
+        let answer = try await bob.createAnswer()
+        try await bob.setLocalDescription(answer)
+        try await alice.setRemoteDescription(answer)
+        var remotes = bob.dataChannels.makeAsyncIterator()
+        let incoming = try #require(await remotes.next())
+        let messages = (0..<128).map { i in (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &+ i &* 7) } }
+        let sender = Task {
+            for m in messages { try await channel.send(m) }
+        }
+        // Nobody reads for a while: the sender cannot be done (8 MiB against a 1 MiB window
+        // and 1 MiB of local queue).
+        try await Task.sleep(for: .seconds(1))
+        let stats = try #require(try await bob.dataChannelStatistics())
+        #expect(stats.messagesReceived <= 17, "\(stats.messagesReceived) messages taken while nobody read")
+        let queued = try await channel.bufferedAmount()
+        #expect(queued <= channel.highWaterMark + 65_536, "\(queued) bytes queued at the sender")
+        var got: [[UInt8]] = []
+        for await m in incoming.messages {
+            guard case .binary(let b) = m else { continue }
+            got.append(b)
+            if got.count == messages.count { break }
+        }
+        try await sender.value
+        #expect(got == messages)
+        await alice.close()
+        await bob.close()
+    }
 }

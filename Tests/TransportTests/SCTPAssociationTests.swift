@@ -246,3 +246,38 @@ struct SCTPAssociationTests {
 }
 
 private func pow2(_ x: Double) -> Double { exp2(x) }
+
+/// Receive-side flow control: delivered messages count against the window until released.
+@Suite("SCTP receive window held by the reader")
+struct SCTPHeldWindowTests {
+    @Test func aReaderThatDoesNotReadClosesTheWindow() throws {
+        var configuration = SCTPConfiguration()
+        configuration.holdsDeliveredUntilReleased = true
+        let link = SCTPLink(.init(delay: .milliseconds(10), loss: 0.02), seed: 51, configuration: configuration)
+        #expect(link.connect())
+        let total = 6 << 20
+        for i in 0..<(total >> 16) {
+            try link.sides[0].send(
+                SCTPAssociationTests.message(i, size: 1 << 16), stream: 0, protocolIdentifier: 53, now: link.now)
+        }
+        link.run(for: .seconds(30))
+        let delivered = link.messages(at: 1).reduce(0) { $0 + $1.data.count }
+        #expect(delivered > 0 && delivered <= configuration.receiveBufferSize, "\(delivered) bytes delivered unread")
+        #expect(link.sides[1].receiver.window <= 0 + 65_536, "the window is (nearly) closed")
+        #expect(link.sides[0].sender.chunks.count > 0, "the sender keeps the rest")
+        // Reading: everything arrives, in order, byte-equal.
+        var released = 0
+        let done = link.run(for: .seconds(600)) {
+            let now = link.messages(at: 1).reduce(0) { $0 + $1.data.count }
+            if now > released {
+                link.sides[1].releaseDelivered(now - released, now: link.now)
+                released = now
+            }
+            return now == total
+        }
+        #expect(done)
+        #expect(
+            link.messages(at: 1).map(\.data)
+                == (0..<(total >> 16)).map { SCTPAssociationTests.message($0, size: 1 << 16) })
+    }
+}

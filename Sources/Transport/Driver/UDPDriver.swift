@@ -150,6 +150,17 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         }.get()
     }
 
+    /// Runs `body` with the machine on the loop, without waiting for it (for what needs no
+    /// answer and may happen often, e.g. releasing consumed data channel bytes).
+    public func schedule(_ body: @escaping @Sendable (Machine, Duration) -> Void) {
+        eventLoop.execute {
+            let state = self.state.value
+            guard !state.closed else { return }
+            body(state.machine, self.now())
+            self.pump()
+        }
+    }
+
     /// One datagram for the machine. What it produces waits for ``readComplete()``: a busy
     /// socket hands over many datagrams per wakeup, and their transmits, events and the
     /// next deadline are then dealt with once — one wakeup of an event consumer per burst

@@ -23,8 +23,11 @@ public final class DataChannel: Sendable {
     public let label: String
     /// Its delivery options (and, once known, its stream id).
     public let options: DataChannelOptions
-    /// Messages received, in the order delivered; ends when the channel closes.
-    public let messages: AsyncStream<DataChannelMessage>
+    /// Messages received, in the order delivered; ends when the channel closes. Until a
+    /// message is read here it counts against the connection's SCTP receive window (1 MiB
+    /// by default): a reader that falls behind slows the peer down, memory stays bounded.
+    /// Read the messages of every channel (or close it).
+    public let messages: Messages
     /// Queued bytes above which ``send(_:)-(String)`` waits.
     public let highWaterMark: Int
     /// Queued bytes at which a waiting send goes on.
@@ -54,7 +57,35 @@ public final class DataChannel: Sendable {
         self.driver = driver
         self.highWaterMark = highWaterMark
         self.lowWaterMark = lowWaterMark
-        (messages, sink) = AsyncStream.makeStream(of: DataChannelMessage.self)
+        let (stream, sink) = AsyncStream.makeStream(of: DataChannelMessage.self)
+        self.sink = sink
+        messages = Messages(stream: stream) { bytes in
+            driver.schedule { pc, now in pc.releaseDataChannelBytes(bytes, now: now) }
+        }
+    }
+
+    /// The messages of a channel, releasing each one's bytes to the receive window as it
+    /// is read.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = DataChannelMessage
+        let stream: AsyncStream<DataChannelMessage>
+        let release: @Sendable (Int) -> Void
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var base: AsyncStream<DataChannelMessage>.AsyncIterator
+            let release: @Sendable (Int) -> Void
+
+            public mutating func next() async -> DataChannelMessage? {
+                guard let message = await base.next() else { return nil }
+                // An empty message travels as one byte.
+                release(Swift.max(1, message.byteCount))
+                return message
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(base: stream.makeAsyncIterator(), release: release)
+        }
     }
 
     /// The state.

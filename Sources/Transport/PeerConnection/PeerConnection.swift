@@ -70,6 +70,11 @@ public final class PeerConnection: Sendable {
         events: AsyncStream<Event>, sink: AsyncStream<Event>.Continuation,
         onEvent: @escaping @Sendable (Event) -> Void
     ) async throws -> PeerConnection {
+        // Data channel messages count against SCTP's receive window until read from
+        // ``DataChannel/messages``: a slow reader slows the peer instead of filling memory.
+        var holding = configuration
+        holding.sctp.holdsDeliveredUntilReleased = true
+        let configuration = holding
         let registry = DataChannelRegistry()
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(

@@ -47,6 +47,13 @@ extension PeerConnectionCore {
         dataChannels?.setLowWaterMark(bytes, of: dataChannel)
     }
 
+    /// The application took `bytes` of received data channel messages (with
+    /// ``SCTPConfiguration/holdsDeliveredUntilReleased``; an empty message counts 1).
+    public func releaseDataChannelBytes(_ bytes: Int, now: Duration) {
+        self.now = now
+        dataChannels?.releaseDelivered(bytes, now: now)
+    }
+
     func dataChannelEndpoint() -> DataChannelEndpoint {
         if let dataChannels { return dataChannels }
         let endpoint = DataChannelEndpoint(configuration: configuration.sctp)

@@ -8,6 +8,16 @@ public enum DataChannelMessage: Sendable, Equatable {
     case binary([UInt8])
 }
 
+extension DataChannelMessage {
+    /// The payload's size in bytes.
+    public var byteCount: Int {
+        switch self {
+        case .text(let s): s.utf8.count
+        case .binary(let b): b.count
+        }
+    }
+}
+
 /// Why a data channel operation was refused.
 public enum DataChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message is larger than the peer's `a=max-message-size`: nothing was sent.
@@ -246,6 +256,10 @@ public final class DataChannelEndpoint {
 
     /// Ends the association at once.
     public func abort(now: Duration) { association.abort(now: now) }
+
+    /// The application took `bytes` of delivered messages (see
+    /// ``SCTPConfiguration/holdsDeliveredUntilReleased``; an empty message counts 1).
+    public func releaseDelivered(_ bytes: Int, now: Duration) { association.releaseDelivered(bytes, now: now) }
 
     /// An SCTP packet from the peer (DTLS application data).
     public func handlePacket(_ bytes: [UInt8], now: Duration) { association.handlePacket(bytes, now: now) }

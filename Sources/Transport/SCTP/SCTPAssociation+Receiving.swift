@@ -6,13 +6,16 @@ extension SCTPAssociation {
             statistics.packetsDropped += 1
             return
         }
+        var delivered = 0
         let arrival = receiver.receive(d) { message in
             statistics.messagesReceived += 1
+            delivered += message.data.count
             events.append(
                 .message(
                     stream: message.stream, protocolIdentifier: message.protocolIdentifier, data: message.data,
                     unordered: message.unordered))
         }
+        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += delivered }
         switch arrival {
         case .accepted: break
         case .duplicate:
@@ -43,15 +46,28 @@ extension SCTPAssociation {
     func handleForwardTSN(_ f: SCTPForwardTSNChunk) {
         guard peerTag != 0 else { return }
         statistics.forwardTSNsReceived += 1
+        var delivered = 0
         receiver.forward(to: f.newCumulativeTSN, streams: f.streams) { message in
             statistics.messagesReceived += 1
+            delivered += message.data.count
             events.append(
                 .message(
                     stream: message.stream, protocolIdentifier: message.protocolIdentifier, data: message.data,
                     unordered: message.unordered))
         }
+        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += delivered }
         sackNeeded = true
         performDeferredReset()
+    }
+
+    /// The application took `bytes` of delivered messages (with
+    /// ``SCTPConfiguration/holdsDeliveredUntilReleased``): the receive window opens again,
+    /// and the peer hears of it at once when it had closed (RFC 9260 §6.2: a window update).
+    public func releaseDelivered(_ bytes: Int, now: Duration) {
+        self.now = now
+        let before = receiver.window
+        receiver.deliveredHeld = max(0, receiver.deliveredHeld - bytes)
+        if before < congestion.mtu * 4, receiver.window >= congestion.mtu * 4, peerTag != 0 { sackNeeded = true }
     }
 
     // MARK: stream reset

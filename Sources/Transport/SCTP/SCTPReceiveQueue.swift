@@ -31,6 +31,8 @@ struct SCTPReceiveQueue {
     private var streams: [UInt16: OrderedStream] = [:]
     /// Bytes held: fragments and ordered messages waiting.
     private(set) var bufferedBytes = 0
+    /// Bytes delivered and not yet released by the application (when it holds them).
+    var deliveredHeld = 0
     let capacity: Int
     /// How far past the cumulative TSN a chunk may be (more is refused).
     private let maxSpan: UInt32
@@ -57,8 +59,13 @@ struct SCTPReceiveQueue {
             return .duplicate
         }
         guard tsn &- cumulativeTSN <= maxSpan else { return .refused }
-        // A full buffer still takes the very next TSN: it may be what everything waits for.
-        guard bufferedBytes + chunk.userData.count <= capacity || tsn == cumulativeTSN &+ 1 else { return .refused }
+        // A buffer full of fragments still takes the very next TSN: it may be what they all
+        // wait for. Messages the application has not taken yet get no such exception.
+        let size = chunk.userData.count
+        guard
+            bufferedBytes + deliveredHeld + size <= capacity
+                || (tsn == cumulativeTSN &+ 1 && deliveredHeld + size <= capacity)
+        else { return .refused }
         received.insert(tsn)
         while received.remove(cumulativeTSN &+ 1) != nil { cumulativeTSN &+= 1 }
         if chunk.beginning && chunk.ending {
@@ -192,9 +199,12 @@ struct SCTPReceiveQueue {
         }
         defer { duplicates.removeAll() }
         return SCTPSackChunk(
-            cumulativeTSNAck: cumulativeTSN, advertisedReceiverWindow: UInt32(max(0, capacity - bufferedBytes)),
+            cumulativeTSNAck: cumulativeTSN, advertisedReceiverWindow: UInt32(max(0, window)),
             gapBlocks: blocks, duplicateTSNs: duplicates)
     }
+
+    /// The free receive buffer.
+    var window: Int { capacity - bufferedBytes - deliveredHeld }
 
     /// Whether TSNs are missing below some that arrived.
     var hasGaps: Bool { !received.isEmpty }

@@ -37,6 +37,10 @@ public struct SCTPConfiguration: Sendable {
     public var delayedAckTimeout: Duration = .milliseconds(200)
     /// Idle time after which a HEARTBEAT checks the peer is there.
     public var heartbeatInterval: Duration = .seconds(30)
+    /// Delivered messages keep counting against the receive buffer until the application
+    /// says it has taken them (``SCTPAssociation/releaseDelivered(_:)``): a reader that
+    /// falls behind closes the peer's window instead of letting messages pile up in memory.
+    public var holdsDeliveredUntilReleased = false
 
     public init() {}
 }
