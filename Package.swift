@@ -124,6 +124,8 @@ let package = Package(
             dependencies: [
                 "Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/MeetKitBench"),
 

@@ -225,19 +225,23 @@ func benchSecureSetup() async throws {
 }
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
-// `--receive`: only the receive-path rows.
-let receiveOnly = CommandLine.arguments.contains("--receive")
+// `--receive`: only the receive-path rows; `--data`: only the data channel row.
+let dataOnly = CommandLine.arguments.contains("--data")
+let receiveOnly = CommandLine.arguments.contains("--receive") || dataOnly
 if !receiveOnly {
     try benchOpus()
     try benchVP8()
 }
-let aiortcReceive = try await aiortcReceiveRates()
-try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
-try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
-try benchPeerConnectionReceive()
-try await benchMultiStream(handler: false)
-try await benchMultiStream(handler: true)
+if !dataOnly {
+    let aiortcReceive = try await aiortcReceiveRates()
+    try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
+    try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
+    try benchPeerConnectionReceive()
+    try await benchMultiStream(handler: false)
+    try await benchMultiStream(handler: true)
+}
 if !receiveOnly {
     try await benchICE()
     try await benchSecureSetup()
 }
+if !receiveOnly || CommandLine.arguments.contains("--data") { try await benchDataChannel() }
