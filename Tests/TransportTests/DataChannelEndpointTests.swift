@@ -154,3 +154,21 @@ struct DataChannelEndpointTests {
         #expect(link.events[1].filter { if case .opened = $0 { true } else { false } }.count == 1)
     }
 }
+
+extension DataChannelEndpointTests {
+    /// A peer that ignores our max-message-size: the message is dropped and the channel
+    /// closed on both sides.
+    @Test func aMessageOverOurLimitClosesTheChannel() throws {
+        let link = Self.pair(seed: 7)
+        let (client, server) = (link.sides[0], link.sides[1])
+        client.peerMaxMessageSize = 0  // the sender believes there is no limit
+        client.start(now: link.now)
+        server.start(now: link.now)
+        let handle = try client.openChannel(label: "big", now: link.now)
+        #expect(link.run(for: .seconds(5)) { Self.opened(link, at: 0, id: 0, label: "big", remote: false) != nil })
+        try client.send(.binary([UInt8](repeating: 1, count: 300_000)), on: handle, now: link.now)
+        #expect(link.run(for: .seconds(30)) { link.events[0].contains(.closed(handle: handle)) })
+        #expect(Self.messages(link, at: 1).isEmpty)
+        #expect(server.dropped == 1)
+    }
+}

@@ -281,3 +281,28 @@ struct SCTPHeldWindowTests {
                 == (0..<(total >> 16)).map { SCTPAssociationTests.message($0, size: 1 << 16) })
     }
 }
+
+/// A message over the receiver's limit is dropped as its fragments arrive, with its stream
+/// reported; other streams go on and the buffer is freed.
+@Suite("SCTP oversized messages")
+struct SCTPOversizedMessageTests {
+    @Test func droppedAndReported() throws {
+        var configuration = SCTPConfiguration()
+        configuration.maxReceivedMessageSize = 100_000
+        let link = SCTPLink(
+            .init(delay: .milliseconds(5), jitter: .milliseconds(5), loss: 0.05), seed: 61, configuration: configuration
+        )
+        #expect(link.connect())
+        try link.sides[0].send(
+            SCTPAssociationTests.message(1, size: 300_000), stream: 2, protocolIdentifier: 53, now: link.now)
+        try link.sides[0].send([1, 2, 3], stream: 3, protocolIdentifier: 53, now: link.now)
+        try link.sides[0].send(
+            SCTPAssociationTests.message(2, size: 99_000), stream: 4, protocolIdentifier: 53, now: link.now)
+        #expect(
+            link.run(for: .seconds(60)) { link.messages(at: 1).count == 2 && link.sides[0].sender.chunks.count == 0 })
+        #expect(link.events[1].contains(.oversizedMessage(stream: 2)))
+        #expect(link.messages(at: 1).map(\.stream).sorted() == [3, 4])
+        #expect(link.messages(at: 1).first { $0.stream == 4 }?.data == SCTPAssociationTests.message(2, size: 99_000))
+        #expect(link.sides[1].receiver.bufferedBytes == 0, "nothing of the dropped message is kept")
+    }
+}

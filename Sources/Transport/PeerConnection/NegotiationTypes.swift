@@ -147,14 +147,18 @@ public struct NegotiatedApplication: Sendable, Hashable {
     public var remoteMaxMessageSize: Int
 }
 
-/// This side's data channel section: its mid and its place among the sections.
+/// This side's data channel section: its mid, its place among the sections, and the
+/// largest message it takes.
 public struct LocalApplicationSection: Sendable, Hashable {
     public var mid: String
     /// The section's position in the offer (sections keep their places across offers).
     public var index: Int
-    public init(mid: String, index: Int) {
+    /// `a=max-message-size`.
+    public var maxMessageSize: Int
+    public init(mid: String, index: Int, maxMessageSize: Int = SessionNegotiation.maxMessageSize) {
         self.mid = mid
         self.index = index
+        self.maxMessageSize = maxMessageSize
     }
 }
 

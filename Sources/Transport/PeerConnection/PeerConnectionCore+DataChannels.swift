@@ -11,7 +11,10 @@ extension PeerConnectionCore {
     public func createDataChannel(label: String, options: DataChannelOptions = .init()) throws(PeerConnectionError)
         -> Int
     {
-        if dataSection == nil { dataSection = LocalApplicationSection(mid: freeMid(), index: transceivers.count) }
+        if dataSection == nil {
+            dataSection = LocalApplicationSection(
+                mid: freeMid(), index: transceivers.count, maxMessageSize: configuration.sctp.maxReceivedMessageSize)
+        }
         do {
             return try dataChannelEndpoint().openChannel(label: label, options: options, now: now)
         } catch {
@@ -67,7 +70,8 @@ extension PeerConnectionCore {
         negotiatedApplication = application
         if dataSection?.mid != application.mid {
             let index = remoteDescriptionIndex(of: application.mid) ?? transceivers.count
-            dataSection = LocalApplicationSection(mid: application.mid, index: index)
+            dataSection = LocalApplicationSection(
+                mid: application.mid, index: index, maxMessageSize: configuration.sctp.maxReceivedMessageSize)
         }
         let endpoint = dataChannelEndpoint()
         endpoint.isDTLSClient = role == .client

@@ -36,7 +36,8 @@ extension PeerConnectionCore {
         for t in transceivers where t.direction == .sendrecv || t.direction == .sendonly { tracks[t.mid] = t.track }
         do {
             return try SessionNegotiation.makeAnswer(
-                to: offer, sessionID: sessionID, version: version, transport: localTransport, tracks: tracks)
+                to: offer, sessionID: sessionID, version: version, transport: localTransport, tracks: tracks,
+                maxMessageSize: configuration.sctp.maxReceivedMessageSize)
         } catch {
             throw .negotiation(error)
         }

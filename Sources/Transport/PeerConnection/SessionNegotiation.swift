@@ -23,7 +23,8 @@ public enum SessionNegotiation {
 
     /// This side's SCTP port for data channels (RFC 8841 §5).
     public static let sctpPort: UInt16 = 5000
-    /// The largest data channel message this side takes (`a=max-message-size`).
+    /// The largest data channel message this side takes by default (`a=max-message-size`,
+    /// as ``SCTPConfiguration/maxReceivedMessageSize``).
     public static let maxMessageSize = 262_144
 
     /// MeetKit's codecs with their default payload types.
@@ -57,7 +58,9 @@ public enum SessionNegotiation {
         }
         if let application {
             sdp.media.insert(
-                applicationSection(mid: application.mid, transport: transport, setup: "actpass"),
+                applicationSection(
+                    mid: application.mid, transport: transport, setup: "actpass",
+                    maxMessageSize: application.maxMessageSize),
                 at: min(application.index, sdp.media.count))
         }
         return sdp
@@ -70,7 +73,7 @@ public enum SessionNegotiation {
     /// sections MeetKit does not take are rejected (port 0, left out of the BUNDLE group).
     public static func makeAnswer(
         to offer: SessionDescription, sessionID: UInt64, version: UInt64, transport: LocalTransportParameters,
-        tracks: [String: LocalTrackIdentity]
+        tracks: [String: LocalTrackIdentity], maxMessageSize: Int = maxMessageSize
     ) throws(NegotiationError) -> SessionDescription {
         let negotiated = try negotiate(remote: offer, remoteIsOffer: true)
         var accepted: [String: NegotiatedMedia] = [:]
@@ -81,7 +84,9 @@ public enum SessionNegotiation {
         var answer = sessionHeader(sessionID: sessionID, version: version, bundle: inOrder)
         for offered in offer.media {
             if let app = negotiated.application, offered.mid == app.mid, offered.kind == "application" {
-                answer.media.append(applicationSection(mid: app.mid, transport: transport, setup: "active"))
+                answer.media.append(
+                    applicationSection(
+                        mid: app.mid, transport: transport, setup: "active", maxMessageSize: maxMessageSize))
                 continue
             }
             guard let mid = offered.mid, let m = accepted.removeValue(forKey: mid) else {
@@ -132,9 +137,9 @@ public enum SessionNegotiation {
 
     /// The data channel section (RFC 8841): SCTP over DTLS, this side's port and largest
     /// message, the shared transport's attributes.
-    private static func applicationSection(mid: String, transport: LocalTransportParameters, setup: String)
-        -> MediaDescription
-    {
+    private static func applicationSection(
+        mid: String, transport: LocalTransportParameters, setup: String, maxMessageSize: Int
+    ) -> MediaDescription {
         var m = MediaDescription(kind: "application", port: 9, proto: "UDP/DTLS/SCTP", formats: ["webrtc-datachannel"])
         m.connection = SDPConnection(address: "0.0.0.0")
         m.attributes = [

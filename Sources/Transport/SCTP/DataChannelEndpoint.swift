@@ -313,6 +313,12 @@ public final class DataChannelEndpoint {
             }
         case .bufferedAmountLow(let stream):
             if let handle = byStream[stream] { events.append(.bufferedAmountLow(handle: handle)) }
+        case .oversizedMessage(let stream):
+            // A message over the announced max-message-size: the channel is closed
+            // (RFC 8831 §6.6 leaves the reaction to the receiver; a channel that lost a
+            // message cannot go on as if it had not).
+            dropped += 1
+            if let handle = byStream[stream] { close(handle, now: now) }
         case .closed(let reason):
             ended = true
             connected = false

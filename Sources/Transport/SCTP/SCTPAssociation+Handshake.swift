@@ -41,7 +41,9 @@ extension SCTPAssociation {
     func adoptPeer(_ peer: SCTPInitChunk) {
         peerTag = peer.initiateTag
         outboundStreams = min(configuration.streams, peer.inboundStreams)
-        receiver = SCTPReceiveQueue(peerInitialTSN: peer.initialTSN, capacity: configuration.receiveBufferSize)
+        receiver = SCTPReceiveQueue(
+            peerInitialTSN: peer.initialTSN, capacity: configuration.receiveBufferSize,
+            maxMessageSize: configuration.maxReceivedMessageSize)
         peerWindow = Int(peer.advertisedReceiverWindow)
         congestion = SCTPCongestionControl(
             mtu: congestion.mtu, peerWindow: peerWindow, configuration: configuration)

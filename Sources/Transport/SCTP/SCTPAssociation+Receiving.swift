@@ -16,6 +16,7 @@ extension SCTPAssociation {
                     unordered: message.unordered))
         }
         if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += delivered }
+        for stream in receiver.takeOversized() { events.append(.oversizedMessage(stream: stream)) }
         switch arrival {
         case .accepted: break
         case .duplicate:

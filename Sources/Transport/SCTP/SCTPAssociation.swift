@@ -43,6 +43,9 @@ public final class SCTPAssociation {
         case outgoingStreamsReset([UInt16])
         /// A stream's queued bytes fell to its low-water mark.
         case bufferedAmountLow(stream: UInt16)
+        /// The peer sent a message longer than ``SCTPConfiguration/maxReceivedMessageSize``
+        /// on this stream: it was dropped.
+        case oversizedMessage(stream: UInt16)
         /// The association ended.
         case closed(SCTPCloseReason)
     }

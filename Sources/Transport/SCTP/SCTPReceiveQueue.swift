@@ -34,12 +34,21 @@ struct SCTPReceiveQueue {
     /// Bytes delivered and not yet released by the application (when it holds them).
     var deliveredHeld = 0
     let capacity: Int
+    /// The largest message taken: a longer one is dropped as its fragments add up, and its
+    /// stream reported (see ``takeOversized()``).
+    let maxMessageSize: Int
+    /// Streams whose message grew past ``maxMessageSize``, not yet reported.
+    private var oversized: [UInt16] = []
+    /// Streams whose oversized message's remaining fragments are dropped as they come, with
+    /// the TSN of its last fragment once known.
+    private var discarding: [UInt16: UInt32?] = [:]
     /// How far past the cumulative TSN a chunk may be (more is refused).
     private let maxSpan: UInt32
 
-    init(peerInitialTSN: UInt32, capacity: Int) {
+    init(peerInitialTSN: UInt32, capacity: Int, maxMessageSize: Int = .max) {
         cumulativeTSN = peerInitialTSN &- 1
         self.capacity = capacity
+        self.maxMessageSize = maxMessageSize
         // Gap blocks count in 16 bits from the cumulative TSN.
         maxSpan = UInt32(min(65_535, max(1024, capacity / 64)))
     }
@@ -74,12 +83,28 @@ struct SCTPReceiveQueue {
                     stream: chunk.streamIdentifier, protocolIdentifier: chunk.payloadProtocolIdentifier,
                     data: Array(chunk.userData), unordered: chunk.unordered), ssn: chunk.streamSequenceNumber,
                 deliver: deliver)
+        } else if !chunk.beginning, let end = discarding[chunk.streamIdentifier],
+            end.map({ tsn.precedesOrEquals($0) }) ?? true
+        {
+            // The rest of a message already refused as too large.
+            if chunk.ending { discarding[chunk.streamIdentifier] = .some(tsn) }
         } else {
             fragments[tsn] = Fragment(data: chunk, bytes: Array(chunk.userData))
             bufferedBytes += chunk.userData.count
             assemble(around: tsn, deliver: deliver)
         }
+        if !discarding.isEmpty {
+            // Done discarding once every TSN up to the dropped message's last has arrived.
+            discarding = discarding.filter { $0.value.map { cumulativeTSN.precedes($0) } ?? true }
+        }
         return .accepted
+    }
+
+    /// Streams on which a message longer than ``maxMessageSize`` was dropped since the last
+    /// call.
+    mutating func takeOversized() -> [UInt16] {
+        defer { oversized = [] }
+        return oversized
     }
 
     /// Joins the fragments of the message `tsn` belongs to when all have arrived (they
@@ -95,10 +120,22 @@ struct SCTPReceiveQueue {
             guard let previous = fragments[first &- 1], sameMessage(previous), !previous.data.ending else { return }
             first &-= 1
         }
-        var last = tsn
+        // Forward from the first fragment: the message is complete at E, or too large once
+        // what has arrived of it passes the limit.
+        var last = first
+        var size = fragments[first]!.bytes.count
         while !fragments[last]!.data.ending {
+            guard size <= maxMessageSize else {
+                dropMessage(from: first, through: last, stream: middle.data.streamIdentifier)
+                return
+            }
             guard let next = fragments[last &+ 1], sameMessage(next), !next.data.beginning else { return }
             last &+= 1
+            size += next.bytes.count
+        }
+        guard size <= maxMessageSize else {
+            dropMessage(from: first, through: last, stream: middle.data.streamIdentifier)
+            return
         }
         var bytes: [UInt8] = []
         var t = first
@@ -113,6 +150,34 @@ struct SCTPReceiveQueue {
             Message(
                 stream: middle.data.streamIdentifier, protocolIdentifier: middle.data.payloadProtocolIdentifier,
                 data: bytes, unordered: middle.data.unordered), ssn: middle.data.streamSequenceNumber, deliver: deliver)
+    }
+
+    /// Drops a message that grew past the limit: the fragments from its first through
+    /// `last`, those of it already stored beyond a gap, and (until its E fragment) those
+    /// still to come.
+    private mutating func dropMessage(from first: UInt32, through last: UInt32, stream: UInt16) {
+        guard let model = fragments[first]?.data else { return }
+        var end: UInt32?
+        var t = first
+        while true {
+            if let f = fragments.removeValue(forKey: t) {
+                bufferedBytes -= f.bytes.count
+                if f.data.ending { end = t }
+            }
+            if t == last { break }
+            t &+= 1
+        }
+        for (tsn, f) in fragments
+        where last.precedes(tsn) && f.data.streamIdentifier == stream && f.data.unordered == model.unordered
+            && (model.unordered || f.data.streamSequenceNumber == model.streamSequenceNumber)
+        {
+            fragments[tsn] = nil
+            bufferedBytes -= f.bytes.count
+            if f.data.ending { end = tsn }
+        }
+        // Fragments in the gaps still to come are dropped too (up to E once known).
+        if end.map({ cumulativeTSN.precedes($0) }) ?? true { discarding[stream] = .some(end) }
+        oversized.append(stream)
     }
 
     /// A complete message: out at once when unordered or its turn, else kept for its turn.

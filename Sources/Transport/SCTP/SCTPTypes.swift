@@ -20,6 +20,9 @@ public struct SCTPConfiguration: Sendable {
     public var maxPacketSize = 1200
     /// Bytes the receive side holds for messages being reassembled (the advertised window).
     public var receiveBufferSize = 1 << 20
+    /// The largest message taken (what `a=max-message-size` announces): a longer one is
+    /// dropped as its fragments arrive and reported (``SCTPAssociation/Event/oversizedMessage(stream:)``).
+    public var maxReceivedMessageSize = 262_144
     /// Streams offered each way (WebRTC peers ask for 65 535; ids are at most 65 534).
     public var streams: UInt16 = 65535
     /// The first retransmission timeout, before any round trip was measured.
