@@ -96,6 +96,10 @@ async def main():
                                        protocol=command.get("protocol", "")))
         elif "send" in command:
             channel = channels[command["send"]]
+            if channel.readyState == "connecting":
+                opened = asyncio.Event()
+                channel.on("open", opened.set)
+                await opened.wait()
             channel.send(command["text"] if "text" in command else bytes.fromhex(command["hex"]))
         elif "close" in command:
             channels[command["close"]].close()

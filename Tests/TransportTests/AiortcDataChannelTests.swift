@@ -85,6 +85,10 @@ struct AiortcDataChannelTests {
         #expect(files.label == "files" && files.options.ordered == false && files.options.protocol == "bin")
         #expect(files.id.map { $0 % 2 == 0 } == true)
         let filesReceived = Self.collect(files)
+        // aiortc's side opens when MeetKit's acknowledgement arrives.
+        _ = try await Self.expectLine(peer, "files open") {
+            $0["event"] as? String == "open" && $0["label"] as? String == "files"
+        }
         try peer.writeJSON(["send": "files", "hex": "cafe"])
         try await files.send("from MeetKit")
         _ = try await Self.expectLine(peer, "files message") {

@@ -21,7 +21,7 @@ struct SCTPPacketTests {
             for end in start...bytes.count {
                 let slice = Array(bytes[start..<end])
                 var slow = CRC32C.initial
-                for b in slice { slow = CRC32C.update(slow, UnsafeRawBufferPointer(start: [b], count: 1)) }
+                for b in slice { slow = withUnsafeBytes(of: b) { CRC32C.update(slow, $0) } }
                 #expect(CRC32C.checksum(slice) == CRC32C.finish(slow))
             }
         }
