@@ -6,16 +6,12 @@ extension SCTPAssociation {
             statistics.packetsDropped += 1
             return
         }
-        var delivered = 0
+        var deliveredBytes = 0
         let arrival = receiver.receive(d) { message in
-            statistics.messagesReceived += 1
-            delivered += message.data.count
-            events.append(
-                .message(
-                    stream: message.stream, protocolIdentifier: message.protocolIdentifier, data: message.data,
-                    unordered: message.unordered))
+            deliveredBytes += message.data.count
+            deliver(message)
         }
-        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += delivered }
+        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += deliveredBytes }
         for stream in receiver.takeOversized() { events.append(.oversizedMessage(stream: stream)) }
         switch arrival {
         case .accepted: break
@@ -28,6 +24,15 @@ extension SCTPAssociation {
         }
         if d.immediate { sackNeeded = true }
         performDeferredReset()
+    }
+
+    /// A complete message for the user (the receive queue is busy: only other state here).
+    private func deliver(_ message: SCTPReceiveQueue.Message) {
+        statistics.messagesReceived += 1
+        events.append(
+            .message(
+                stream: message.stream, protocolIdentifier: message.protocolIdentifier, data: message.data,
+                unordered: message.unordered))
     }
 
     /// After a packet with DATA: a SACK for every second packet, at once when TSNs are
@@ -47,16 +52,12 @@ extension SCTPAssociation {
     func handleForwardTSN(_ f: SCTPForwardTSNChunk) {
         guard peerTag != 0 else { return }
         statistics.forwardTSNsReceived += 1
-        var delivered = 0
+        var deliveredBytes = 0
         receiver.forward(to: f.newCumulativeTSN, streams: f.streams) { message in
-            statistics.messagesReceived += 1
-            delivered += message.data.count
-            events.append(
-                .message(
-                    stream: message.stream, protocolIdentifier: message.protocolIdentifier, data: message.data,
-                    unordered: message.unordered))
+            deliveredBytes += message.data.count
+            deliver(message)
         }
-        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += delivered }
+        if configuration.holdsDeliveredUntilReleased { receiver.deliveredHeld += deliveredBytes }
         sackNeeded = true
         performDeferredReset()
     }
