@@ -354,3 +354,32 @@ struct SCTPMutationTests {
         #expect(settled, "neither delivered nor closed")
     }
 }
+
+/// HEARTBEAT (RFC 9260 §8.3): an idle association checks its peer, and gives up on one
+/// that stopped answering.
+@Suite("SCTP heartbeats")
+struct SCTPHeartbeatTests {
+    @Test func idleAssociationsHeartbeatAndNoticeASilentPeer() throws {
+        var configuration = SCTPConfiguration()
+        configuration.heartbeatInterval = .seconds(5)
+        let link = SCTPLink(.init(delay: .milliseconds(30)), seed: 81, configuration: configuration)
+        #expect(link.connect())
+        var heartbeats = 0
+        var acks = 0
+        link.filter = { from, bytes in
+            if let p = try? SCTPPacket(parsing: bytes) {
+                for c in p.chunks {
+                    if case .heartbeat = c, from == 0 { heartbeats += 1 }
+                    if case .heartbeatAck = c, from == 1 { acks += 1 }
+                }
+            }
+            return bytes
+        }
+        link.run(for: .seconds(60))
+        #expect(heartbeats >= 5 && acks == heartbeats, "\(heartbeats) heartbeats, \(acks) answered")
+        #expect(link.sides.allSatisfy { $0.state == .established })
+        // The peer goes silent: unanswered heartbeats end the association.
+        link.filter = { from, bytes in from == 1 ? nil : bytes }
+        #expect(link.run(for: .seconds(600)) { link.events[0].contains(.closed(.timedOut)) })
+    }
+}
