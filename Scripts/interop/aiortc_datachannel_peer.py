@@ -4,7 +4,7 @@
 One JSON object per line on stdin/stdout.
   --offer: creates the channels of --channel LABEL (before offering), out {"type": "offer"},
            in {"type": "answer"}; otherwise in {"type": "offer"}, out {"type": "answer"}.
-  --audio: adds an audio track (data channel and media in one BUNDLE).
+  --media: adds an audio and a video track (data channel and media in one BUNDLE).
 Then commands, one per line:
   {"open": LABEL, "ordered": bool, "protocol": str}   opens a channel
   {"send": LABEL, "text": str} | {"send": LABEL, "hex": str}
@@ -22,7 +22,7 @@ import sys
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=True: ["127.0.0.1"]
 
@@ -35,7 +35,7 @@ def emit(obj):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--offer", action="store_true")
-    parser.add_argument("--audio", action="store_true")
+    parser.add_argument("--media", action="store_true")
     parser.add_argument("--channel", action="append", default=[])
     args = parser.parse_args()
 
@@ -69,8 +69,9 @@ async def main():
     def on_datachannel(channel):
         watch(channel)
 
-    if args.audio:
+    if args.media:
         pc.addTrack(AudioStreamTrack())
+        pc.addTrack(VideoStreamTrack())
     for label in args.channel:
         watch(pc.createDataChannel(label))
     loop = asyncio.get_running_loop()

@@ -7,7 +7,7 @@ import Testing
 /// Data channels between a public ``PeerConnection`` and aiortc 1.16, both offer
 /// directions (`Scripts/interop/aiortc_datachannel_peer.py`): channels opened by either
 /// side, strings and binary up to aiortc's max-message-size byte-equal both ways, a channel
-/// closed by either side seen closed by the other, with audio in the same BUNDLE.
+/// closed by either side seen closed by the other, with audio and video in the same BUNDLE.
 @Suite("Data channels against aiortc")
 struct AiortcDataChannelTests {
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -37,19 +37,22 @@ struct AiortcDataChannelTests {
         }
     }
 
-    @Test func meetKitOffersWithAudio() async throws {
+    @Test func meetKitOffersWithMedia() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
-            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_datachannel_peer.py"), "--audio"])
+            executable: InteropPeers.python, arguments: [InteropPeers.script("aiortc_datachannel_peer.py"), "--media"])
         defer { peer.terminate() }
         let pc = try await PeerConnection.start(localAddresses: [IPAddress("127.0.0.1")!])
-        _ = try await pc.addTransceiver(.audio, receive: .encoded)
+        let audio = try await pc.addTransceiver(.audio, receive: .encoded)
+        let video = try await pc.addTransceiver(.video, receive: .encoded)
         let chat = try await pc.createDataChannel(label: "chat", options: .init(protocol: "json"))
         let offer = try await pc.createOffer()
         try await pc.setLocalDescription(offer)
         try peer.writeJSON(["type": "offer", "sdp": offer.serialized()])
         let answer = try await peer.readJSON(timeout: .seconds(30))
-        try await pc.setRemoteDescription(try SessionDescription(parsing: try #require(answer["sdp"] as? String)))
+        let answerSDP = try SessionDescription(parsing: try #require(answer["sdp"] as? String))
+        #expect(answerSDP.bundleGroups.first?.count == 3, "audio, video and data in one BUNDLE")
+        try await pc.setRemoteDescription(answerSDP)
         try await chat.opened()
         let open = try await Self.expectLine(peer, "open") { $0["event"] as? String == "open" }
         #expect(open["label"] as? String == "chat" && open["protocol"] as? String == "json")
@@ -103,6 +106,12 @@ struct AiortcDataChannelTests {
             $0["event"] as? String == "close" && $0["label"] as? String == "chat"
         }
         #expect(await received.value == [.text("ça marche"), .binary(largest)])
+        // Media flowed beside the data (aiortc's tracks send frames on their own).
+        let (gotAudio, gotVideo) = (
+            try await pc.statistics(mid: audio)?.framesReceived ?? 0,
+            try await pc.statistics(mid: video)?.framesReceived ?? 0
+        )
+        #expect(gotAudio > 0 && gotVideo > 0, "audio \(gotAudio), video \(gotVideo) frames from aiortc")
         try peer.writeJSON(["stop": true])
         await pc.close()
     }
