@@ -19,7 +19,7 @@ public final class PeerConnection: Sendable {
     public typealias Event = PeerConnectionCore.Event
     /// Transport events, state changes, remote tracks, received frames, keyframe requests.
     public let events: AsyncStream<Event>
-    /// Data channels the peer opened, as they open.
+    /// Data channels the peer opened, as they open (one consumer: it is an `AsyncStream`).
     public var dataChannels: AsyncStream<DataChannel> { registry.remote }
     private let driver: UDPDriver<PeerConnectionCore>
     private let sink: AsyncStream<Event>.Continuation
