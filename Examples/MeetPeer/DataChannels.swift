@@ -80,10 +80,7 @@ extension Session {
                 }
             }
             // The channel's end (or the run's) ends both.
-            await withTaskCancellationHandler {
-                await group.next()
-            } onCancel: {
-            }
+            await group.next()
             group.cancelAll()
         }
     }

@@ -10,8 +10,6 @@ import Testing
 /// closed by either side seen closed by the other, with audio and video in the same BUNDLE.
 @Suite("Data channels against aiortc")
 struct AiortcDataChannelTests {
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
     /// Reads aiortc's lines until one satisfies `match`, keeping the others.
     static func expectLine(
         _ peer: LineProcess, _ what: String, _ match: ([String: Any]) -> Bool
@@ -20,10 +18,10 @@ struct AiortcDataChannelTests {
             let line = try await peer.readJSON(timeout: .seconds(20))
             if match(line) { return line }
         }
-        throw BenchFailure("no \(what) from aiortc")
+        throw InteropFailure("no \(what) from aiortc")
     }
 
-    struct BenchFailure: Error, CustomStringConvertible {
+    struct InteropFailure: Error, CustomStringConvertible {
         let description: String
         init(_ d: String) { description = d }
     }
@@ -77,10 +75,10 @@ struct AiortcDataChannelTests {
         #expect(got[0]["text"] as? String == "bonjour ✓")
         #expect(got[1]["hex"] as? String == "000102ff")
         #expect(got[2]["text"] as? String == "")
-        #expect(got[3]["hex"] as? String == Self.hex(largest), "256 KiB (aiortc's max-message-size) byte-equal")
+        #expect(got[3]["hex"] as? String == hexString(largest), "256 KiB (aiortc's max-message-size) byte-equal")
         // aiortc → MeetKit on the same channel.
         try peer.writeJSON(["send": "chat", "text": "ça marche"])
-        try peer.writeJSON(["send": "chat", "hex": Self.hex(largest)])
+        try peer.writeJSON(["send": "chat", "hex": hexString(largest)])
         // aiortc opens a channel of its own (even id: it is the DTLS client).
         try peer.writeJSON(["open": "files", "ordered": false, "protocol": "bin"])
         var remotes = pc.dataChannels.makeAsyncIterator()

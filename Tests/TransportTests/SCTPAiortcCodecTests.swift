@@ -9,18 +9,6 @@ import Testing
 /// (`Scripts/interop/aiortc_sctp_codec.py`).
 @Suite("SCTP codec against aiortc")
 struct SCTPAiortcCodecTests {
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-    static func bytes(_ hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var i = hex.startIndex
-        while i < hex.endIndex {
-            let j = hex.index(i, offsetBy: 2)
-            out.append(UInt8(hex[i..<j], radix: 16)!)
-            i = j
-        }
-        return out
-    }
-
     @Test func bothWays() async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let peer = try LineProcess(
@@ -55,7 +43,7 @@ struct SCTPAiortcCodecTests {
             ),
         ] {
             let packet = SCTPPacket(sourcePort: 5000, destinationPort: 5001, verificationTag: 0xABCD, chunks: [chunk])
-            try peer.writeJSON(["parse": Self.hex(packet.serialized())])
+            try peer.writeJSON(["parse": hexString(packet.serialized())])
             let reply = try await peer.readJSON()
             #expect(reply["ok"] as? Bool == true, "aiortc refused \(chunk): \(reply)")
             #expect(reply["tag"] as? Int == 0xABCD)
@@ -71,13 +59,13 @@ struct SCTPAiortcCodecTests {
         var corrupt = SCTPPacket(sourcePort: 1, destinationPort: 2, verificationTag: 3, chunks: [.cookieAck])
             .serialized()
         corrupt[4] ^= 1
-        try peer.writeJSON(["parse": Self.hex(corrupt)])
+        try peer.writeJSON(["parse": hexString(corrupt)])
         #expect(try await peer.readJSON()["ok"] as? Bool == false)
 
         // aiortc → MeetKit.
         try peer.writeJSON(["emit": true])
         let packets = try #require(try await peer.readJSON()["packets"] as? [String]).map {
-            try SCTPPacket(parsing: Self.bytes($0))
+            try SCTPPacket(parsing: hex($0))
         }
         try #require(packets.count == 4)
         guard case .initiation(let i) = packets[0].chunks.first else { Issue.record("INIT: \(packets[0])"); return }

@@ -334,9 +334,7 @@ struct SCTPMutationTests {
             for _ in 0..<Int.random(in: 1...3, using: &random) {
                 bytes[Int.random(in: 12..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
             }
-            let crc = SCTPPacket.checksum(bytes)
-            bytes.replaceSubrange(
-                8..<12, with: [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)])
+            SCTPPacket.stampChecksum(&bytes)
             receiver.handlePacket(bytes, now: link.now)
             if round % 100 == 0 { link.run(for: .milliseconds(20)) }
             #expect(receiver.receiver.bufferedBytes <= 1 << 20 + 1172)

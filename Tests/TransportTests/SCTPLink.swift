@@ -2,40 +2,16 @@ import MeetKitTestSupport
 
 @testable import MeetKitSCTP
 
-/// The one output call of a machine that sends and receives SCTP packets.
-enum LinkOutput<Event> {
-    case transmit([UInt8])
-    case event(Event)
-    case wait(Duration?)
-}
-
 /// What a ``PacketLink`` drives: an SCTP association or a data channel endpoint.
 protocol LinkedMachine: AnyObject {
     associatedtype Event
     func handlePacket(_ bytes: [UInt8], now: Duration)
     func handleTimeout(now: Duration)
-    func linkOutput() -> LinkOutput<Event>
+    func pollOutput() -> SCTPOutput<Event>
 }
 
-extension SCTPAssociation: LinkedMachine {
-    func linkOutput() -> LinkOutput<Event> {
-        switch pollOutput() {
-        case .transmit(let p): .transmit(p)
-        case .event(let e): .event(e)
-        case .wait(let d): .wait(d)
-        }
-    }
-}
-
-extension DataChannelEndpoint: LinkedMachine {
-    func linkOutput() -> LinkOutput<Event> {
-        switch pollOutput() {
-        case .transmit(let p): .transmit(p)
-        case .event(let e): .event(e)
-        case .wait(let d): .wait(d)
-        }
-    }
-}
+extension SCTPAssociation: LinkedMachine {}
+extension DataChannelEndpoint: LinkedMachine {}
 
 typealias SCTPLink = PacketLink<SCTPAssociation>
 
@@ -81,7 +57,7 @@ final class PacketLink<Machine: LinkedMachine> {
 
     private func drain(_ i: Int) {
         loop: while true {
-            switch sides[i].linkOutput() {
+            switch sides[i].pollOutput() {
             case .transmit(let bytes):
                 sent[i] += 1
                 guard let bytes = filter.map({ $0(i, bytes) }) ?? bytes else { continue }

@@ -129,11 +129,7 @@ struct SCTPPacketTests {
         // SACK announcing more gap blocks than it holds, DATA without user data.
         func packet(_ body: [UInt8]) -> [UInt8] {
             var bytes: [UInt8] = [0, 1, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0] + body
-            let crc = SCTPPacket.checksum(bytes)
-            bytes[8] = UInt8(crc & 0xFF)
-            bytes[9] = UInt8(crc >> 8 & 0xFF)
-            bytes[10] = UInt8(crc >> 16 & 0xFF)
-            bytes[11] = UInt8(crc >> 24)
+            SCTPPacket.stampChecksum(&bytes)
             return bytes
         }
         #expect(throws: SCTPError.malformed("chunk 11 of length 2")) { try SCTPPacket(parsing: packet([11, 0, 0, 2])) }
@@ -172,9 +168,7 @@ struct SCTPPacketTests {
                 }
                 if i % 3 == 0 { bytes.removeLast(Int.random(in: 0...(bytes.count - 12), using: &random)) }
             }
-            let crc = SCTPPacket.checksum(bytes)
-            bytes.replaceSubrange(
-                8..<12, with: [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)])
+            SCTPPacket.stampChecksum(&bytes)
             do {
                 _ = try SCTPPacket(parsing: bytes)
                 parsed += 1

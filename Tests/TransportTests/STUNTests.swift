@@ -3,12 +3,6 @@ import Testing
 
 @testable import Transport
 
-/// Bytes from hex with spaces and line breaks, as RFCs print them.
-func hex(_ s: String) -> [UInt8] {
-    let digits = Array(s.filter(\.isHexDigit))
-    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
-}
-
 @Suite("STUN messages")
 struct STUNTests {
     // RFC 5769 §2.1–2.3 test vectors; short-term password "VOkJxbRl1RmTxUk/WvJxBt".

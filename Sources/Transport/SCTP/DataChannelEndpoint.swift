@@ -73,11 +73,7 @@ public final class DataChannelEndpoint {
     }
 
     /// The next thing to do.
-    public enum Output {
-        case transmit([UInt8])
-        case event(Event)
-        case wait(until: Duration?)
-    }
+    public typealias Output = SCTPOutput<Event>
 
     private struct Channel {
         enum State { case connecting, open, closing }

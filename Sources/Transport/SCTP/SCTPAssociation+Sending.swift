@@ -89,6 +89,15 @@ extension SCTPAssociation {
     /// Adds DATA chunks: the lost ones again, then new ones.
     private func addData(to chunks: inout [SCTPChunk], room: inout Int) {
         var sentAny = false
+        /// A chunk put in the packet: in flight, out of the peer's window.
+        func put(_ data: SCTPDataChunk) {
+            let size = data.userData.count
+            congestion.flightSize += size
+            peerWindow = max(0, peerWindow - size)
+            chunks.append(.data(data))
+            room -= 16 + size
+            sentAny = true
+        }
         if sender.lostCount > 0 {
             // After a fast retransmit the lost chunks go at once, whatever the window (§7.2.4).
             var i = 0
@@ -98,19 +107,10 @@ extension SCTPAssociation {
                 if abandonIfDue(i) { continue }
                 let size = sender.chunks[i].size
                 guard room >= 16 + size, congestion.allows(size) || sender.chunks[i].fastRetransmitted else { break }
-                sender.chunks[i].state = .inFlight
-                sender.chunks[i].counted = true
-                sender.chunks[i].transmissions += 1
-                sender.chunks[i].sentAt = now
-                sender.chunks[i].fastRetransmitted = false
-                sender.lostCount -= 1
-                congestion.flightSize += size
-                peerWindow = max(0, peerWindow - size)
-                if rttProbe?.tsn == sender.chunks[i].data.tsn { rttProbe = nil }
-                chunks.append(.data(sender.chunks[i].data))
-                room -= 16 + size
+                let data = sender.resend(i, now: now)
+                if rttProbe?.tsn == data.tsn { rttProbe = nil }
+                put(data)
                 statistics.chunksRetransmitted += 1
-                sentAny = true
             }
         }
         while sender.firstUnsent < sender.chunks.count, sender.lostCount == 0 {
@@ -120,21 +120,20 @@ extension SCTPAssociation {
             guard room >= 16 + size, congestion.allows(size), peerWindow >= size || congestion.flightSize == 0
             else { break }
             let data = sender.sendFirstUnsent(now: now)
-            congestion.flightSize += size
-            peerWindow = max(0, peerWindow - size)
             if rttProbe == nil { rttProbe = (data.tsn, now) }
-            chunks.append(.data(data))
-            room -= 16 + size
+            put(data)
             statistics.chunksSent += 1
-            sentAny = true
-            let stream = data.streamIdentifier
-            if let mark = lowWaterMarks[stream], bufferedAmount(stream: stream) <= mark,
-                bufferedAmount(stream: stream) + size > mark
-            {
-                events.append(.bufferedAmountLow(stream: stream))
-            }
+            reportDrain(of: data.streamIdentifier, from: bufferedAmount(stream: data.streamIdentifier) + size)
         }
         if sentAny, t3Deadline == nil { t3Deadline = now + congestion.rto }
+    }
+
+    /// A stream's queued bytes fell from `before` to what they are now: tells a sender that
+    /// waits when that crossed its low-water mark.
+    private func reportDrain(of stream: UInt16, from before: Int) {
+        if let mark = lowWaterMarks[stream], before > mark, bufferedAmount(stream: stream) <= mark {
+            events.append(.bufferedAmountLow(stream: stream))
+        }
     }
 
     /// Abandons the message of chunk `i` when its partial reliability says so (RFC 3758
@@ -156,9 +155,7 @@ extension SCTPAssociation {
         sender.abandonMessage(around: i)
         statistics.messagesAbandoned += 1
         if sent { forwardTSNPending = true }
-        if let mark = lowWaterMarks[stream], before > mark, bufferedAmount(stream: stream) <= mark {
-            events.append(.bufferedAmountLow(stream: stream))
-        }
+        reportDrain(of: stream, from: before)
         return true
     }
 

@@ -1,4 +1,5 @@
 import DequeModule
+import MeetKitNet
 
 /// An SCTP association as WebRTC runs it over DTLS (RFC 8261), sans-IO: packets in with
 /// the time, packets out, events, and the next deadline — driven by whatever carries the
@@ -51,13 +52,7 @@ public final class SCTPAssociation {
     }
 
     /// The next thing to do.
-    public enum Output {
-        /// Send this SCTP packet (as one DTLS record).
-        case transmit([UInt8])
-        case event(Event)
-        /// Nothing more until a packet arrives or this time passes (nil: no timer).
-        case wait(until: Duration?)
-    }
+    public typealias Output = SCTPOutput<Event>
 
     private(set) var configuration: SCTPConfiguration
     /// The state.
@@ -248,9 +243,11 @@ public final class SCTPAssociation {
         return .wait(until: nextDeadline)
     }
 
+    /// The earliest timer (asked after every input: no array built for it).
     var nextDeadline: Duration? {
-        [t1Deadline, t3Deadline, delayedAckDeadline, t2Deadline, heartbeatDeadline, reset.deadline].compactMap { $0 }
-            .min()
+        earliest(
+            earliest(earliest(t1Deadline, t3Deadline), earliest(delayedAckDeadline, t2Deadline)),
+            earliest(heartbeatDeadline, reset.deadline))
     }
 
     /// Serializes a packet to the peer with the current tag.

@@ -75,13 +75,18 @@ public struct SCTPPacket: Sendable, Equatable {
         putBE32(&out, verificationTag)
         putBE32(&out, 0)
         for c in chunks { c.serialize(into: &out) }
-        let sum = Self.checksum(out)
-        // The CRC32c goes in least significant byte first (RFC 9260 Appendix A).
-        out[8] = UInt8(truncatingIfNeeded: sum)
-        out[9] = UInt8(truncatingIfNeeded: sum >> 8)
-        out[10] = UInt8(truncatingIfNeeded: sum >> 16)
-        out[11] = UInt8(truncatingIfNeeded: sum >> 24)
+        Self.stampChecksum(&out)
         return out
+    }
+
+    /// Writes a packet's CRC32c into its checksum field, least significant byte first
+    /// (RFC 9260 Appendix A).
+    static func stampChecksum(_ packet: inout [UInt8]) {
+        let sum = checksum(packet)
+        packet[8] = UInt8(truncatingIfNeeded: sum)
+        packet[9] = UInt8(truncatingIfNeeded: sum >> 8)
+        packet[10] = UInt8(truncatingIfNeeded: sum >> 16)
+        packet[11] = UInt8(truncatingIfNeeded: sum >> 24)
     }
 
     /// The CRC32c of a packet with its checksum field taken as zero.

@@ -96,6 +96,17 @@ struct SCTPSendQueue {
         return chunks[i].data
     }
 
+    /// A lost chunk goes out again: back in flight, one transmission more.
+    mutating func resend(_ i: Int, now: Duration) -> SCTPDataChunk {
+        chunks[i].state = .inFlight
+        chunks[i].counted = true
+        chunks[i].transmissions += 1
+        chunks[i].sentAt = now
+        chunks[i].fastRetransmitted = false
+        lostCount -= 1
+        return chunks[i].data
+    }
+
     /// Gives the first unsent chunk its TSN (and, first of an ordered message, the
     /// stream's next sequence number: a message dropped unsent leaves no hole in the
     /// stream), and moves it to the sent part.

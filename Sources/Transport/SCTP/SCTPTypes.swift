@@ -1,3 +1,13 @@
+/// The next thing an SCTP machine (``SCTPAssociation``, ``DataChannelEndpoint``) has to
+/// do: its one output call returns this, as the other machines return `MachineOutput`.
+public enum SCTPOutput<Event> {
+    /// Send this SCTP packet (as one DTLS record).
+    case transmit([UInt8])
+    case event(Event)
+    /// Nothing more until a packet arrives or this time passes (nil: no timer).
+    case wait(until: Duration?)
+}
+
 /// How a message is delivered when the network loses it (RFC 3758's partial reliability,
 /// as WebRTC data channels expose it, RFC 8831 §6.1).
 public enum SCTPReliability: Sendable, Equatable {
