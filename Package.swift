@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "meet-bot", targets: ["MeetBot"]),
         .executable(name: "meet-peer", targets: ["MeetPeer"]),
         .executable(name: "bot-room-bench", targets: ["BotRoomBench"]),
+        .executable(name: "meet-server", targets: ["MeetServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
@@ -30,6 +31,14 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.0"),
         // Allocation counters for the benchmarks (the ones behind ordo-one/package-benchmark).
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        // LiveKit's protocol messages (generated once by Scripts/generate-protos, committed).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // meet-server: HTTP and WebSocket, and LiveKit's access tokens (JWT).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // gzip and raw deflate (LiveKit's wrapped join requests and compressed data streams).
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config (Debian packages named in `providers`).
@@ -81,6 +90,31 @@ let package = Package(
             dependencies: [
                 "MeetKitSDP",
                 .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        // LiveKit's signalling and server-API messages, shared by the LiveKit client and
+        // meet-server (package access: they never become MeetKit's public API).
+        .target(
+            name: "LiveKitProtocol",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            exclude: ["Generated/README.md"]),
+        // A LiveKit-compatible room server for development and tests (meet-server).
+        .target(
+            name: "RoomServer",
+            dependencies: [
+                "LiveKitProtocol", "Transport", "MeetKitICE", "MeetKitSDP", "MeetKitRTP", "MeetKitSCTP", "Codec",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -137,6 +171,14 @@ let package = Package(
             ],
             path: "Examples/MeetPeer"),
         .executableTarget(
+            name: "MeetServer",
+            dependencies: [
+                "RoomServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/MeetServer"),
+        .executableTarget(
             name: "BotRoomBench",
             dependencies: ["RoomClient", "Transport", "Codec", "MeetKitTestSupport"],
             path: "Benchmarks/BotRoomBench"),
@@ -158,5 +200,11 @@ let package = Package(
         .testTarget(
             name: "RoomClientTests",
             dependencies: ["RoomClient", "Signaling", "Transport", "Codec", "MeetKit", "MeetKitTestSupport"]),
+        .testTarget(
+            name: "RoomServerTests",
+            dependencies: [
+                "RoomServer", "LiveKitProtocol", "Transport", "MeetKitTestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
     ]
 )

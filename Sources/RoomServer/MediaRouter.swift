@@ -1,0 +1,307 @@
+import LiveKitProtocol
+import MeetKitICE
+import MeetKitNet
+import MeetKitSCTP
+import SwiftProtobuf
+import Transport
+
+/// A participant's WebRTC connection at the server, as the signalling layer names it.
+public struct MediaConnectionID: Hashable, Sendable, CustomStringConvertible {
+    let value: Int
+    public var description: String { "pc\(value)" }
+}
+
+/// The media plane of meet-server, sans-IO: every participant's PeerConnections on one UDP
+/// socket, and the relaying between them. A datagram finds its connection by the ICE
+/// username of its STUN checks (`server-ufrag:client-ufrag`), then by the address those
+/// checks came from; data packets are relayed between participants here, synchronously,
+/// with the sender's identity stamped by the server. The signalling side drives each
+/// connection's JSEP through ``withConnection(_:_:)`` and hears of candidates, states and
+/// tracks through the router's events.
+final class MediaRouter: DatagramMachine {
+    /// What the signalling side hears of.
+    enum Event: Sendable {
+        /// A local candidate to trickle to the participant.
+        case localCandidate(MediaConnectionID, ICECandidate)
+        /// The connection's aggregate state changed.
+        case connectionState(MediaConnectionID, PeerConnectionState)
+        /// A remote description announced media the participant sends on `mid`.
+        case remoteTrack(MediaConnectionID, mid: String, kind: MediaKind, streamID: String?, trackID: String?)
+    }
+
+    /// Which of a participant's connections this is (LiveKit's signal target).
+    enum Role: Sendable {
+        /// The participant offers it and sends on it (`/rtc`).
+        case publisher
+        /// The server offers it and sends on it (`/rtc`).
+        case subscriber
+        /// The only connection, both ways (`/rtc/v1`).
+        case single
+
+        /// Whether the server sends media and data to the participant on it.
+        var isDownlink: Bool { self != .publisher }
+    }
+
+    /// Counters for what was dropped.
+    struct Statistics: Sendable, Equatable {
+        /// Datagrams from an address no STUN check introduced.
+        var unroutedDatagrams = 0
+        /// Data packets that did not decode, or from a participant without the right.
+        var droppedDataPackets = 0
+        /// Data packets relayed (one per recipient).
+        var relayedDataPackets = 0
+    }
+
+    final class Connection {
+        let id: MediaConnectionID
+        let core: PeerConnectionCore
+        let participant: String
+        let role: Role
+        /// Data channels by label (`_reliable`, `_lossy`), whoever opened them.
+        var channels: [String: Int] = [:]
+        var labels: [Int: String] = [:]
+        var deadline: Duration?
+
+        init(id: MediaConnectionID, core: PeerConnectionCore, participant: String, role: Role) {
+            self.id = id
+            self.core = core
+            self.participant = participant
+            self.role = role
+        }
+    }
+
+    /// What the router knows of a participant: enough to relay and stamp its data.
+    struct Member {
+        var identity: String
+        var room: String
+        var canPublishData: Bool
+        var connections: [MediaConnectionID] = []
+    }
+
+    /// The address the socket is bound to.
+    private(set) var boundAddress: TransportAddress
+    /// The address written in candidates (the bound one unless configured).
+    private(set) var advertisedAddress: TransportAddress
+    private(set) var statistics = Statistics()
+    private var connections: [MediaConnectionID: Connection] = [:]
+    private var members: [String: Member] = [:]
+    private var byUfrag: [String: MediaConnectionID] = [:]
+    private var byAddress: [TransportAddress: MediaConnectionID] = [:]
+    /// Connections that may have output.
+    private var pending: Set<MediaConnectionID> = []
+    private var events = OutputQueue<Event>()
+    private var nextID = 1
+    private var now: Duration = .zero
+
+    init(boundAddress: TransportAddress, advertisedAddress: TransportAddress? = nil) {
+        self.boundAddress = boundAddress
+        self.advertisedAddress = advertisedAddress ?? boundAddress
+    }
+
+    /// The socket's address once bound, and the one to put in candidates (nil: the same).
+    func setAddresses(bound: TransportAddress, advertised: TransportAddress?) {
+        boundAddress = bound
+        advertisedAddress = advertised ?? bound
+    }
+
+    // MARK: membership and connections
+
+    /// Adds or updates a participant.
+    func setMember(sid: String, identity: String, room: String, canPublishData: Bool) {
+        var member = members[sid] ?? Member(identity: identity, room: room, canPublishData: canPublishData)
+        member.identity = identity
+        member.room = room
+        member.canPublishData = canPublishData
+        members[sid] = member
+    }
+
+    /// Removes a participant and closes its connections.
+    func removeMember(sid: String, now: Duration) {
+        guard let member = members.removeValue(forKey: sid) else { return }
+        for id in member.connections { closeConnection(id, now: now) }
+    }
+
+    /// A new connection for participant `sid`, gathering on the router's socket.
+    func openConnection(participant sid: String, role: Role, now: Duration) throws -> MediaConnectionID {
+        let id = MediaConnectionID(value: nextID)
+        nextID += 1
+        let core = try PeerConnectionCore()
+        core.start(localAddresses: [advertisedAddress], now: now)
+        let connection = Connection(id: id, core: core, participant: sid, role: role)
+        connections[id] = connection
+        members[sid]?.connections.append(id)
+        register(connection)
+        pending.insert(id)
+        return id
+    }
+
+    /// Closes a connection (DTLS close_notify is sent) and forgets it.
+    func closeConnection(_ id: MediaConnectionID, now: Duration) {
+        guard let connection = connections[id] else { return }
+        connection.core.close(now: now)
+        // What close produced goes out before the connection is forgotten.
+        _ = connection.core.drainOutputs(transmit: { _ in }, event: { _ in })
+        connections[id] = nil
+        pending.remove(id)
+        byUfrag = byUfrag.filter { $0.value != id }
+        byAddress = byAddress.filter { $0.value != id }
+        if let sid = members.keys.first(where: { members[$0]?.connections.contains(id) == true }) {
+            members[sid]?.connections.removeAll { $0 == id }
+        }
+    }
+
+    /// Runs `body` with connection `id`'s core (JSEP, channels): its outputs follow.
+    func withConnection<R>(
+        _ id: MediaConnectionID, _ body: (PeerConnectionCore) throws -> R
+    ) throws -> R {
+        guard let connection = connections[id] else { throw RoomServerError.unknownConnection(id) }
+        defer {
+            pending.insert(id)
+            register(connection)
+        }
+        return try body(connection.core)
+    }
+
+    /// Data channel handles of the downlink of `sid` by label, for tests and the server API.
+    func downlinkChannels(of sid: String) -> [String: Int] {
+        guard let id = members[sid]?.connections.first(where: { connections[$0]?.role.isDownlink == true }) else {
+            return [:]
+        }
+        return connections[id]?.channels ?? [:]
+    }
+
+    /// The connection's ICE ufrag, so STUN checks naming it find it (again after a restart).
+    private func register(_ connection: Connection) {
+        let ufrag = connection.core.transport.ice.localCredentials.ufrag
+        if byUfrag[ufrag] == nil { byUfrag[ufrag] = connection.id }
+    }
+
+    // MARK: DatagramMachine
+
+    func handleDatagram(_ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration)
+    {
+        self.now = now
+        var id = byAddress[source]
+        if DatagramKind(data) == .stun, let message = try? STUNMessage(parsing: data), let username = message.username,
+            let ufrag = username.split(separator: ":").first, let named = byUfrag[String(ufrag)]
+        {
+            // A check naming a connection: its source now belongs to that connection.
+            if id != named {
+                byAddress[source] = named
+                id = named
+            }
+        }
+        guard let id, let connection = connections[id] else {
+            statistics.unroutedDatagrams += 1
+            return
+        }
+        connection.core.handleDatagram(&data, from: source, to: advertisedAddress, now: now)
+        pending.insert(id)
+    }
+
+    func handleTimeout(now: Duration) {
+        self.now = now
+        for connection in connections.values {
+            guard let d = connection.deadline, d <= now else { continue }
+            connection.deadline = nil
+            connection.core.handleTimeout(now: now)
+            pending.insert(connection.id)
+        }
+    }
+
+    func pollOutput() -> MachineOutput<Event> {
+        while let id = pending.first {
+            guard let connection = connections[id] else {
+                pending.remove(id)
+                continue
+            }
+            switch connection.core.pollOutput() {
+            case .transmit(let datagram):
+                return .transmit(Datagram(from: boundAddress, to: datagram.to, data: datagram.data))
+            case .event(let event):
+                handle(event, on: connection)
+            case .wait(let until):
+                connection.deadline = until
+                pending.remove(id)
+            }
+        }
+        if let event = events.next() { return .event(event) }
+        var deadline: Duration?
+        for connection in connections.values { deadline = earliest(deadline, connection.deadline) }
+        return .wait(until: deadline)
+    }
+
+    // MARK: connection events
+
+    private func handle(_ event: PeerConnectionCore.Event, on connection: Connection) {
+        switch event {
+        case .transport(.ice(.localCandidate(let candidate))):
+            events.append(.localCandidate(connection.id, candidate))
+        case .connectionState(let state):
+            events.append(.connectionState(connection.id, state))
+        case .remoteTrack(let mid, let kind, let streamID, let trackID):
+            events.append(.remoteTrack(connection.id, mid: mid, kind: kind, streamID: streamID, trackID: trackID))
+        case .dataChannel(.opened(let handle, _, let label, _, _)):
+            connection.channels[label] = handle
+            connection.labels[handle] = label
+        case .dataChannel(.closed(let handle)):
+            if let label = connection.labels.removeValue(forKey: handle) { connection.channels[label] = nil }
+        case .dataChannel(.message(let handle, let message)):
+            guard let label = connection.labels[handle], case .binary(let bytes) = message else {
+                statistics.droppedDataPackets += 1
+                return
+            }
+            relay(bytes, label: label, from: connection)
+        default:
+            break
+        }
+    }
+
+    // MARK: data
+
+    /// Relays a data packet a participant sent: decoded, stamped with the sender's identity
+    /// and sid (nobody speaks for someone else), and sent on the channel of the same label
+    /// to each recipient — the named destination identities, or everyone else in the room.
+    private func relay(_ bytes: [UInt8], label: String, from connection: Connection) {
+        guard let sender = members[connection.participant], sender.canPublishData,
+            var packet = try? Livekit_DataPacket(serializedBytes: bytes)
+        else {
+            statistics.droppedDataPackets += 1
+            return
+        }
+        packet.participantIdentity = sender.identity
+        packet.participantSid = connection.participant
+        var destinations = packet.destinationIdentities
+        if case .user(var user)? = packet.value {
+            if destinations.isEmpty { destinations = user.destinationIdentities }
+            user.participantIdentity = sender.identity
+            user.participantSid = connection.participant
+            packet.value = .user(user)
+        }
+        send(packet, label: label, room: sender.room, to: destinations, except: connection.participant)
+    }
+
+    /// Sends a data packet to the participants of `room` named in `identities` (all of
+    /// them when empty), except `excluded`, on their downlink channel `label`.
+    func send(
+        _ packet: Livekit_DataPacket, label: String, room: String, to identities: [String], except excluded: String?
+    ) {
+        guard let bytes: [UInt8] = try? packet.serializedBytes() else { return }
+        for (sid, member) in members where member.room == room && sid != excluded {
+            guard identities.isEmpty || identities.contains(member.identity) else { continue }
+            for id in member.connections {
+                guard let c = connections[id], c.role.isDownlink, let handle = c.channels[label] else { continue }
+                if (try? c.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
+                    statistics.relayedDataPackets += 1
+                }
+                pending.insert(id)
+            }
+        }
+    }
+}
+
+/// Errors of the server's own making (the signalling side turns them into LiveKit's).
+public enum RoomServerError: Error, Sendable, Equatable {
+    /// A connection that no longer exists.
+    case unknownConnection(MediaConnectionID)
+}

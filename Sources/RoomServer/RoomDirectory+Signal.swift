@@ -1,0 +1,260 @@
+import Foundation
+import LiveKitProtocol
+import MeetKitSDP
+import Transport
+
+// The signalling requests of a joined participant, and the media events that lead to
+// signalling (trickled candidates, negotiated tracks).
+extension RoomDirectory {
+    /// One request from `sid`'s session `session`; requests of a replaced session are ignored.
+    func receive(_ request: Livekit_SignalRequest, from sid: String, session: Int) async {
+        guard let (p, room) = find(sid), p.session == session else { return }
+        p.lastHeard = .now
+        switch request.message {
+        case .offer(let offer)?: await handleOffer(offer, from: p)
+        case .answer(let answer)?: await handleAnswer(answer, from: p)
+        case .trickle(let trickle)?: await handleTrickle(trickle, from: p)
+        case .addTrack(let add)?: addTrack(add, from: p)
+        case .mute(let mute)?: setMuted(mute, of: p, in: room)
+        case .leave?: await remove(p, from: room, reason: .clientInitiated, tellIt: false)
+        case .ping(let timestamp)?: p.send(.pong(timestamp))
+        case .pingReq(let ping)?:
+            var pong = Livekit_Pong()
+            pong.lastPingTimestamp = ping.timestamp
+            pong.timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+            p.send(.pongResp(pong))
+        case .updateMetadata(let update)?: updateMetadata(update, of: p, in: room)
+        default:
+            break  // subscription, track settings, …: the media plane decides for itself for now
+        }
+    }
+
+    // MARK: negotiation
+
+    /// The participant's offer for its publisher (or only) connection: applied, answered.
+    func handleOffer(_ offer: Livekit_SessionDescription, from p: Participant) async {
+        guard let id = p.publisher else { return }
+        let sdp: SessionDescription
+        do {
+            sdp = try SessionDescription(parsing: offer.sdp)
+        } catch {
+            refuseDescription(p, "unparsable offer: \(error)")
+            return
+        }
+        let early = p.earlyCandidates.removeValue(forKey: .publisher) ?? []
+        do {
+            let answer = try await media.perform { router, now in
+                try router.withConnection(id) { core in
+                    try core.setRemoteDescription(sdp, now: now)
+                    for c in early { try? core.addICECandidate(Self.candidate(fromInit: c), now: now) }
+                    let answer = try core.createAnswer()
+                    try core.setLocalDescription(answer)
+                    return answer
+                }
+            }
+            var response = Livekit_SessionDescription()
+            response.type = "answer"
+            response.sdp = answer.serialized()
+            response.id = offer.id
+            p.send(.answer(response))
+        } catch {
+            refuseDescription(p, "offer refused: \(error)")
+        }
+    }
+
+    /// The participant's answer to the server's subscriber offer.
+    func handleAnswer(_ answer: Livekit_SessionDescription, from p: Participant) async {
+        guard let id = p.subscriber, p.awaitingAnswer else { return }
+        let early = p.earlyCandidates.removeValue(forKey: .subscriber) ?? []
+        do {
+            let sdp = try SessionDescription(parsing: answer.sdp)
+            try await media.perform { router, now in
+                try router.withConnection(id) { core in
+                    try core.setRemoteDescription(sdp, now: now)
+                    for c in early { try? core.addICECandidate(Self.candidate(fromInit: c), now: now) }
+                }
+            }
+        } catch {
+            refuseDescription(p, "answer refused: \(error)")
+            return
+        }
+        p.awaitingAnswer = false
+        if p.renegotiate {
+            p.renegotiate = false
+            await negotiateSubscriber(p)
+        }
+    }
+
+    /// Offers the subscriber connection's current transceivers and channels (one offer
+    /// at a time: a change while one is out is offered once it is answered).
+    func negotiateSubscriber(_ p: Participant) async {
+        guard let id = p.subscriber else { return }
+        guard !p.awaitingAnswer else {
+            p.renegotiate = true
+            return
+        }
+        p.awaitingAnswer = true
+        do {
+            let offer = try await media.perform { router, _ in
+                try router.withConnection(id) { core in
+                    let offer = core.createOffer()
+                    try core.setLocalDescription(offer)
+                    return offer
+                }
+            }
+            var sd = Livekit_SessionDescription()
+            sd.type = "offer"
+            sd.sdp = offer.serialized()
+            sd.id = p.nextOfferID
+            p.nextOfferID += 1
+            p.send(.offer(sd))
+        } catch {
+            p.awaitingAnswer = false
+            logger.warning("subscriber offer failed", metadata: ["participant": "\(p.identity)", "error": "\(error)"])
+        }
+    }
+
+    /// A description the server cannot use: the participant is told with a leave.
+    private func refuseDescription(_ p: Participant, _ why: String) {
+        logger.warning("negotiation failed", metadata: ["participant": "\(p.identity)", "error": "\(why)"])
+        var leave = Livekit_LeaveRequest()
+        leave.reason = .stateMismatch
+        leave.action = .disconnect
+        p.send(.leave(leave))
+    }
+
+    // MARK: trickle
+
+    func handleTrickle(_ trickle: Livekit_TrickleRequest, from p: Participant) async {
+        let id = trickle.target == .subscriber ? p.subscriber : p.publisher
+        guard let id else { return }
+        let initJSON = trickle.candidateInit
+        let applied = try? await media.perform { router, now in
+            try router.withConnection(id) { core -> Bool in
+                guard core.remoteDescription != nil else { return false }
+                try? core.addICECandidate(Self.candidate(fromInit: initJSON), now: now)
+                return true
+            }
+        }
+        if applied == false {
+            // Before the description it belongs to: kept until that arrives (bounded).
+            var early = p.earlyCandidates[trickle.target] ?? []
+            if early.count < 64 { early.append(initJSON) }
+            p.earlyCandidates[trickle.target] = early
+        }
+    }
+
+    /// The candidate of a trickled RTCIceCandidateInit JSON; nil for end-of-candidates
+    /// (an empty candidate) and for what does not parse.
+    nonisolated static func candidate(fromInit json: String) -> ICECandidate? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+            let text = object["candidate"] as? String, !text.isEmpty
+        else { return nil }
+        let line = text.hasPrefix("a=") ? String(text.dropFirst(2)) : text
+        let value = line.hasPrefix("candidate:") ? String(line.dropFirst("candidate:".count)) : line
+        return try? ICECandidate(parsing: value)
+    }
+
+    /// The RTCIceCandidateInit JSON LiveKit clients expect for a server candidate.
+    nonisolated static func candidateInit(_ candidate: ICECandidate?, mid: String) -> String {
+        let object: [String: Any] = [
+            "candidate": candidate?.description ?? "", "sdpMid": mid, "sdpMLineIndex": 0,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    // MARK: tracks and metadata
+
+    /// AddTrackRequest: the track gets its sid now; it is announced to the others once its
+    /// media section is negotiated.
+    func addTrack(_ add: Livekit_AddTrackRequest, from p: Participant) {
+        guard p.mayPublish(add.source == .unknown ? (add.type == .audio ? .microphone : .camera) : add.source) else {
+            var response = Livekit_RequestResponse()
+            response.reason = .notAllowed
+            response.message = "does not have permission to publish"
+            response.request = .addTrack(add)
+            p.send(.requestResponse(response))
+            return
+        }
+        var track = Livekit_TrackInfo()
+        track.sid = ServerID.make("TR_")
+        track.type = add.type
+        track.name = add.name
+        track.muted = add.muted
+        track.width = add.width
+        track.height = add.height
+        track.source = add.source
+        track.mimeType = add.type == .audio ? "audio/opus" : "video/VP8"
+        track.layers = add.layers
+        track.stream = add.stream
+        track.audioFeatures = add.audioFeatures
+        track.disableRed = add.disableRed
+        p.pendingTracks[add.cid] = track
+        var published = Livekit_TrackPublishedResponse()
+        published.cid = add.cid
+        published.track = track
+        p.send(.trackPublished(published))
+    }
+
+    func setMuted(_ mute: Livekit_MuteTrackRequest, of p: Participant, in room: Room) {
+        guard let i = p.tracks.firstIndex(where: { $0.sid == mute.sid }) else { return }
+        guard p.tracks[i].muted != mute.muted else { return }
+        p.tracks[i].muted = mute.muted
+        p.version += 1
+        broadcast(p, in: room)
+    }
+
+    func updateMetadata(_ update: Livekit_UpdateParticipantMetadata, of p: Participant, in room: Room) {
+        guard p.canUpdateMetadata else {
+            var response = Livekit_RequestResponse()
+            response.requestID = update.requestID
+            response.reason = .notAllowed
+            response.message = "does not have permission to update own metadata"
+            response.request = .updateMetadata(update)
+            p.send(.requestResponse(response))
+            return
+        }
+        if !update.name.isEmpty { p.name = update.name }
+        if !update.metadata.isEmpty { p.metadata = update.metadata }
+        for (key, value) in update.attributes {
+            // An empty value removes the attribute.
+            p.attributes[key] = value.isEmpty ? nil : value
+        }
+        p.version += 1
+        if update.requestID != 0 {
+            var response = Livekit_RequestResponse()
+            response.requestID = update.requestID
+            response.reason = .ok
+            p.send(.requestResponse(response))
+        }
+        broadcast(p, in: room, includingItself: true)
+    }
+
+    // MARK: media events
+
+    func mediaEvent(_ event: MediaRouter.Event) async {
+        switch event {
+        case .localCandidate(let id, let candidate):
+            guard let owner = owners[id], let (p, _) = find(owner.sid) else { return }
+            var trickle = Livekit_TrickleRequest()
+            trickle.target = id == p.subscriber ? .subscriber : .publisher
+            trickle.candidateInit = Self.candidateInit(candidate, mid: "0")
+            p.send(.trickle(trickle))
+        case .connectionState(let id, let state):
+            guard let owner = owners[id], let (p, room) = find(owner.sid) else { return }
+            if state == .connected, p.state != .active {
+                p.state = .active
+                broadcast(p, in: room)
+            }
+        case .remoteTrack(let id, let mid, _, _, let trackID):
+            guard let owner = owners[id], let (p, room) = find(owner.sid), let trackID,
+                var track = p.pendingTracks.removeValue(forKey: trackID)
+            else { return }
+            track.mid = mid
+            p.tracks.append(track)
+            p.version += 1
+            broadcast(p, in: room)
+        }
+    }
+}
