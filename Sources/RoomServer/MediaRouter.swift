@@ -50,6 +50,14 @@ final class MediaRouter: DatagramMachine {
         var droppedDataPackets = 0
         /// Data packets relayed (one per recipient).
         var relayedDataPackets = 0
+        /// RTP packets relayed (one per subscriber).
+        var relayedPackets = 0
+    }
+
+    /// One transceiver of one connection.
+    struct TrackEnd: Hashable, Sendable {
+        var connection: MediaConnectionID
+        var mid: String
     }
 
     final class Connection {
@@ -87,6 +95,9 @@ final class MediaRouter: DatagramMachine {
     private var members: [String: Member] = [:]
     private var byUfrag: [String: MediaConnectionID] = [:]
     private var byAddress: [TransportAddress: MediaConnectionID] = [:]
+    /// Where each published track's packets go, and where each subscribed one comes from.
+    private var subscribers: [TrackEnd: [TrackEnd]] = [:]
+    private var sources: [TrackEnd: TrackEnd] = [:]
     /// Connections that may have output.
     private var pending: Set<MediaConnectionID> = []
     private var events = OutputQueue<Event>()
@@ -143,6 +154,11 @@ final class MediaRouter: DatagramMachine {
         _ = connection.core.drainOutputs(transmit: { _ in }, event: { _ in })
         connections[id] = nil
         pending.remove(id)
+        for (end, _) in sources where end.connection == id { unsubscribe(end) }
+        for (published, ends) in subscribers where published.connection == id {
+            for end in ends { sources[end] = nil }
+            subscribers[published] = nil
+        }
         byUfrag = byUfrag.filter { $0.value != id }
         byAddress = byAddress.filter { $0.value != id }
         if let sid = members.keys.first(where: { members[$0]?.connections.contains(id) == true }) {
@@ -197,6 +213,52 @@ final class MediaRouter: DatagramMachine {
         }
         connection.core.handleDatagram(&data, from: source, to: advertisedAddress, now: now)
         pending.insert(id)
+        if let forwarded = connection.core.takeForwardedPacket() {
+            relay(forwarded, from: TrackEnd(connection: id, mid: forwarded.mid))
+        }
+    }
+
+    // MARK: media
+
+    /// Sends a publisher's packet on to every subscriber of its track, while the datagram
+    /// it lies in is still at hand.
+    private func relay(_ forwarded: ForwardedPacket, from track: TrackEnd) {
+        guard let ends = subscribers[track] else { return }
+        for end in ends {
+            guard let c = connections[end.connection] else { continue }
+            if (try? c.core.forward(forwarded, mid: end.mid, now: now)) != nil { statistics.relayedPackets += 1 }
+            pending.insert(end.connection)
+        }
+    }
+
+    /// Relays the track `published` to the transceiver `subscribed`, and asks the publisher
+    /// for a keyframe so the new subscriber can start decoding.
+    func subscribe(_ subscribed: TrackEnd, to published: TrackEnd, now: Duration) {
+        unsubscribe(subscribed)
+        subscribers[published, default: []].append(subscribed)
+        sources[subscribed] = published
+        requestKeyframe(of: published, now: now)
+    }
+
+    /// Stops relaying to `subscribed`.
+    func unsubscribe(_ subscribed: TrackEnd) {
+        guard let published = sources.removeValue(forKey: subscribed) else { return }
+        subscribers[published]?.removeAll { $0 == subscribed }
+        if subscribers[published]?.isEmpty == true { subscribers[published] = nil }
+    }
+
+    /// The transceivers `published` is relayed to.
+    func subscribers(of published: TrackEnd) -> [TrackEnd] { subscribers[published] ?? [] }
+
+    /// Asks the publisher of what `subscribed` receives for a keyframe.
+    func requestKeyframe(for subscribed: TrackEnd, now: Duration) {
+        if let published = sources[subscribed] { requestKeyframe(of: published, now: now) }
+    }
+
+    private func requestKeyframe(of published: TrackEnd, now: Duration) {
+        guard let c = connections[published.connection] else { return }
+        try? c.core.requestKeyframe(mid: published.mid, now: now)
+        pending.insert(published.connection)
     }
 
     func handleTimeout(now: Duration) {
@@ -240,7 +302,14 @@ final class MediaRouter: DatagramMachine {
         case .connectionState(let state):
             events.append(.connectionState(connection.id, state))
         case .remoteTrack(let mid, let kind, let streamID, let trackID):
+            // The server relays what it receives; it never decodes.
+            try? connection.core.setReceiveOutput(.forwarded, mid: mid)
             events.append(.remoteTrack(connection.id, mid: mid, kind: kind, streamID: streamID, trackID: trackID))
+        case .keyframeRequested(let mid):
+            // A subscriber lost a picture: its publisher is asked (the core paces PLIs).
+            if let published = sources[TrackEnd(connection: connection.id, mid: mid)] {
+                requestKeyframe(of: published, now: now)
+            }
         case .dataChannel(.opened(let handle, _, let label, _, _)):
             connection.channels[label] = handle
             connection.labels[handle] = label

@@ -79,6 +79,11 @@ extension RoomDirectory {
             return
         }
         p.awaitingAnswer = false
+        // What was just negotiated starts with a keyframe.
+        let sources = Array(p.subscriptions.values)
+        try? await media.perform { router, now in
+            for mid in sources { router.requestKeyframe(for: .init(connection: id, mid: mid), now: now) }
+        }
         if p.renegotiate {
             p.renegotiate = false
             await negotiateSubscriber(p)
@@ -255,6 +260,54 @@ extension RoomDirectory {
             p.tracks.append(track)
             p.version += 1
             broadcast(p, in: room)
+            for q in room.participants where q !== p && q.autoSubscribe {
+                await subscribe(q, to: track, of: p)
+            }
+        }
+    }
+
+    // MARK: subscriptions
+
+    /// Relays `track` of `p` to `q`: a send-only transceiver on `q`'s subscriber connection,
+    /// announced as stream `PA_…|TR_…` (how LiveKit's clients find the track), then offered.
+    func subscribe(_ q: Participant, to track: Livekit_TrackInfo, of p: Participant) async {
+        guard q !== p, q.canSubscribe, q.subscriptions[track.sid] == nil, let sub = q.subscriber,
+            let pub = p.publisher, !track.mid.isEmpty
+        else { return }
+        let kind: MediaKind = track.type == .audio ? .audio : .video
+        let (streamID, trackID, publishedMid) = ("\(p.sid)|\(track.sid)", track.sid, track.mid)
+        do {
+            let mid = try await media.perform { router, now in
+                let mid = try router.withConnection(sub) { core in
+                    core.addTransceiver(kind, direction: .sendonly, streamID: streamID, trackID: trackID)
+                }
+                router.subscribe(
+                    .init(connection: sub, mid: mid), to: .init(connection: pub, mid: publishedMid), now: now)
+                return mid
+            }
+            q.subscriptions[track.sid] = mid
+        } catch {
+            logger.warning("subscription failed", metadata: ["participant": "\(q.identity)", "error": "\(error)"])
+            return
+        }
+        await negotiateSubscriber(q)
+    }
+
+    /// Stops relaying `trackSid` to `q` (its transceiver becomes inactive in the next offer).
+    func unsubscribe(_ q: Participant, from trackSid: String) async {
+        guard let mid = q.subscriptions.removeValue(forKey: trackSid), let sub = q.subscriber else { return }
+        try? await media.perform { router, _ in
+            router.unsubscribe(.init(connection: sub, mid: mid))
+            try router.withConnection(sub) { core in try core.setDirection(.inactive, mid: mid) }
+        }
+        await negotiateSubscriber(q)
+    }
+
+    /// Subscribes a newcomer to every track already published in the room.
+    func subscribeToPublished(_ q: Participant, in room: Room) async {
+        guard q.autoSubscribe else { return }
+        for p in room.participants where p !== q {
+            for track in p.tracks { await subscribe(q, to: track, of: p) }
         }
     }
 }

@@ -137,6 +137,7 @@ actor RoomDirectory {
         } else if !p.singlePeerConnection {
             await negotiateSubscriber(p)
         }
+        await subscribeToPublished(p, in: room)
         return SignalSession(participant: p.sid, session: session, responses: responses)
     }
 
@@ -235,6 +236,9 @@ actor RoomDirectory {
         var info = p.info
         info.disconnectReason = reason
         sendUpdate([info], in: room, except: nil)
+        for track in p.tracks {
+            for q in room.participants where q.subscriptions[track.sid] != nil { await unsubscribe(q, from: track.sid) }
+        }
         if room.participants.isEmpty { room.emptySince = .now }
         logger.info("left", metadata: ["room": "\(room.name)", "participant": "\(p.identity)", "reason": "\(reason)"])
     }

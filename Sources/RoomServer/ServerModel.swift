@@ -30,6 +30,8 @@ final class Participant {
     var signalLostAt: ContinuousClock.Instant?
     var publisher: MediaConnectionID?
     var subscriber: MediaConnectionID?
+    /// The others' tracks it receives: track sid → the mid on its downlink connection.
+    var subscriptions: [String: String] = [:]
     /// Candidates trickled before the description they belong to, by target.
     var earlyCandidates: [Livekit_SignalTarget: [String]] = [:]
     var nextOfferID: UInt32 = 1

@@ -155,6 +155,11 @@ public struct VP8PayloadDescriptor: Sendable, Equatable {
         startedFrameIsKeyframe(Array(payload.prefix(8))) == false
     }
 
+    /// Whether `payload` starts a VP8 keyframe (where a forwarded stream may begin or switch).
+    public static func startsKeyframe(_ payload: ArraySlice<UInt8>) -> Bool {
+        startedFrameIsKeyframe(Array(payload.prefix(8))) == true
+    }
+
     /// For a payload that starts a frame, whether that frame is a keyframe; nil for
     /// continuation packets and malformed payloads.
     private static func startedFrameIsKeyframe(_ payload: [UInt8]) -> Bool? {

@@ -126,7 +126,15 @@ extension PeerConnectionCore {
 
     private func transceiver(for packet: RTPPacket) -> Transceiver? {
         if let t = transceivers.first(where: { $0.receiver.remoteSSRC == packet.header.ssrc }) { return t }
-        // No a=ssrc from the peer: the payload type tells the kind (first unclaimed section).
+        // No a=ssrc from the peer: the mid header extension names the section (RFC 8843 §15)…
+        if let id = transceivers.lazy.compactMap({ $0.negotiated?.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"] })
+            .first, let mid = packet.header.mid(id: id), let t = transceiver(mid: mid), t.receiver.remoteSSRC == nil,
+            t.negotiated?.codec.payloadType == packet.header.payloadType
+        {
+            t.receiver.remoteSSRC = packet.header.ssrc
+            return t
+        }
+        // …or else the payload type tells the kind (first unclaimed section).
         guard
             let t = transceivers.first(where: {
                 $0.negotiated?.codec.payloadType == packet.header.payloadType && $0.receiver.remoteSSRC == nil
@@ -197,6 +205,7 @@ extension PeerConnectionCore {
             receiverOutputs.append($0)
         }
         for output in receiverOutputs { handle(output, of: t, now: now) }
+        if t.output.forwarded { keepForwarded(packet, of: t, codec: codec.codec) }
     }
 
     /// Hands out or sends what a receiver produced.
@@ -207,6 +216,7 @@ extension PeerConnectionCore {
         case .video(let picture): events.append(.video(mid: t.mid, picture))
         case .nack(let lost): sendNACK(lost, on: t)
         case .keyframeNeeded: requestKeyframe(on: t, now: now)
+        case .forward: break  // handled by receive(_:now:), which has the packet
         }
     }
 

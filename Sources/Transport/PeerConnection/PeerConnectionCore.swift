@@ -67,6 +67,9 @@ public final class PeerConnectionCore: DatagramMachine {
     /// What a receiver produced for one packet or timer, handled once it returns (kept to
     /// reuse its storage).
     var receiverOutputs: [RTPReceiver.Output] = []
+    /// The packet the last datagram carried, when its transceiver forwards (taken by
+    /// ``takeForwardedPacket()`` before the datagram's buffer is reused).
+    var forwardedPacket: ForwardedPacket?
     /// Remote SSRCs already routed (see `route(of:)`).
     var routes: [UInt32: Route] = [:]
     var lastCreatedOffer: SessionDescription?
@@ -108,15 +111,26 @@ public final class PeerConnectionCore: DatagramMachine {
     }
 
     /// Adds a transceiver and returns its mid.
-    /// - Parameter receive: what to hand out for the media received on it.
+    /// - Parameters:
+    ///   - receive: what to hand out for the media received on it.
+    ///   - streamID: the msid stream the peer sees its track in (random when nil).
+    ///   - trackID: the msid track id the peer sees (random when nil).
     @discardableResult
     public func addTransceiver(
-        _ kind: MediaKind, direction: MediaDirection = .sendrecv, receive: ReceiveOutput = .encoded
+        _ kind: MediaKind, direction: MediaDirection = .sendrecv, receive: ReceiveOutput = .encoded,
+        streamID: String? = nil, trackID: String? = nil
     ) -> String {
-        let t = makeTransceiver(mid: freeMid(), kind: kind, direction: direction)
+        let t = makeTransceiver(mid: freeMid(), kind: kind, direction: direction, streamID: streamID, trackID: trackID)
         t.output = receive
         transceivers.append(t)
         return t.mid
+    }
+
+    /// Changes the direction transceiver `mid` offers from the next offer on (as
+    /// `RTCRtpTransceiver.direction`): `.inactive` stops a track the peer receives.
+    public func setDirection(_ direction: MediaDirection, mid: String) throws(PeerConnectionError) {
+        guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }
+        t.direction = direction
     }
 
     /// Changes what transceiver `mid` hands out (e.g. for one created by a remote offer).
@@ -152,10 +166,13 @@ public final class PeerConnectionCore: DatagramMachine {
         return String(n)
     }
 
-    func makeTransceiver(mid: String, kind: MediaKind, direction: MediaDirection) -> Transceiver {
-        Transceiver(
-            mid: mid, kind: kind, direction: direction, track: .random(kind: kind, cname: cname, streamID: cname),
-            assembly: configuration.videoAssembly)
+    func makeTransceiver(
+        mid: String, kind: MediaKind, direction: MediaDirection, streamID: String? = nil, trackID: String? = nil
+    ) -> Transceiver {
+        var track = LocalTrackIdentity.random(kind: kind, cname: cname, streamID: streamID ?? cname)
+        if let trackID { track.trackID = trackID }
+        return Transceiver(
+            mid: mid, kind: kind, direction: direction, track: track, assembly: configuration.videoAssembly)
     }
 
     // MARK: DatagramMachine

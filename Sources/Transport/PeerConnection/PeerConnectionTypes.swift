@@ -68,6 +68,9 @@ public struct ReceiveOutput: Sendable, Hashable {
     public var audioSampleRate: Int
     /// Channels of decoded audio (1 or 2).
     public var audioChannels: Int
+    /// Hand each received RTP packet out as it is, for relaying (see
+    /// ``PeerConnectionCore/takeForwardedPacket()``): no frame assembly, no decoding.
+    public var forwarded = false
 
     /// Encoded frames only (the default: nothing is decoded unless asked for).
     public static let encoded = ReceiveOutput(encoded: true, decoded: false, audioSampleRate: 48_000, audioChannels: 1)
@@ -76,6 +79,10 @@ public struct ReceiveOutput: Sendable, Hashable {
     public static func decoded(audioSampleRate: Int = 48_000, audioChannels: Int = 1) -> ReceiveOutput {
         ReceiveOutput(encoded: false, decoded: true, audioSampleRate: audioSampleRate, audioChannels: audioChannels)
     }
+
+    /// Received packets as they are, for a relay (an SFU) to send on.
+    public static let forwarded = ReceiveOutput(
+        encoded: false, decoded: false, audioSampleRate: 48_000, audioChannels: 1, forwarded: true)
 
     /// Encoded and decoded frames.
     public static func both(audioSampleRate: Int = 48_000, audioChannels: Int = 1) -> ReceiveOutput {

@@ -23,6 +23,8 @@ final class RTPReceiver {
         case nack([UInt16])
         /// A keyframe is needed (a PLI to send, paced by the caller).
         case keyframeNeeded
+        /// The packet is for relaying as it is (the receive output is ``ReceiveOutput/forwarded``).
+        case forward
     }
 
     /// The remote stream's SSRC, from the SDP or the first packet.
@@ -59,6 +61,11 @@ final class RTPReceiver {
             payloadBytes: packet.payload.count)
         if let lost = nacks?.record(extendedSequenceNumber: extended, now: now), !lost.isEmpty {
             emit(.nack(lost))
+        }
+        if output.forwarded {
+            stats.framesReceived += header.marker || codec.codec == .opus ? 1 : 0
+            emit(.forward)
+            return
         }
         switch codec.codec {
         case .opus:

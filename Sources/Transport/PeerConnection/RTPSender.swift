@@ -60,6 +60,55 @@ final class RTPSender {
         }
     }
 
+    /// How relayed packets map onto this stream: the source they come from, and what is
+    /// added to its sequence numbers and timestamps.
+    private struct Relay {
+        var sourceSSRC: UInt32
+        var sequenceDelta: UInt16
+        var timestampDelta: UInt32
+    }
+    private var relaying: Relay?
+    /// The last sequence number sent (for relays: a new source continues after it).
+    private var lastSequenceSent: UInt16?
+
+    /// A relayed packet made part of this stream: same payload, this stream's SSRC and
+    /// payload type; numbered and timed in its source's order, continuing this stream's
+    /// numbering and clock when the source changes.
+    func relay(
+        _ source: RTPPacket, payloadType: UInt8, clockRate: Int, mid: (id: UInt8, value: String)?,
+        audioLevel: (id: UInt8, voiceActivity: Bool, level: UInt8)?, keepHistory: Bool, now: Duration
+    ) -> RTPPacket {
+        self.clockRate = clockRate
+        let h = source.header
+        if relaying?.sourceSSRC != h.ssrc {
+            // A new source: its next packet follows the last one sent, in sequence and time.
+            let next = lastSequenceSent.map { $0 &+ 1 } ?? sequence
+            let elapsed = packetCount == 0 ? 0 : Int64(((now - lastSentAt).seconds * Double(clockRate)).rounded())
+            let time =
+                (packetCount == 0 ? timestampOffset : lastSentTimestamp) &+ UInt32(truncatingIfNeeded: max(1, elapsed))
+            relaying = Relay(
+                sourceSSRC: h.ssrc, sequenceDelta: next &- h.sequenceNumber, timestampDelta: time &- h.timestamp)
+        }
+        let map = relaying!
+        var header = RTPHeader(
+            payloadType: payloadType, sequenceNumber: h.sequenceNumber &+ map.sequenceDelta,
+            timestamp: h.timestamp &+ map.timestampDelta, ssrc: ssrc, marker: h.marker)
+        if let mid { header.setMid(id: mid.id, mid.value) }
+        if let audioLevel {
+            header.setAudioLevel(id: audioLevel.id, voiceActivity: audioLevel.voiceActivity, level: audioLevel.level)
+        }
+        if let last = lastSequenceSent {
+            if Int16(bitPattern: header.sequenceNumber &- last) > 0 { lastSequenceSent = header.sequenceNumber }
+        } else {
+            lastSequenceSent = header.sequenceNumber
+        }
+        sequence = lastSequenceSent! &+ 1
+        let packet = RTPPacket(header: header, payload: source.payload)
+        // The history outlives the source's buffer: it keeps a copy.
+        if keepHistory { history.store(RTPPacket(header: header, payload: ArraySlice(Array(source.payload)))) }
+        return packet
+    }
+
     /// Counts a packet that went out (for sender reports).
     func didSend(_ packet: RTPPacket, now: Duration) {
         packetCount &+= 1
