@@ -9,6 +9,7 @@ import MeetKitNet
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import ServiceLifecycle
 import SwiftProtobuf
 import Transport
 
@@ -37,11 +38,12 @@ public final class RoomServer: Sendable {
     private let media: UDPDriver<MediaRouter>
     private let tasks: [Task<Void, Never>]
     private let application: Task<Void, any Error>
+    private let services: ServiceGroup
 
     private init(
         configuration: RoomServerConfiguration, url: String, port: Int, mediaAddress: TransportAddress,
         directory: RoomDirectory, media: UDPDriver<MediaRouter>, tasks: [Task<Void, Never>],
-        application: Task<Void, any Error>
+        application: Task<Void, any Error>, services: ServiceGroup
     ) {
         self.configuration = configuration
         self.url = url
@@ -51,6 +53,7 @@ public final class RoomServer: Sendable {
         self.media = media
         self.tasks = tasks
         self.application = application
+        self.services = services
     }
 
     /// Binds the media socket and the HTTP server, and serves until ``stop()``.
@@ -113,7 +116,10 @@ public final class RoomServer: Sendable {
             onServerRunning: { channel in boundSink.yield(channel.localAddress?.port ?? 0) },
             eventLoopGroupProvider: .shared(group),
             logger: logger)
-        let application = Task { try await app.run() }
+        // Run as a service group of its own, so that stop() shuts it down gracefully.
+        let services = ServiceGroup(
+            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
+        let application = Task { try await services.run() }
         var port = 0
         for await p in bound {
             port = p
@@ -124,13 +130,14 @@ public final class RoomServer: Sendable {
         logger.info("serving", metadata: ["url": "ws://\(host):\(port)", "media": "\(mediaAddress)"])
         return RoomServer(
             configuration: configuration, url: "ws://\(host):\(port)", port: port, mediaAddress: mediaAddress,
-            directory: directory, media: media, tasks: [eventTask, tickTask], application: application)
+            directory: directory, media: media, tasks: [eventTask, tickTask], application: application,
+            services: services)
     }
 
     /// Stops serving: every participant is told the server is shutting down.
     public func stop() async {
         await directory.shutdown()
-        application.cancel()
+        await services.triggerGracefulShutdown()
         _ = await application.result
         for task in tasks { task.cancel() }
         await media.close()
@@ -241,12 +248,12 @@ enum SignalPath {
     /// `/rtc/v1` when the server does not serve it (clients then fall back to `/rtc`).
     init?(_ path: String, singlePeerConnection: Bool) {
         let bare = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
-        switch bare {
-        case "/rtc", "/rtc/", "/rtc/validate": self = .v0
-        case "/rtc/v1", "/rtc/v1/",
-            "/rtc/v1/validate" where singlePeerConnection:
+        if ["/rtc", "/rtc/", "/rtc/validate"].contains(bare) {
+            self = .v0
+        } else if singlePeerConnection, ["/rtc/v1", "/rtc/v1/", "/rtc/v1/validate"].contains(bare) {
             self = .v1
-        default: return nil
+        } else {
+            return nil
         }
     }
 

@@ -98,7 +98,7 @@ public actor JanusSession {
         }
         let reply = await withTaskGroup(of: JSONValue?.self) { group -> JSONValue? in
             group.addTask {
-                for await text in socket.messages {
+                for await case .text(let text) in socket.messages {
                     if let m = try? JSONValue(parsing: text), m["transaction"]?.string == transaction { return m }
                 }
                 return nil
@@ -130,7 +130,7 @@ public actor JanusSession {
 
     private func run(keepaliveInterval: Duration) {
         reader = Task { [socket] in
-            for await text in socket.messages { self.receive(text) }
+            for await case .text(let text) in socket.messages { self.receive(text) }
             self.connectionEnded(socket.closeReason ?? "the WebSocket closed")
         }
         keepalive = Task {

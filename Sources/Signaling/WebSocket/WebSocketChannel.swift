@@ -23,19 +23,27 @@ public enum SignalingConnectionError: Error, Sendable, Equatable, CustomStringCo
     }
 }
 
-/// A WebSocket carrying text messages — the transport of Janus's and LiveKit's
-/// signaling — on swift-websocket's `WebSocketClient`: connect with the subprotocol and
-/// headers the server wants, send text, read incoming text as an `AsyncStream` that ends
-/// when the connection drops, close.
+/// A WebSocket carrying signaling messages — Janus's JSON text, LiveKit's binary
+/// protobuf — on swift-websocket's `WebSocketClient`: connect with the subprotocol and
+/// headers the server wants, send text or bytes, read incoming messages as an
+/// `AsyncStream` that ends when the connection drops, close.
 ///
 /// ```swift
 /// let ws = try await WebSocketChannel.connect(url: "ws://10.77.0.1:8188", subprotocol: "janus-protocol")
 /// try await ws.send(#"{"janus":"info","transaction":"t1"}"#)
-/// for await text in ws.messages { … }        // ends when the server goes away
+/// for await case .text(let text) in ws.messages { … }   // ends when the server goes away
 /// ```
 public final class WebSocketChannel: Sendable {
-    /// Incoming text messages; finishes when the connection ends (see ``closeReason``).
-    public let messages: AsyncStream<String>
+    /// One message.
+    public enum Message: Sendable, Equatable {
+        /// A text message.
+        case text(String)
+        /// A binary message.
+        case binary([UInt8])
+    }
+
+    /// Incoming messages; finishes when the connection ends (see ``closeReason``).
+    public let messages: AsyncStream<Message>
     private let state: Mutex<State>
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
@@ -47,7 +55,7 @@ public final class WebSocketChannel: Sendable {
         var opened: CheckedContinuation<Result<Void, SignalingConnectionError>, Never>?
     }
 
-    private init(messages: AsyncStream<String>) {
+    private init(messages: AsyncStream<Message>) {
         self.messages = messages
         state = Mutex(State())
     }
@@ -72,7 +80,7 @@ public final class WebSocketChannel: Sendable {
         }
         let configuration = WebSocketClientConfiguration(
             maxFrameSize: maxMessageSize, additionalHeaders: fields, closeTimeout: .seconds(2))
-        let (messages, sink) = AsyncStream.makeStream(of: String.self)
+        let (messages, sink) = AsyncStream.makeStream(of: Message.self)
         let channel = WebSocketChannel(messages: messages)
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<Void, SignalingConnectionError>, Never>) in
@@ -92,7 +100,10 @@ public final class WebSocketChannel: Sendable {
                             tasks.addTask {
                                 do {
                                     for try await message in inbound.messages(maxSize: maxMessageSize) {
-                                        if case .text(let text) = message { sink.yield(text) }
+                                        switch message {
+                                        case .text(let text): sink.yield(.text(text))
+                                        case .binary(let bytes): sink.yield(.binary(Array(bytes.readableBytesView)))
+                                        }
                                     }
                                 } catch {
                                     channel.noteClose("\(error)")
@@ -157,9 +168,19 @@ public final class WebSocketChannel: Sendable {
     /// Sends a text message.
     /// - Throws: ``SignalingConnectionError/closed`` once the connection has ended.
     public func send(_ text: String) async throws(SignalingConnectionError) {
+        try await write(.text(text))
+    }
+
+    /// Sends a binary message.
+    /// - Throws: ``SignalingConnectionError/closed`` once the connection has ended.
+    public func send(binary bytes: [UInt8]) async throws(SignalingConnectionError) {
+        try await write(.binary(ByteBuffer(bytes: bytes)))
+    }
+
+    private func write(_ frame: WebSocketOutboundWriter.OutboundFrame) async throws(SignalingConnectionError) {
         guard let writer = state.withLock({ $0.closed ? nil : $0.writer }) else { throw .closed }
         do {
-            try await writer.write(.text(text))
+            try await writer.write(frame)
         } catch {
             noteClose("\(error)")
             throw .closed
