@@ -119,11 +119,21 @@ public final class RoomServer: Sendable {
         // Run as a service group of its own, so that stop() shuts it down gracefully.
         let services = ServiceGroup(
             configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
-        let application = Task { try await services.run() }
+        let application = Task {
+            // A server that cannot start (the port taken) ends the wait for its port.
+            defer { boundSink.finish() }
+            try await services.run()
+        }
         var port = 0
         for await p in bound {
             port = p
             break
+        }
+        guard port != 0 else {
+            for task in [eventTask, tickTask] { task.cancel() }
+            await media.close()
+            let failure = await application.result
+            throw JoinRefusal(status: 500, message: "the HTTP server did not start: \(failure)")
         }
         let host =
             configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress

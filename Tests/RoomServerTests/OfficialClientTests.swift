@@ -1,0 +1,95 @@
+import Foundation
+import MeetKitTestSupport
+import Testing
+
+@testable import RoomServer
+
+/// meet-server proven with LiveKit's official client (PyPI `livekit` 1.2.1: the Rust SDK
+/// and libwebrtc), in `/rtc/v1` mode (one PeerConnection) and, with v1 off at the server,
+/// in `/rtc` mode (two): three participants publish a tone and a picture each and receive
+/// the others', decoded; data, text streams, attributes, mute and leaves go around.
+@Suite("meet-server with LiveKit's official client", .serialized)
+struct OfficialClientTests {
+    static let tones = ["alice": 440.0, "bob": 660.0, "carol": 880.0]
+
+    @Test(arguments: ["v0"])
+    func threeParticipantsHearSeeAndMessageEachOther(mode: String) async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: mode)
+        defer { room.close() }
+        var grant = VideoGrant.join("demo")
+        grant.canUpdateOwnMetadata = true
+        var clients: [String: OfficialClient] = [:]
+        for name in ["alice", "bob", "carol"] {
+            let client = try await room.join(name, mode: mode, grant: grant)
+            try client.command(["cmd": "publish_audio", "hz": Self.tones[name]!])
+            try client.command(["cmd": "publish_video", "width": 320, "height": 240])
+            clients[name] = client
+        }
+        // Everyone receives the two others' audio and video.
+        for (name, client) in clients {
+            for other in clients.keys where other != name {
+                _ = try await client.waitFor("track_subscribed", timeout: .seconds(30)) {
+                    $0["identity"] as? String == other && $0["kind"] as? Int == 1
+                }
+                _ = try await client.waitFor("track_subscribed", timeout: .seconds(30)) {
+                    $0["identity"] as? String == other && $0["kind"] as? Int == 2
+                }
+            }
+        }
+        try await Task.sleep(for: .seconds(4))
+        for (name, client) in clients {
+            let stats = try await client.stats()
+            for other in clients.keys where other != name {
+                let audio = try #require(stats.audio[other], "\(name) got no audio from \(other)")
+                #expect((audio["frames"] as? Int ?? 0) > 100, "\(name) ← \(other): \(audio)")
+                let frequency = audio["frequency"] as? Double ?? 0
+                #expect(abs(frequency - Self.tones[other]!) < 10, "\(name) hears \(other) at \(frequency) Hz")
+                let video = stats.video.filter { $0.key.hasPrefix(other + "/") }.values.first
+                #expect((video?["frames"] as? Int ?? 0) > 15, "\(name) ← \(other) video: \(String(describing: video))")
+                #expect(video?["width"] as? Int == 320 && video?["height"] as? Int == 240)
+            }
+        }
+
+        let alice = clients["alice"]!, bob = clients["bob"]!, carol = clients["carol"]!
+        // Reliable data to everyone, with a topic; the sender's identity stamped by the server.
+        try alice.command(["cmd": "data", "payload": "hello all", "reliable": true, "topic": "greet"])
+        for c in [bob, carol] {
+            _ = try await c.waitFor("data") {
+                $0["payload"] as? String == "hello all" && $0["identity"] as? String == "alice"
+                    && $0["topic"] as? String == "greet"
+            }
+        }
+        // Lossy data to Carol alone: Bob never gets it (a reliable packet after it is the marker).
+        try alice.command(["cmd": "data", "payload": "for carol", "reliable": false, "to": ["carol"]])
+        _ = try await carol.waitFor("data") { $0["payload"] as? String == "for carol" }
+        try alice.command(["cmd": "data", "payload": "marker", "reliable": true])
+        _ = try await bob.waitFor("data") { $0["payload"] as? String == "marker" }
+        #expect(!bob.hasSeen("data") { $0["payload"] as? String == "for carol" })
+        // A chat text stream on lk.chat.
+        try bob.command(["cmd": "text", "text": "bonjour à tous", "topic": "lk.chat"])
+        for c in [alice, carol] {
+            _ = try await c.waitFor("text") {
+                $0["text"] as? String == "bonjour à tous" && $0["identity"] as? String == "bob"
+            }
+        }
+        // Attributes (a raised hand, as Visio sets it).
+        try carol.command(["cmd": "attributes", "attributes": ["handRaisedAt": "2026-12-02T10:00:00.000Z"]])
+        for c in [alice, bob] {
+            _ = try await c.waitFor("attributes") {
+                $0["identity"] as? String == "carol"
+                    && ($0["attributes"] as? [String: String])?["handRaisedAt"] == "2026-12-02T10:00:00.000Z"
+            }
+        }
+        // Mute and unmute.
+        try alice.command(["cmd": "mute", "kind": "audio", "muted": true])
+        _ = try await bob.waitFor("track_muted") { $0["identity"] as? String == "alice" }
+        try alice.command(["cmd": "mute", "kind": "audio", "muted": false])
+        _ = try await bob.waitFor("track_unmuted") { $0["identity"] as? String == "alice" }
+        // A leave is seen by the others.
+        try carol.command(["cmd": "leave"])
+        for c in [alice, bob] {
+            _ = try await c.waitFor("participant_disconnected") { $0["identity"] as? String == "carol" }
+        }
+    }
+}
