@@ -42,21 +42,58 @@ extension RoomDirectory {
             return
         }
         let early = p.earlyCandidates.removeValue(forKey: .publisher) ?? []
+        // `/rtc/v1`: sections the client offers to receive on carry the tracks it waits for.
+        let single = p.singlePeerConnection
+        let assigned = single ? p.subscriptions : [:]
+        let waiting = p.waitingSubscriptions.map { (sid: $0.key, track: $0.value.track, publisher: $0.value.publisher) }
+        let publishers = Dictionary(
+            uniqueKeysWithValues: waiting.compactMap { w in
+                find(w.publisher).flatMap { $0.0.publisher }.map { (w.sid, $0) }
+            })
         do {
-            let answer = try await media.perform { router, now in
+            let (answer, newlyAssigned) = try await media.perform { router, now in
                 try router.withConnection(id) { core in
                     try core.setRemoteDescription(sdp, now: now)
                     for c in early { try? core.addICECandidate(Self.candidate(fromInit: c), now: now) }
+                    var newlyAssigned: [(sid: String, mid: String)] = []
+                    if single {
+                        let taken = Set(assigned.values)
+                        var free = core.transceiverList.filter { $0.direction == .sendonly && !taken.contains($0.mid) }
+                        for w in waiting {
+                            let kind: MediaKind = w.track.type == .audio ? .audio : .video
+                            guard let i = free.firstIndex(where: { $0.kind == kind }) else { continue }
+                            let mid = free.remove(at: i).mid
+                            try core.setTrack(streamID: "\(w.publisher)|\(w.sid)", trackID: w.sid, mid: mid)
+                            newlyAssigned.append((w.sid, mid))
+                        }
+                        for unused in free { try core.setDirection(.inactive, mid: unused.mid) }
+                    }
                     let answer = try core.createAnswer()
                     try core.setLocalDescription(answer)
-                    return answer
+                    return (answer, newlyAssigned)
                 }
             }
             var response = Livekit_SessionDescription()
             response.type = "answer"
             response.sdp = answer.serialized()
             response.id = offer.id
+            for (sid, mid) in newlyAssigned {
+                p.subscriptions[sid] = mid
+                p.waitingSubscriptions[sid] = nil
+            }
+            for (sid, mid) in p.singlePeerConnection ? p.subscriptions : [:] { response.midToTrackID[mid] = sid }
             p.send(.answer(response))
+            if !newlyAssigned.isEmpty {
+                let tracks = newlyAssigned.compactMap { a -> (MediaRouter.TrackEnd, MediaRouter.TrackEnd)? in
+                    guard let w = waiting.first(where: { $0.sid == a.sid }), let pub = publishers[a.sid] else {
+                        return nil
+                    }
+                    return (.init(connection: id, mid: a.mid), .init(connection: pub, mid: w.track.mid))
+                }
+                try? await media.perform { router, now in
+                    for (subscribed, published) in tracks { router.subscribe(subscribed, to: published, now: now) }
+                }
+            }
         } catch {
             refuseDescription(p, "offer refused: \(error)")
         }
@@ -271,9 +308,18 @@ extension RoomDirectory {
     /// Relays `track` of `p` to `q`: a send-only transceiver on `q`'s subscriber connection,
     /// announced as stream `PA_…|TR_…` (how LiveKit's clients find the track), then offered.
     func subscribe(_ q: Participant, to track: Livekit_TrackInfo, of p: Participant) async {
-        guard q !== p, q.canSubscribe, q.subscriptions[track.sid] == nil, let sub = q.subscriber,
-            let pub = p.publisher, !track.mid.isEmpty
+        guard q !== p, q.canSubscribe, q.subscriptions[track.sid] == nil, q.waitingSubscriptions[track.sid] == nil,
+            !track.mid.isEmpty, p.publisher != nil
         else { return }
+        if q.singlePeerConnection {
+            // One connection, offered by the client: ask it for a section to receive on.
+            q.waitingSubscriptions[track.sid] = (track, p.sid)
+            var requirement = Livekit_MediaSectionsRequirement()
+            if track.type == .audio { requirement.numAudios = 1 } else { requirement.numVideos = 1 }
+            q.send(.mediaSectionsRequirement(requirement))
+            return
+        }
+        guard let sub = q.subscriber, let pub = p.publisher else { return }
         let kind: MediaKind = track.type == .audio ? .audio : .video
         let (streamID, trackID, publishedMid) = ("\(p.sid)|\(track.sid)", track.sid, track.mid)
         do {
@@ -295,7 +341,13 @@ extension RoomDirectory {
 
     /// Stops relaying `trackSid` to `q` (its transceiver becomes inactive in the next offer).
     func unsubscribe(_ q: Participant, from trackSid: String) async {
-        guard let mid = q.subscriptions.removeValue(forKey: trackSid), let sub = q.subscriber else { return }
+        q.waitingSubscriptions[trackSid] = nil
+        guard let mid = q.subscriptions.removeValue(forKey: trackSid), let sub = q.downlink else { return }
+        if q.singlePeerConnection {
+            // The section is free for another track at the client's next offer.
+            try? await media.perform { router, _ in router.unsubscribe(.init(connection: sub, mid: mid)) }
+            return
+        }
         try? await media.perform { router, _ in
             router.unsubscribe(.init(connection: sub, mid: mid))
             try router.withConnection(sub) { core in try core.setDirection(.inactive, mid: mid) }

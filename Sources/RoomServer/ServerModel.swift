@@ -32,6 +32,11 @@ final class Participant {
     var subscriber: MediaConnectionID?
     /// The others' tracks it receives: track sid → the mid on its downlink connection.
     var subscriptions: [String: String] = [:]
+    /// `/rtc/v1`: subscriptions waiting for a section the participant offers to receive on
+    /// (asked for with MediaSectionsRequirement): track sid → the track and its publisher.
+    var waitingSubscriptions: [String: (track: Livekit_TrackInfo, publisher: String)] = [:]
+    /// The connection the server sends media and data to it on.
+    var downlink: MediaConnectionID? { subscriber ?? publisher }
     /// Candidates trickled before the description they belong to, by target.
     var earlyCandidates: [Livekit_SignalTarget: [String]] = [:]
     var nextOfferID: UInt32 = 1

@@ -12,7 +12,7 @@ import Testing
 struct OfficialClientTests {
     static let tones = ["alice": 440.0, "bob": 660.0, "carol": 880.0]
 
-    @Test(arguments: ["v0"])
+    @Test(arguments: ["v1", "v0"])
     func threeParticipantsHearSeeAndMessageEachOther(mode: String) async throws {
         try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
         let room = try await OfficialClientRoom(mode: mode)

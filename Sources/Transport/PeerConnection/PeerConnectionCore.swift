@@ -133,6 +133,14 @@ public final class PeerConnectionCore: DatagramMachine {
         t.direction = direction
     }
 
+    /// Names the track transceiver `mid` sends (its msid, from the next description on):
+    /// e.g. the stream and track a relay announces on a section the peer offered to receive.
+    public func setTrack(streamID: String, trackID: String, mid: String) throws(PeerConnectionError) {
+        guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }
+        t.track.streamID = streamID
+        t.track.trackID = trackID
+    }
+
     /// Changes what transceiver `mid` hands out (e.g. for one created by a remote offer).
     public func setReceiveOutput(_ output: ReceiveOutput, mid: String) throws(PeerConnectionError) {
         guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }

@@ -6,7 +6,7 @@ final class Transceiver {
     let mid: String
     let kind: MediaKind
     var direction: MediaDirection
-    let track: LocalTrackIdentity
+    var track: LocalTrackIdentity
     var output = ReceiveOutput.encoded
     var negotiated: NegotiatedMedia?
     /// The remote (stream, track) last announced by a remoteTrack event.
