@@ -17,7 +17,7 @@ line on stdout:
     {"cmd": "leave"}
 
 Events: connected, participant_connected/disconnected, track_subscribed/unsubscribed,
-track_muted/unmuted, data, text, attributes, active_speakers, disconnected, stats (audio
+track_muted/unmuted, data, text, attributes, active_speakers, room_metadata, disconnected, stats (audio
 frames and the dominant frequency of the last second per sender; video frames and the
 last size per sender), error.
 """
@@ -79,6 +79,7 @@ class Participant:
             lambda speakers: emit("active_speakers", identities=[s.identity for s in speakers]),
         )
         room.on("disconnected", lambda reason: emit("disconnected", reason=int(reason)))
+        room.on("room_metadata_changed", lambda old, new: emit("room_metadata", metadata=new))
         room.register_text_stream_handler("lk.chat", self.on_text)
 
     def on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:

@@ -141,7 +141,7 @@ actor RoomDirectory {
         return SignalSession(participant: p.sid, session: session, responses: responses)
     }
 
-    private func room(named name: String) -> Room {
+    func room(named name: String) -> Room {
         if let room = rooms[name] { return room }
         let room = Room(
             sid: ServerID.make("RM_"), name: name, maxParticipants: configuration.maxParticipants,

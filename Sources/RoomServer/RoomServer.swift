@@ -93,6 +93,7 @@ public final class RoomServer: Sendable {
 
         let router = Router()
         Self.addRoutes(to: router, directory: directory, configuration: configuration)
+        TwirpRoomService.addRoutes(to: router, directory: directory)
         let maxSize = configuration.maxSignalMessageSize
         let singlePC = configuration.singlePeerConnection
         let (bound, boundSink) = AsyncStream.makeStream(of: Int.self)

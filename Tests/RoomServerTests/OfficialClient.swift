@@ -52,6 +52,28 @@ final class OfficialClientRoom: @unchecked Sendable {
         return client
     }
 
+    /// One call of LiveKit's server API (`livekit-api`) against the server, from inside the
+    /// namespace: the JSON it printed (an `error` key for a Twirp error).
+    func roomService(_ method: String, _ arguments: [String: Any] = [:], secret: String = "secret") throws -> [String:
+        Any]
+    {
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: arguments), as: UTF8.self)
+        let output = try namespace.run(
+            [
+                InteropPeers.python, InteropPeers.script("livekit_room_service.py"),
+                url.replacingOccurrences(of: "ws://", with: "http://"), "devkey", secret, method, json,
+            ])
+        let line = output.split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? ["unparsed": output]
+    }
+
+    /// A client started with `token`, whatever becomes of it (for refused joins).
+    func start(_ name: String, token: String, mode: String) throws -> OfficialClient {
+        let client = try OfficialClient(namespace: namespace, url: url, token: token, mode: mode, name: name)
+        clients.append(client)
+        return client
+    }
+
     func close() {
         for c in clients { c.process.terminate() }
         server.terminate()
@@ -99,6 +121,16 @@ final class OfficialClient: @unchecked Sendable {
             seen.append(event)
         }
         throw LineProcess.Failure.timeout(timeout)
+    }
+
+    /// The message of the client's `error` event (a refused connection), waiting for it.
+    func waitForError(timeout: Duration = .seconds(30)) async throws -> String {
+        do {
+            let event = try await waitFor("never", timeout: timeout)
+            return "\(event)"
+        } catch LineProcess.Failure.launch(let message) {
+            return message
+        }
     }
 
     /// Whether an event named `name` that `predicate` accepts was read so far.

@@ -93,3 +93,79 @@ struct OfficialClientTests {
         }
     }
 }
+
+/// LiveKit's server API (`livekit-api` 1.2.2's RoomService, over Twirp) against meet-server
+/// with official clients in the room, and refused tokens.
+@Suite("meet-server's RoomService with livekit-api", .serialized)
+struct RoomServiceTests {
+    @Test func roomServiceCallsAffectTheRoom() async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let alice = try await room.join("alice", mode: "v1")
+        try alice.command(["cmd": "publish_audio", "hz": 440])
+        let published = try await alice.waitFor("published")
+        let trackSid = try #require(published["sid"] as? String)
+        let bob = try await room.join("bob", mode: "v1")
+        _ = try await bob.waitFor("track_subscribed") { $0["identity"] as? String == "alice" }
+
+        // A token signed with another secret is refused, as Twirp refuses.
+        let refused = try room.roomService("list_rooms", secret: "not-the-secret")
+        #expect(refused["error"] as? String == "unauthenticated", "\(refused)")
+
+        let rooms = try room.roomService("list_rooms")
+        let listed = (rooms["rooms"] as? [[String: Any]]) ?? []
+        #expect(listed.contains { $0["name"] as? String == "demo" && $0["numParticipants"] as? Int == 2 }, "\(rooms)")
+
+        let participants = try room.roomService("list_participants", ["room": "demo"])
+        let infos = (participants["participants"] as? [[String: Any]]) ?? []
+        #expect(Set(infos.compactMap { $0["identity"] as? String }) == ["alice", "bob"])
+        #expect(
+            infos.first { $0["identity"] as? String == "alice" }.flatMap { ($0["tracks"] as? [Any])?.count } == 1)
+
+        let muted = try room.roomService(
+            "mute_published_track", ["room": "demo", "identity": "alice", "track_sid": trackSid, "muted": true])
+        #expect((muted["track"] as? [String: Any])?["muted"] as? Bool == true, "\(muted)")
+        _ = try await bob.waitFor("track_muted") { $0["identity"] as? String == "alice" }
+
+        _ = try room.roomService(
+            "send_data", ["room": "demo", "payload": "from the backend", "topic": "srv", "to": ["bob"]])
+        _ = try await bob.waitFor("data") {
+            $0["payload"] as? String == "from the backend" && $0["topic"] as? String == "srv"
+        }
+
+        _ = try room.roomService(
+            "update_room_metadata", ["room": "demo", "metadata": #"{"recording_status":"started"}"#])
+        for c in [alice, bob] {
+            _ = try await c.waitFor("room_metadata") { $0["metadata"] as? String == #"{"recording_status":"started"}"# }
+        }
+        _ = try room.roomService(
+            "update_participant", ["room": "demo", "identity": "bob", "attributes": ["role": "owner"]])
+        _ = try await alice.waitFor("attributes") {
+            $0["identity"] as? String == "bob" && ($0["attributes"] as? [String: String])?["role"] == "owner"
+        }
+        #expect(!alice.hasSeen("data") { $0["payload"] as? String == "from the backend" })
+
+        let missing = try room.roomService("remove_participant", ["room": "demo", "identity": "nobody"])
+        #expect(missing["error"] as? String == "not_found")
+        _ = try room.roomService("remove_participant", ["room": "demo", "identity": "bob"])
+        _ = try await bob.waitFor("disconnected")
+        _ = try await alice.waitFor("participant_disconnected") { $0["identity"] as? String == "bob" }
+    }
+
+    @Test func theOfficialClientIsToldWhyItsTokenIsRefused() async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let alice = try await room.join("alice", mode: "v1")
+        let forged = try await AccessTokenKeys(["devkey": "forged"]).sign(
+            AccessTokenClaims(identity: "mallory", grant: .join("demo")), key: "devkey")
+        let mallory = try room.start("mallory", token: forged, mode: "v1")
+        let refusal = try await mallory.waitForError()
+        #expect(refusal.contains("invalid token") || refusal.contains("401"), "\(refusal)")
+        // Alice saw no one come or go, and the room still works for her.
+        try alice.command(["cmd": "stats"])
+        _ = try await alice.waitFor("stats")
+        #expect(!alice.hasSeen("participant_connected"))
+    }
+}
