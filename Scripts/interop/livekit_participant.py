@@ -13,6 +13,7 @@ line on stdout:
     {"cmd": "attributes", "attributes": {"k": "v"}}
     {"cmd": "mute", "kind": "audio", "muted": true}
     {"cmd": "quality", "identity": "alice", "quality": "low"}   for its simulcast video
+    {"cmd": "simulate", "scenario": "node_failure"}      the server drops its WebSocket
     {"cmd": "stats"}                                     → {"event": "stats", …}
     {"cmd": "leave"}
 
@@ -80,6 +81,8 @@ class Participant:
         )
         room.on("disconnected", lambda reason: emit("disconnected", reason=int(reason)))
         room.on("room_metadata_changed", lambda old, new: emit("room_metadata", metadata=new))
+        room.on("reconnecting", lambda: emit("reconnecting"))
+        room.on("reconnected", lambda: emit("reconnected"))
         room.register_text_stream_handler("lk.chat", self.on_text)
 
     def on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
@@ -206,6 +209,12 @@ class Participant:
                 for pub in p.track_publications.values():
                     if pub.kind == rtc.TrackKind.KIND_VIDEO:
                         pub.set_video_quality(qualities[c["quality"]])
+        elif name == "simulate":
+            kinds = {
+                "node_failure": rtc.SimulateScenarioKind.SIMULATE_NODE_FAILURE,
+                "signal_reconnect": rtc.SimulateScenarioKind.SIMULATE_SIGNAL_RECONNECT,
+            }
+            await self.room.simulate_scenario(kinds[c["scenario"]])
         elif name == "stats":
             emit("stats", **self.stats())
         elif name == "leave":

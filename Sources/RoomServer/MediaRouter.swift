@@ -84,6 +84,8 @@ final class MediaRouter: DatagramMachine {
         var room: String
         var canPublishData: Bool
         var connections: [MediaConnectionID] = []
+        /// The sequence of the last reliable data packet it sent (for a resume).
+        var lastReliableSequence: UInt32 = 0
     }
 
     /// The address the socket is bound to.
@@ -177,6 +179,9 @@ final class MediaRouter: DatagramMachine {
         }
         return try body(connection.core)
     }
+
+    /// The sequence of the last reliable data packet participant `sid` sent.
+    func lastReliableSequence(of sid: String) -> UInt32 { members[sid]?.lastReliableSequence ?? 0 }
 
     /// Data channel handles of the downlink of `sid` by label, for tests and the server API.
     func downlinkChannels(of sid: String) -> [String: Int] {
@@ -340,6 +345,9 @@ final class MediaRouter: DatagramMachine {
         }
         packet.participantIdentity = sender.identity
         packet.participantSid = connection.participant
+        if label == "_reliable", packet.sequence > 0 {
+            members[connection.participant]?.lastReliableSequence = packet.sequence
+        }
         var destinations = packet.destinationIdentities
         if case .user(var user)? = packet.value {
             if destinations.isEmpty { destinations = user.destinationIdentities }

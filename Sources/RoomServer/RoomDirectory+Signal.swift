@@ -24,8 +24,28 @@ extension RoomDirectory {
             pong.timestamp = Int64(Date().timeIntervalSince1970 * 1000)
             p.send(.pongResp(pong))
         case .updateMetadata(let update)?: updateMetadata(update, of: p, in: room)
+        case .simulate(let scenario)?: await simulate(scenario, for: p, in: room)
         default:
             break  // subscription, track settings, …: the media plane decides for itself for now
+        }
+    }
+
+    /// LiveKit's test scenarios a client can ask for: a signalling connection killed at
+    /// the server (node failure), a server-sent leave, one asking for a full reconnect.
+    func simulate(_ scenario: Livekit_SimulateScenario, for p: Participant, in room: Room) async {
+        switch scenario.scenario {
+        case .nodeFailure?, .disconnectSignalOnResume?:
+            dropSignal(p)
+        case .serverLeave?:
+            await remove(p, from: room, reason: .serverShutdown)
+        case .leaveRequestFullReconnect?:
+            var leave = Livekit_LeaveRequest()
+            leave.canReconnect = true
+            leave.action = .reconnect
+            leave.reason = .unknownReason
+            p.send(.leave(leave))
+        default:
+            break
         }
     }
 

@@ -96,7 +96,9 @@ actor RoomDirectory {
         if admission.parameters.reconnect, let sid = admission.parameters.participantSID,
             let room = rooms[admission.room], let p = room.participant(sid: sid), p.identity == admission.identity
         {
-            resume(p, outbox: outbox, session: session)
+            let sid = p.sid
+            let lastSequence = (try? await media.perform { router, _ in router.lastReliableSequence(of: sid) }) ?? 0
+            resume(p, in: room, outbox: outbox, session: session, lastReliableSequence: lastSequence)
             return SignalSession(participant: sid, session: session, responses: responses)
         }
         let room = self.room(named: admission.room)
@@ -201,7 +203,10 @@ actor RoomDirectory {
     }
 
     /// A participant whose WebSocket came back: the new session takes over its outbox.
-    private func resume(_ p: Participant, outbox: AsyncStream<Livekit_SignalResponse>.Continuation, session: Int) {
+    private func resume(
+        _ p: Participant, in room: Room, outbox: AsyncStream<Livekit_SignalResponse>.Continuation, session: Int,
+        lastReliableSequence: UInt32
+    ) {
         p.outbox?.finish()
         p.outbox = outbox
         p.session = session
@@ -212,7 +217,13 @@ actor RoomDirectory {
         info.version = configuration.serverVersion
         info.protocol = 16
         r.serverInfo = info
+        // Reliable data up to this sequence arrived: the client resends only what follows.
+        r.lastMessageSeq = lastReliableSequence
         p.send(.reconnect(r))
+        // The room as it is now: whoever came or went while the signal was down.
+        var update = Livekit_ParticipantUpdate()
+        update.participants = room.participants.filter { !$0.hidden }.map(\.info)
+        p.send(.update(update))
         logger.info("resumed", metadata: ["participant": "\(p.identity)", "sid": "\(p.sid)"])
     }
 
@@ -247,6 +258,12 @@ actor RoomDirectory {
     /// resume within the resume window.
     func signalClosed(participant sid: String, session: Int) {
         guard let (p, _) = find(sid), p.session == session, p.outbox != nil else { return }
+        dropSignal(p)
+    }
+
+    /// Ends `p`'s signalling connection (its WebSocket closes) but keeps the participant,
+    /// its media and its tracks for the resume window.
+    func dropSignal(_ p: Participant) {
         p.outbox?.finish()
         p.outbox = nil
         p.signalLostAt = .now

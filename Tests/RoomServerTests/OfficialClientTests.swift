@@ -94,6 +94,41 @@ struct OfficialClientTests {
     }
 }
 
+/// A participant whose WebSocket the server kills (LiveKit's "node failure" scenario)
+/// resumes its session: same participant, media flowing on, nobody told it left.
+@Suite("meet-server resumes official clients", .serialized)
+struct ResumeTests {
+    @Test(arguments: ["v1", "v0"])
+    func aWebSocketKilledAtTheServerResumesAndMediaContinues(mode: String) async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: mode)
+        defer { room.close() }
+        let alice = try await room.join("alice", mode: mode)
+        try alice.command(["cmd": "publish_audio", "hz": 440])
+        let bob = try await room.join("bob", mode: mode)
+        try bob.command(["cmd": "publish_audio", "hz": 660])
+        _ = try await alice.waitFor("track_subscribed") { $0["identity"] as? String == "bob" }
+        _ = try await bob.waitFor("track_subscribed") { $0["identity"] as? String == "alice" }
+        try await Task.sleep(for: .seconds(1))
+        let before = try await alice.stats().audio["bob"]?["frames"] as? Int ?? 0
+
+        try bob.command(["cmd": "simulate", "scenario": "node_failure"])
+        _ = try await bob.waitFor("reconnecting", timeout: .seconds(30))
+        _ = try await bob.waitFor("reconnected", timeout: .seconds(30))
+        try await Task.sleep(for: .seconds(2))
+        // Media both ways after the resume; data too.
+        let aliceHears = try await alice.stats().audio["bob"]
+        #expect(
+            (aliceHears?["frames"] as? Int ?? 0) > before + 100, "\(String(describing: aliceHears)) after \(before)")
+        #expect(abs((aliceHears?["frequency"] as? Double ?? 0) - 660) < 10)
+        let bobHears = try await bob.stats().audio["alice"]
+        #expect(abs((bobHears?["frequency"] as? Double ?? 0) - 440) < 10, "\(String(describing: bobHears))")
+        try bob.command(["cmd": "data", "payload": "back", "reliable": true])
+        _ = try await alice.waitFor("data") { $0["payload"] as? String == "back" && $0["identity"] as? String == "bob" }
+        #expect(!alice.hasSeen("participant_disconnected"))
+    }
+}
+
 /// LiveKit's server API (`livekit-api` 1.2.2's RoomService, over Twirp) against meet-server
 /// with official clients in the room, and refused tokens.
 @Suite("meet-server's RoomService with livekit-api", .serialized)
