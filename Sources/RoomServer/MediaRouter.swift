@@ -1,3 +1,4 @@
+import Foundation
 import LiveKitProtocol
 import MeetKitICE
 import MeetKitNet
@@ -100,6 +101,8 @@ final class MediaRouter: DatagramMachine {
     /// Where each published track's packets go, and where each subscribed one comes from.
     private var subscribers: [TrackEnd: [TrackEnd]] = [:]
     private var sources: [TrackEnd: TrackEnd] = [:]
+    /// Audio levels heard since the last ``takeAudioActivity()``, per participant.
+    private var audioActivity: [String: (sum: Double, packets: Int)] = [:]
     /// Connections that may have output.
     private var pending: Set<MediaConnectionID> = []
     private var events = OutputQueue<Event>()
@@ -228,6 +231,13 @@ final class MediaRouter: DatagramMachine {
     /// Sends a publisher's packet on to every subscriber of its track, while the datagram
     /// it lies in is still at hand.
     private func relay(_ forwarded: ForwardedPacket, from track: TrackEnd) {
+        if let level = forwarded.audioLevel, let sid = connections[track.connection]?.participant {
+            // RFC 6464: -level dBov; kept as a linear amplitude, averaged per participant.
+            var activity = audioActivity[sid] ?? (0, 0)
+            activity.sum += pow(10, -Double(level.level) / 20)
+            activity.packets += 1
+            audioActivity[sid] = activity
+        }
         guard let ends = subscribers[track] else { return }
         for end in ends {
             guard let c = connections[end.connection] else { continue }
@@ -250,6 +260,12 @@ final class MediaRouter: DatagramMachine {
         guard let published = sources.removeValue(forKey: subscribed) else { return }
         subscribers[published]?.removeAll { $0 == subscribed }
         if subscribers[published]?.isEmpty == true { subscribers[published] = nil }
+    }
+
+    /// The mean audio level (linear, 0…1) each participant sent since the last call.
+    func takeAudioActivity() -> [String: Double] {
+        defer { audioActivity.removeAll(keepingCapacity: true) }
+        return audioActivity.mapValues { $0.sum / Double(max(1, $0.packets)) }
     }
 
     /// The transceivers `published` is relayed to.

@@ -129,6 +129,19 @@ actor RoomDirectory {
             throw JoinRefusal(status: 500, message: "could not set up media: \(error)")
         }
         p.send(.join(joinResponse(for: p, in: room)))
+        let speakers = room.participants.filter(\.speaking).map { s in
+            var info = Livekit_SpeakerInfo()
+            info.sid = s.sid
+            info.level = 0.5
+            info.active = true
+            return info
+        }
+        if !speakers.isEmpty {
+            // Who is speaking already: later reports only carry changes.
+            var update = Livekit_SpeakersChanged()
+            update.speakers = speakers
+            p.send(.speakersChanged(update))
+        }
         p.state = .joined
         broadcast(p, in: room)
         logger.info("joined", metadata: ["room": "\(room.name)", "participant": "\(p.identity)", "sid": "\(p.sid)"])
@@ -267,6 +280,33 @@ actor RoomDirectory {
         p.outbox?.finish()
         p.outbox = nil
         p.signalLostAt = .now
+    }
+
+    /// Reports who started or stopped speaking (SpeakersChanged to the room), from the
+    /// audio levels the participants' packets carried since the last report.
+    func reportSpeakers() async {
+        let activity = (try? await media.perform { router, _ in router.takeAudioActivity() }) ?? [:]
+        for room in rooms.values {
+            var changed: [Livekit_SpeakerInfo] = []
+            for p in room.participants {
+                let level = activity[p.sid] ?? 0
+                // Above -40 dBov on average counts as speaking.
+                let speaking = level > 0.01
+                guard speaking != p.speaking else { continue }
+                p.speaking = speaking
+                var info = Livekit_SpeakerInfo()
+                info.sid = p.sid
+                info.level = speaking ? Float(level) : 0
+                info.active = speaking
+                changed.append(info)
+            }
+            guard !changed.isEmpty else { continue }
+            logger.debug(
+                "speakers", metadata: ["room": "\(room.name)", "changed": "\(changed.map { ($0.sid, $0.active) })"])
+            var update = Livekit_SpeakersChanged()
+            update.speakers = changed
+            for p in room.participants { p.send(.speakersChanged(update)) }
+        }
     }
 
     /// Periodic upkeep: silent participants, expired resume windows, empty rooms.

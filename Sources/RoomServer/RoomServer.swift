@@ -86,7 +86,8 @@ public final class RoomServer: Sendable {
         }
         let tickTask = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: .milliseconds(500))
+                await directory.reportSpeakers()
                 await directory.tick()
             }
         }

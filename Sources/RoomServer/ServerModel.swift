@@ -30,6 +30,8 @@ final class Participant {
     var signalLostAt: ContinuousClock.Instant?
     var publisher: MediaConnectionID?
     var subscriber: MediaConnectionID?
+    /// Whether it was last reported speaking (SpeakersChanged).
+    var speaking = false
     /// The others' tracks it receives: track sid → the mid on its downlink connection.
     var subscriptions: [String: String] = [:]
     /// `/rtc/v1`: subscriptions waiting for a section the participant offers to receive on

@@ -81,6 +81,8 @@ struct OfficialClientTests {
                     && ($0["attributes"] as? [String: String])?["handRaisedAt"] == "2026-12-02T10:00:00.000Z"
             }
         }
+        // The active speakers are reported (everyone sends a tone).
+        _ = try await bob.waitFor("active_speakers") { ($0["identities"] as? [String])?.contains("alice") == true }
         // Mute and unmute.
         try alice.command(["cmd": "mute", "kind": "audio", "muted": true])
         _ = try await bob.waitFor("track_muted") { $0["identity"] as? String == "alice" }
