@@ -13,6 +13,7 @@ line on stdout:
     {"cmd": "attributes", "attributes": {"k": "v"}}
     {"cmd": "mute", "kind": "audio", "muted": true}
     {"cmd": "quality", "identity": "alice", "quality": "low"}   for its simulcast video
+    {"cmd": "subscribe", "identity": "alice", "subscribed": false}   all of alice's tracks
     {"cmd": "simulate", "scenario": "node_failure"}      the server drops its WebSocket
     {"cmd": "stats"}                                     → {"event": "stats", …}
     {"cmd": "leave"}
@@ -209,6 +210,11 @@ class Participant:
                 for pub in p.track_publications.values():
                     if pub.kind == rtc.TrackKind.KIND_VIDEO:
                         pub.set_video_quality(qualities[c["quality"]])
+        elif name == "subscribe":
+            for p in self.room.remote_participants.values():
+                if p.identity == c["identity"]:
+                    for pub in p.track_publications.values():
+                        pub.set_subscribed(bool(c.get("subscribed", True)))
         elif name == "simulate":
             kinds = {
                 "node_failure": rtc.SimulateScenarioKind.SIMULATE_NODE_FAILURE,

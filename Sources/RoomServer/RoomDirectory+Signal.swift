@@ -25,6 +25,7 @@ extension RoomDirectory {
             p.send(.pongResp(pong))
         case .updateMetadata(let update)?: updateMetadata(update, of: p, in: room)
         case .simulate(let scenario)?: await simulate(scenario, for: p, in: room)
+        case .subscription(let update)?: await updateSubscription(update, of: p, in: room)
         default:
             break  // subscription, track settings, …: the media plane decides for itself for now
         }
@@ -373,6 +374,22 @@ extension RoomDirectory {
             try router.withConnection(sub) { core in try core.setDirection(.inactive, mid: mid) }
         }
         await negotiateSubscriber(q)
+    }
+
+    /// UpdateSubscription: subscribe to (or drop) the named tracks, by sid.
+    func updateSubscription(_ update: Livekit_UpdateSubscription, of q: Participant, in room: Room) async {
+        var sids = update.trackSids
+        for pt in update.participantTracks { sids += pt.trackSids }
+        for sid in sids {
+            if update.subscribe {
+                guard let p = room.participants.first(where: { $0.tracks.contains { $0.sid == sid } }),
+                    let track = p.tracks.first(where: { $0.sid == sid })
+                else { continue }  // an unknown track is ignored
+                await subscribe(q, to: track, of: p)
+            } else {
+                await unsubscribe(q, from: sid)
+            }
+        }
     }
 
     /// Subscribes a newcomer to every track already published in the room.

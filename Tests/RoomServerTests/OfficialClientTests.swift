@@ -131,6 +131,27 @@ struct ResumeTests {
     }
 }
 
+/// Subscriptions changed by the subscriber (UpdateSubscription), over `/rtc`.
+@Suite("meet-server subscriptions", .serialized)
+struct SubscriptionTests {
+    @Test func aSubscriberDropsAndTakesBackATrack() async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: "v0")
+        defer { room.close() }
+        let alice = try await room.join("alice", mode: "v0")
+        try alice.command(["cmd": "publish_audio", "hz": 440])
+        let bob = try await room.join("bob", mode: "v0")
+        _ = try await bob.waitFor("track_subscribed") { $0["identity"] as? String == "alice" }
+        try bob.command(["cmd": "subscribe", "identity": "alice", "subscribed": false])
+        _ = try await bob.waitFor("track_unsubscribed") { $0["identity"] as? String == "alice" }
+        try bob.command(["cmd": "subscribe", "identity": "alice", "subscribed": true])
+        _ = try await bob.waitFor("track_subscribed") { $0["identity"] as? String == "alice" }
+        try await Task.sleep(for: .seconds(2))
+        let heard = try await bob.stats().audio["alice"]
+        #expect(abs((heard?["frequency"] as? Double ?? 0) - 440) < 10, "\(String(describing: heard))")
+    }
+}
+
 /// LiveKit's server API (`livekit-api` 1.2.2's RoomService, over Twirp) against meet-server
 /// with official clients in the room, and refused tokens.
 @Suite("meet-server's RoomService with livekit-api", .serialized)
