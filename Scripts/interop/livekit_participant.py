@@ -203,7 +203,11 @@ class Participant:
                 else:
                     pub.track.unmute()
         elif name == "quality":
-            qualities = {"low": rtc.VideoQuality.LOW, "medium": rtc.VideoQuality.MEDIUM, "high": rtc.VideoQuality.HIGH}
+            qualities = {
+                "low": rtc.VideoQuality.VIDEO_QUALITY_LOW,
+                "medium": rtc.VideoQuality.VIDEO_QUALITY_MEDIUM,
+                "high": rtc.VideoQuality.VIDEO_QUALITY_HIGH,
+            }
             for p in self.room.remote_participants.values():
                 if p.identity != c["identity"]:
                     continue

@@ -53,6 +53,8 @@ final class MediaRouter: DatagramMachine {
         var relayedDataPackets = 0
         /// RTP packets relayed (one per subscriber).
         var relayedPackets = 0
+        /// Packets received per simulcast layer (RID).
+        var layerPackets: [String: Int] = [:]
     }
 
     /// One transceiver of one connection.
@@ -98,9 +100,26 @@ final class MediaRouter: DatagramMachine {
     private var members: [String: Member] = [:]
     private var byUfrag: [String: MediaConnectionID] = [:]
     private var byAddress: [TransportAddress: MediaConnectionID] = [:]
+    /// What a subscriber receives of a simulcast track: the layer it wants, the one it
+    /// gets (it switches on a keyframe of the wanted one), or nothing while paused.
+    struct Selection {
+        var wanted: String?
+        var current: String?
+        var paused = false
+    }
+
     /// Where each published track's packets go, and where each subscribed one comes from.
     private var subscribers: [TrackEnd: [TrackEnd]] = [:]
     private var sources: [TrackEnd: TrackEnd] = [:]
+    private var selections: [TrackEnd: Selection] = [:]
+    /// When each simulcast layer of a published track last sent a packet.
+    private var layerSeen: [TrackEnd: [String: Duration]] = [:]
+
+    /// Whether layer `rid` of `track` sent nothing for a second (true for no layer).
+    private func isSilent(_ rid: String?, of track: TrackEnd) -> Bool {
+        guard let rid, let seen = layerSeen[track]?[rid] else { return true }
+        return now - seen > .seconds(1)
+    }
     /// Audio levels heard since the last ``takeAudioActivity()``, per participant.
     private var audioActivity: [String: (sum: Double, packets: Int)] = [:]
     /// Connections that may have output.
@@ -141,7 +160,10 @@ final class MediaRouter: DatagramMachine {
     func openConnection(participant sid: String, role: Role, now: Duration) throws -> MediaConnectionID {
         let id = MediaConnectionID(value: nextID)
         nextID += 1
-        let core = try PeerConnectionCore()
+        var configuration = PeerConnectionConfiguration()
+        // Publishers' bandwidth estimation (and so their simulcast layers) runs on it.
+        configuration.sendsTransportFeedback = true
+        let core = try PeerConnectionCore(configuration: configuration)
         core.start(localAddresses: [advertisedAddress], now: now)
         let connection = Connection(id: id, core: core, participant: sid, role: role)
         connections[id] = connection
@@ -164,6 +186,7 @@ final class MediaRouter: DatagramMachine {
             for end in ends { sources[end] = nil }
             subscribers[published] = nil
         }
+        layerSeen = layerSeen.filter { $0.key.connection != id }
         byUfrag = byUfrag.filter { $0.value != id }
         byAddress = byAddress.filter { $0.value != id }
         if let sid = members.keys.first(where: { members[$0]?.connections.contains(id) == true }) {
@@ -238,9 +261,24 @@ final class MediaRouter: DatagramMachine {
             activity.packets += 1
             audioActivity[sid] = activity
         }
+        if let rid = forwarded.rid {
+            statistics.layerPackets[rid, default: 0] += 1
+            layerSeen[track, default: [:]][rid] = now
+        }
         guard let ends = subscribers[track] else { return }
         for end in ends {
             guard let c = connections[end.connection] else { continue }
+            if let s = selections[end] {
+                if s.paused { continue }
+                if forwarded.rid != s.current {
+                    // Another layer: taken at a keyframe of the wanted one — or of any
+                    // layer when the current one went silent (a sender drops its higher
+                    // layers when its bandwidth or CPU runs short).
+                    guard forwarded.startsKeyframe, forwarded.rid == s.wanted || isSilent(s.current, of: track)
+                    else { continue }
+                    selections[end]?.current = forwarded.rid
+                }
+            }
             if (try? c.core.forward(forwarded, mid: end.mid, now: now)) != nil { statistics.relayedPackets += 1 }
             pending.insert(end.connection)
         }
@@ -252,11 +290,43 @@ final class MediaRouter: DatagramMachine {
         unsubscribe(subscribed)
         subscribers[published, default: []].append(subscribed)
         sources[subscribed] = published
+        let layers = rankedLayers(of: published)
+        if !layers.isEmpty { selections[subscribed] = Selection(wanted: layers.last) }
         requestKeyframe(of: published, now: now)
+    }
+
+    /// The simulcast layers of a published track, lowest quality first (LiveKit's names
+    /// q, h, f; other names in the order the publisher gave them, highest first).
+    private func rankedLayers(of published: TrackEnd) -> [String] {
+        guard let c = connections[published.connection] else { return [] }
+        let rids = c.core.remoteLayers(mid: published.mid)
+        let known = ["q", "h", "f"]
+        if rids.allSatisfy(known.contains) { return known.filter(rids.contains) }
+        return rids.reversed()
+    }
+
+    /// What `subscribed` gets of a simulcast track: `quality` 0 (low) to 2 (high), or
+    /// nothing while `paused`. The switch happens at the next keyframe of the new layer,
+    /// which is asked for.
+    func select(_ subscribed: TrackEnd, quality: Int, paused: Bool, now: Duration) {
+        guard let published = sources[subscribed] else { return }
+        let layers = rankedLayers(of: published)
+        var s = selections[subscribed] ?? Selection()
+        s.paused = paused
+        if !layers.isEmpty {
+            let index = quality >= 2 ? layers.count - 1 : (quality <= 0 ? 0 : layers.count / 2)
+            s.wanted = layers[index]
+        }
+        selections[subscribed] = s
+        if !paused, s.wanted != s.current || layers.isEmpty, let c = connections[published.connection] {
+            try? c.core.requestKeyframe(mid: published.mid, rid: s.wanted, now: now)
+            pending.insert(published.connection)
+        }
     }
 
     /// Stops relaying to `subscribed`.
     func unsubscribe(_ subscribed: TrackEnd) {
+        selections[subscribed] = nil
         guard let published = sources.removeValue(forKey: subscribed) else { return }
         subscribers[published]?.removeAll { $0 == subscribed }
         if subscribers[published]?.isEmpty == true { subscribers[published] = nil }
@@ -273,12 +343,17 @@ final class MediaRouter: DatagramMachine {
 
     /// Asks the publisher of what `subscribed` receives for a keyframe.
     func requestKeyframe(for subscribed: TrackEnd, now: Duration) {
-        if let published = sources[subscribed] { requestKeyframe(of: published, now: now) }
+        if let published = sources[subscribed] {
+            // The layer it gets, or every layer when that one went silent.
+            let s = selections[subscribed]
+            let rid = isSilent(s?.current, of: published) ? nil : s?.current
+            requestKeyframe(of: published, rid: rid, now: now)
+        }
     }
 
-    private func requestKeyframe(of published: TrackEnd, now: Duration) {
+    private func requestKeyframe(of published: TrackEnd, rid: String? = nil, now: Duration) {
         guard let c = connections[published.connection] else { return }
-        try? c.core.requestKeyframe(mid: published.mid, now: now)
+        try? c.core.requestKeyframe(mid: published.mid, rid: rid, now: now)
         pending.insert(published.connection)
     }
 
@@ -328,9 +403,7 @@ final class MediaRouter: DatagramMachine {
             events.append(.remoteTrack(connection.id, mid: mid, kind: kind, streamID: streamID, trackID: trackID))
         case .keyframeRequested(let mid):
             // A subscriber lost a picture: its publisher is asked (the core paces PLIs).
-            if let published = sources[TrackEnd(connection: connection.id, mid: mid)] {
-                requestKeyframe(of: published, now: now)
-            }
+            requestKeyframe(for: TrackEnd(connection: connection.id, mid: mid), now: now)
         case .dataChannel(.opened(let handle, _, let label, _, _)):
             connection.channels[label] = handle
             connection.labels[handle] = label

@@ -26,6 +26,7 @@ extension RoomDirectory {
         case .updateMetadata(let update)?: updateMetadata(update, of: p, in: room)
         case .simulate(let scenario)?: await simulate(scenario, for: p, in: room)
         case .subscription(let update)?: await updateSubscription(update, of: p, in: room)
+        case .trackSetting(let settings)?: await updateTrackSettings(settings, of: p)
         default:
             break  // subscription, track settings, …: the media plane decides for itself for now
         }
@@ -55,6 +56,7 @@ extension RoomDirectory {
     /// The participant's offer for its publisher (or only) connection: applied, answered.
     func handleOffer(_ offer: Livekit_SessionDescription, from p: Participant) async {
         guard let id = p.publisher else { return }
+        logger.trace("offer", metadata: ["participant": "\(p.identity)", "sdp": "\(offer.sdp)"])
         let sdp: SessionDescription
         do {
             sdp = try SessionDescription(parsing: offer.sdp)
@@ -103,6 +105,7 @@ extension RoomDirectory {
                 p.waitingSubscriptions[sid] = nil
             }
             for (sid, mid) in p.singlePeerConnection ? p.subscriptions : [:] { response.midToTrackID[mid] = sid }
+            logger.trace("answer", metadata: ["participant": "\(p.identity)", "sdp": "\(response.sdp)"])
             p.send(.answer(response))
             if !newlyAssigned.isEmpty {
                 let tracks = newlyAssigned.compactMap { a -> (MediaRouter.TrackEnd, MediaRouter.TrackEnd)? in
@@ -250,6 +253,7 @@ extension RoomDirectory {
         track.source = add.source
         track.mimeType = add.type == .audio ? "audio/opus" : "video/VP8"
         track.layers = add.layers
+        track.simulcast = add.layers.count > 1
         track.stream = add.stream
         track.audioFeatures = add.audioFeatures
         track.disableRed = add.disableRed
@@ -388,6 +392,25 @@ extension RoomDirectory {
                 await subscribe(q, to: track, of: p)
             } else {
                 await unsubscribe(q, from: sid)
+            }
+        }
+    }
+
+    /// UpdateTrackSettings: the simulcast quality a subscriber wants of its tracks, or none
+    /// while disabled.
+    func updateTrackSettings(_ settings: Livekit_UpdateTrackSettings, of q: Participant) async {
+        guard let sub = q.downlink else { return }
+        let mids = settings.trackSids.compactMap { q.subscriptions[$0] }
+        let quality =
+            switch settings.quality {
+            case .low: 0
+            case .medium: 1
+            default: 2
+            }
+        let paused = settings.disabled || settings.quality == .off
+        try? await media.perform { router, now in
+            for mid in mids {
+                router.select(.init(connection: sub, mid: mid), quality: quality, paused: paused, now: now)
             }
         }
     }

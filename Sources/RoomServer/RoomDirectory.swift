@@ -311,6 +311,9 @@ actor RoomDirectory {
 
     /// Periodic upkeep: silent participants, expired resume windows, empty rooms.
     func tick() async {
+        if logger.logLevel <= .trace, let s = try? await media.perform({ router, _ in router.statistics }) {
+            logger.trace("media", metadata: ["layers": "\(s.layerPackets)", "relayed": "\(s.relayedPackets)"])
+        }
         let now = ContinuousClock.now
         for room in Array(rooms.values) {
             for p in room.participants {

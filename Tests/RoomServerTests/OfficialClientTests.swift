@@ -152,6 +152,33 @@ struct SubscriptionTests {
     }
 }
 
+/// Simulcast: the official client publishes a 1280x720 camera in three layers (q, h, f);
+/// the subscriber gets the high one, and a smaller picture once it asks for the low
+/// quality (UpdateTrackSettings), the switch made at a keyframe of the new layer.
+@Suite("meet-server simulcast", .serialized)
+struct SimulcastTests {
+    @Test func theSubscriberGetsTheLayerItAsksFor() async throws {
+        try #require(InteropPeers.isInstalled, "run Scripts/bootstrap first")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let alice = try await room.join("alice", mode: "v1")
+        try alice.command(["cmd": "publish_video", "width": 1280, "height": 720, "simulcast": true])
+        let bob = try await room.join("bob", mode: "v1")
+        _ = try await bob.waitFor("track_subscribed") { $0["identity"] as? String == "alice" }
+
+        func size(after: Duration) async throws -> (Int, Int) {
+            try await Task.sleep(for: after)
+            let video = try await bob.stats().video.first { $0.key.hasPrefix("alice/") }?.value
+            return (video?["width"] as? Int ?? 0, video?["height"] as? Int ?? 0)
+        }
+        let high = try await size(after: .seconds(3))
+        #expect(high == (1280, 720), "first \(high)")
+        try bob.command(["cmd": "quality", "identity": "alice", "quality": "low"])
+        let low = try await size(after: .seconds(3))
+        #expect(low.0 > 0 && low.0 < 1280 && low.1 < 720, "low \(low)")
+    }
+}
+
 /// LiveKit's server API (`livekit-api` 1.2.2's RoomService, over Twirp) against meet-server
 /// with official clients in the room, and refused tokens.
 @Suite("meet-server's RoomService with livekit-api", .serialized)

@@ -133,6 +133,9 @@ public struct NegotiatedMedia: Sendable, Hashable {
     public var remoteStreamID: String?
     /// The remote msid track.
     public var remoteTrackID: String?
+    /// The simulcast layers the peer sends on this section, by RTP stream id, in its
+    /// `a=simulcast:send` order (RFC 8853); empty without simulcast.
+    public var remoteRIDs: [String] = []
 }
 
 /// Everything a remote description says that the transport and media need.

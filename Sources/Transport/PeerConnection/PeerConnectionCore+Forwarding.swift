@@ -4,6 +4,8 @@ import Codec
 public struct ForwardedPacket: Sendable {
     /// The transceiver it arrived on.
     public var mid: String
+    /// The simulcast layer it belongs to (its RTP stream id), when the peer sends several.
+    public var rid: String?
     /// The packet, decrypted (RTX unwrapped). Its payload lies in the datagram's buffer:
     /// use it before the next input, copy what is kept.
     public var packet: RTPPacket
@@ -24,10 +26,14 @@ extension PeerConnectionCore {
         return forwardedPacket
     }
 
-    func keepForwarded(_ packet: RTPPacket, of t: Transceiver, codec: MediaCodec) {
+    /// The simulcast layers (RTP stream ids) the peer sends on transceiver `mid`, in its
+    /// `a=simulcast` order; empty without simulcast.
+    public func remoteLayers(mid: String) -> [String] { transceiver(mid: mid)?.negotiated?.remoteRIDs ?? [] }
+
+    func keepForwarded(_ packet: RTPPacket, of t: Transceiver, rid: String?, codec: MediaCodec) {
         let levelID = t.negotiated?.extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"]
         forwardedPacket = ForwardedPacket(
-            mid: t.mid, packet: packet, audioLevel: levelID.flatMap { packet.header.audioLevel(id: $0) },
+            mid: t.mid, rid: rid, packet: packet, audioLevel: levelID.flatMap { packet.header.audioLevel(id: $0) },
             startsKeyframe: codec == .vp8 && VP8PayloadDescriptor.startsKeyframe(packet.payload))
     }
 

@@ -147,12 +147,19 @@ extension PeerConnectionCore {
         } else {
             t.sender.rtx = nil
         }
-        if media.kind == .video, media.codec.feedback.contains("nack"),
-            let nackConfig = configuration.retransmissionRequests
-        {
-            if t.receiver.nacks == nil { t.receiver.nacks = NACKGenerator(configuration: nackConfig) }
-        } else {
-            t.receiver.nacks = nil
+        // Simulcast: one receiver per layer the peer sends, found by its RID.
+        for rid in media.remoteRIDs where t.layers[rid] == nil {
+            t.layers[rid] = RTPReceiver(assembly: configuration.videoAssembly)
+        }
+        for rid in t.layers.keys where !media.remoteRIDs.contains(rid) { t.layers[rid] = nil }
+        for r in t.receivers {
+            if media.kind == .video, media.codec.feedback.contains("nack"),
+                let nackConfig = configuration.retransmissionRequests
+            {
+                if r.nacks == nil { r.nacks = NACKGenerator(configuration: nackConfig) }
+            } else {
+                r.nacks = nil
+            }
         }
         let receives = media.direction == .sendrecv || media.direction == .recvonly
         let identity = receives ? (media.remoteStreamID ?? "", media.remoteTrackID ?? media.mid) : nil

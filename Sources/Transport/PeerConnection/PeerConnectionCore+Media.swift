@@ -164,6 +164,52 @@ extension PeerConnectionCore {
     enum Route {
         case media(Transceiver)
         case retransmission(Transceiver)
+        /// A simulcast layer (by RID) of a transceiver, or its retransmissions.
+        case layer(Transceiver, String)
+        case layerRetransmission(Transceiver, String)
+    }
+
+    /// The transport-wide sequence number extension's id, when negotiated.
+    private var transportSequenceID: UInt8? {
+        transceivers.lazy.compactMap {
+            $0.negotiated?.extensions["http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"]
+        }.first
+    }
+
+    /// The simulcast layer `packet` belongs to (RFC 8853): one whose SSRC is already known,
+    /// or the one its RID (RFC 8852) names in the section its mid names; a repaired RID
+    /// names the layer an RTX packet resends.
+    private func layerRoute(of packet: RTPPacket) -> Route? {
+        let ssrc = packet.header.ssrc
+        for t in transceivers {
+            for (rid, r) in t.layers {
+                if r.remoteSSRC == ssrc { return .layer(t, rid) }
+                if r.remoteRTXSSRC == ssrc { return .layerRetransmission(t, rid) }
+            }
+        }
+        guard
+            let ids = transceivers.lazy.compactMap({ $0.negotiated?.extensions }).first(where: {
+                $0[SessionNegotiation.ridExtensions[0]] != nil
+            }),
+            let midID = ids["urn:ietf:params:rtp-hdrext:sdes:mid"], let mid = packet.header.mid(id: midID),
+            let t = transceiver(mid: mid), !t.layers.isEmpty, let codec = t.negotiated?.codec
+        else { return nil }
+        func rid(_ uri: String) -> String? {
+            ids[uri].flatMap { packet.header.extensionBytes(id: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        }
+        if packet.header.payloadType == codec.payloadType, let rid = rid(SessionNegotiation.ridExtensions[0]),
+            let r = t.layers[rid], r.remoteSSRC == nil
+        {
+            r.remoteSSRC = ssrc
+            return .layer(t, rid)
+        }
+        if packet.header.payloadType == codec.rtxPayloadType, let rid = rid(SessionNegotiation.ridExtensions[1]),
+            let r = t.layers[rid], r.remoteSSRC != nil
+        {
+            r.remoteRTXSSRC = ssrc
+            return .layerRetransmission(t, rid)
+        }
+        return nil
     }
 
     /// The route of `packet`'s SSRC: remembered after its first packet (a subscriber
@@ -174,7 +220,9 @@ extension PeerConnectionCore {
         let ssrc = packet.header.ssrc
         if let known = routes[ssrc] { return known }
         let found: Route
-        if let t = rtxTransceiver(for: packet) {
+        if transceivers.contains(where: { !$0.layers.isEmpty }), let layered = layerRoute(of: packet) {
+            found = layered
+        } else if let t = rtxTransceiver(for: packet) {
             found = .retransmission(t)
         } else if let t = transceiver(for: packet) {
             found = .media(t)
@@ -186,10 +234,25 @@ extension PeerConnectionCore {
     }
 
     func receive(_ packet: RTPPacket, now: Duration) {
+        if configuration.sendsTransportFeedback, let id = transportSequenceID,
+            let sequence = packet.header.transportSequenceNumber(id: id)
+        {
+            transportFeedback.record(sequence: sequence, arrival: now)
+        }
         var packet = packet
         let t: Transceiver
+        var receiver: RTPReceiver?
+        var rid: String?
         switch route(of: packet) {
         case .media(let media)?: t = media
+        case .layer(let media, let layer)?:
+            (t, receiver, rid) = (media, media.layers[layer], layer)
+        case .layerRetransmission(let media, let layer)?:
+            guard let r = media.layers[layer], let payloadType = media.negotiated?.codec.payloadType,
+                let ssrc = r.remoteSSRC,
+                let original = try? RTXStream.unwrap(packet, mediaSSRC: ssrc, mediaPayloadType: payloadType)
+            else { return }
+            (packet, t, receiver, rid) = (original, media, r, layer)
         case .retransmission(let r)?:
             // RTX: unwrap to the original packet.
             guard let payloadType = r.negotiated?.codec.payloadType, let ssrc = r.receiver.remoteSSRC,
@@ -200,22 +263,23 @@ extension PeerConnectionCore {
         case nil: return
         }
         guard let codec = t.negotiated?.codec, packet.header.payloadType == codec.payloadType else { return }
+        guard let r = receiver ?? (t.layers.isEmpty ? t.receiver : nil) else { return }
         receiverOutputs.removeAll(keepingCapacity: true)
-        t.receiver.receive(packet, codec: codec, output: t.output, stats: &t.stats, now: now) {
+        r.receive(packet, codec: codec, output: t.output, stats: &t.stats, now: now) {
             receiverOutputs.append($0)
         }
-        for output in receiverOutputs { handle(output, of: t, now: now) }
-        if t.output.forwarded { keepForwarded(packet, of: t, codec: codec.codec) }
+        for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
+        if t.output.forwarded { keepForwarded(packet, of: t, rid: rid, codec: codec.codec) }
     }
 
-    /// Hands out or sends what a receiver produced.
-    func handle(_ output: RTPReceiver.Output, of t: Transceiver, now: Duration) {
+    /// Hands out or sends what a receiver (of `t`, or of one of its layers) produced.
+    func handle(_ output: RTPReceiver.Output, of t: Transceiver, receiver: RTPReceiver, now: Duration) {
         switch output {
         case .frame(let frame): events.append(.frame(mid: t.mid, frame))
         case .audio(let pcm): events.append(.audio(mid: t.mid, pcm))
         case .video(let picture): events.append(.video(mid: t.mid, picture))
-        case .nack(let lost): sendNACK(lost, on: t)
-        case .keyframeNeeded: requestKeyframe(on: t, now: now)
+        case .nack(let lost): sendNACK(lost, on: t, receiver: receiver)
+        case .keyframeNeeded: requestKeyframe(on: t, receiver: receiver, now: now)
         case .forward: break  // handled by receive(_:now:), which has the packet
         }
     }
@@ -223,24 +287,32 @@ extension PeerConnectionCore {
     /// Asks the peer for a keyframe on the video it sends on transceiver `mid` (a PLI; at
     /// most one per `keyframeRequestInterval`) — e.g. to forward a keyframe request when
     /// relaying that video to someone else.
-    public func requestKeyframe(mid: String, now: Duration) throws(PeerConnectionError) {
+    /// - Parameter rid: the simulcast layer, when the peer sends several (nil: all of them).
+    public func requestKeyframe(mid: String, rid: String? = nil, now: Duration) throws(PeerConnectionError) {
         guard let t = transceiver(mid: mid) else { throw .unknownMid(mid) }
-        requestKeyframe(on: t, now: now)
+        if let rid {
+            guard let r = t.layers[rid] else { throw .unknownMid("\(mid) rid \(rid)") }
+            requestKeyframe(on: t, receiver: r, now: now)
+        } else {
+            for r in t.layers.isEmpty ? [t.receiver] : Array(t.layers.values) {
+                requestKeyframe(on: t, receiver: r, now: now)
+            }
+        }
         self.now = now
     }
 
     /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
-    func requestKeyframe(on t: Transceiver, now: Duration) {
-        guard let ssrc = t.receiver.remoteSSRC else { return }
-        if let last = t.receiver.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
+    func requestKeyframe(on t: Transceiver, receiver r: RTPReceiver, now: Duration) {
+        guard let ssrc = r.remoteSSRC else { return }
+        if let last = r.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
         if (try? transport.sendRTCP([.pictureLossIndication(senderSSRC: t.track.ssrc, mediaSSRC: ssrc)])) != nil {
-            t.receiver.lastKeyframeRequest = now
+            r.lastKeyframeRequest = now
             t.stats.keyframeRequestsSent += 1
         }
     }
 
-    func sendNACK(_ lost: [UInt16], on t: Transceiver) {
-        guard let ssrc = t.receiver.remoteSSRC else { return }
+    func sendNACK(_ lost: [UInt16], on t: Transceiver, receiver r: RTPReceiver) {
+        guard let ssrc = r.remoteSSRC else { return }
         if (try? transport.sendRTCP([.nack(senderSSRC: t.track.ssrc, mediaSSRC: ssrc, lost: lost)])) != nil {
             t.stats.nacksSent += lost.count
         }
@@ -298,8 +370,7 @@ extension PeerConnectionCore {
     /// One SR per sending transceiver (with report blocks on what this side receives), or
     /// an RR when nothing is sent; SDES CNAME in each compound (RFC 3550 §6.1).
     func sendReports(now: Duration) {
-        let blocks = transceivers.compactMap { t -> RTCPReportBlock? in t.receiver.statistics?.makeReportBlock(now: now)
-        }
+        let blocks = transceivers.flatMap { t in t.receivers.compactMap { $0.statistics?.makeReportBlock(now: now) } }
         var compound: [RTCPPacket] = []
         let senders = transceivers.filter { $0.stats.packetsSent > 0 }
         if senders.isEmpty {

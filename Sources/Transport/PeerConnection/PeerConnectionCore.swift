@@ -70,6 +70,8 @@ public final class PeerConnectionCore: DatagramMachine {
     /// The packet the last datagram carried, when its transceiver forwards (taken by
     /// ``takeForwardedPacket()`` before the datagram's buffer is reused).
     var forwardedPacket: ForwardedPacket?
+    /// Transport-wide feedback for the peer, when configured.
+    var transportFeedback = TransportFeedbackGenerator()
     /// Remote SSRCs already routed (see `route(of:)`).
     var routes: [UInt32: Route] = [:]
     var lastCreatedOffer: SessionDescription?
@@ -204,14 +206,23 @@ public final class PeerConnectionCore: DatagramMachine {
             dataDeadline = nil
             dataChannels?.handleTimeout(now: now)
         }
+        if let due = transportFeedback.nextDeadline, due <= now {
+            let reporter = transceivers.first?.track.ssrc ?? 1
+            if let feedback = transportFeedback.feedback(senderSSRC: reporter, mediaSSRC: 0, now: now) {
+                try? transport.sendRTCP([.transportCC(feedback)])
+            }
+        }
         if let at = nextReportAt, now >= at {
             sendReports(now: now)
             nextReportAt = now + .seconds(1)
         }
         for t in transceivers {
             receiverOutputs.removeAll(keepingCapacity: true)
-            t.receiver.poll(output: t.output, stats: &t.stats, now: now) { receiverOutputs.append($0) }
-            for output in receiverOutputs { handle(output, of: t, now: now) }
+            for r in t.receivers {
+                receiverOutputs.removeAll(keepingCapacity: true)
+                r.poll(output: t.output, stats: &t.stats, now: now) { receiverOutputs.append($0) }
+                for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
+            }
         }
         self.now = now
     }
@@ -221,7 +232,11 @@ public final class PeerConnectionCore: DatagramMachine {
     /// The earliest of the transport's deadline, the next reports and every receiver's.
     private func deadline(transport transportDeadline: Duration?) -> Duration? {
         var deadline = earliest(earliest(transportDeadline, nextReportAt), dataDeadline)
-        for t in transceivers { deadline = earliest(deadline, t.receiver.nextDeadline) }
+        deadline = earliest(deadline, transportFeedback.nextDeadline)
+        for t in transceivers {
+            deadline = earliest(deadline, t.receiver.nextDeadline)
+            for r in t.layers.values { deadline = earliest(deadline, r.nextDeadline) }
+        }
         return deadline
     }
 
@@ -252,7 +267,7 @@ public final class PeerConnectionCore: DatagramMachine {
         transport.close(now: now)
         signalingState = .closed
         nextReportAt = nil
-        for t in transceivers { t.receiver.nacks = nil }
+        for t in transceivers { for r in t.receivers { r.nacks = nil } }
         updateConnectionState()
     }
 

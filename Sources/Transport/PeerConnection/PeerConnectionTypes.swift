@@ -92,6 +92,10 @@ public struct ReceiveOutput: Sendable, Hashable {
 
 /// Settings of a PeerConnection beyond ICE.
 public struct PeerConnectionConfiguration: Sendable {
+    /// Send transport-wide congestion control feedback for received media when the peer
+    /// numbers its packets (the transport-wide-cc extension): what libwebrtc senders
+    /// estimate their bandwidth from. Off by default.
+    public var sendsTransportFeedback = false
     /// ICE settings (no STUN or TURN server unless named here). The ICE role is set by
     /// JSEP (the offerer controls), not by `ice.role`.
     public var ice = ICEConfiguration()

@@ -21,6 +21,12 @@ public enum SessionNegotiation {
         (4, "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", [.audio, .video]),
     ]
 
+    /// Header extensions MeetKit reads but does not offer: the RTP stream ids that tell a
+    /// simulcast sender's layers apart (RFC 8852).
+    public static let ridExtensions = [
+        "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    ]
+
     /// This side's SCTP port for data channels (RFC 8841 §5).
     public static let sctpPort: UInt16 = 5000
     /// The largest data channel message this side takes by default (`a=max-message-size`,
@@ -101,7 +107,8 @@ public enum SessionNegotiation {
             answer.media.append(
                 mediaSection(
                     LocalMediaSection(mid: m.mid, kind: m.kind, direction: direction, track: track), codec: m.codec,
-                    extensions: m.extensions, transport: transport, setup: "active"))
+                    extensions: m.extensions, transport: transport, setup: "active",
+                    receiveRIDs: direction == .recvonly || direction == .sendrecv ? m.remoteRIDs : []))
         }
         return answer
     }
@@ -156,7 +163,7 @@ public enum SessionNegotiation {
     /// One bundled audio or video section: transport attributes, codec, extensions, what it sends.
     private static func mediaSection(
         _ section: LocalMediaSection, codec: NegotiatedCodec, extensions: [String: UInt8],
-        transport: LocalTransportParameters, setup: String
+        transport: LocalTransportParameters, setup: String, receiveRIDs: [String] = []
     ) -> MediaDescription {
         var formats = [String(codec.payloadType)]
         if let rtx = codec.rtxPayloadType { formats.append(String(rtx)) }
@@ -186,6 +193,11 @@ public enum SessionNegotiation {
                 a.append(SDPAttribute("ssrc", "\(ssrc) cname:\(track.cname)"))
                 a.append(SDPAttribute("ssrc", "\(ssrc) msid:\(track.streamID) \(track.trackID)"))
             }
+        }
+        if !receiveRIDs.isEmpty {
+            // Every layer the peer offered is taken (RFC 8853 §5.3).
+            for rid in receiveRIDs { a.append(SDPAttribute("rid", "\(rid) recv")) }
+            a.append(SDPAttribute("simulcast", "recv " + receiveRIDs.joined(separator: ";")))
         }
         for c in transport.candidates { a.append(SDPAttribute("candidate", c.attributeValue)) }
         if transport.endOfCandidates { a.append(SDPAttribute("end-of-candidates")) }
@@ -285,7 +297,18 @@ public enum SessionNegotiation {
                 continue
             }
             try takeTransport(of: m, mid: mid)
-            let wanted = Set(offeredExtensions.filter { $0.kinds.contains(kind) }.map(\.uri))
+            var wanted = Set(offeredExtensions.filter { $0.kinds.contains(kind) }.map(\.uri))
+            // Simulcast (RFC 8853): the layers a sending peer offers, told apart by RID. The
+            // RID extensions are accepted on every video section of an offer: a peer adds a
+            // simulcast section later only if the BUNDLE already negotiated them.
+            if remoteIsOffer, kind == .video { wanted.formUnion(ridExtensions) }
+            var rids: [String] = []
+            if remoteIsOffer, kind == .video, let simulcast = m.simulcast, simulcast.hasPrefix("send ") {
+                let offered = Set(m.rids.filter { $0.direction == "send" }.map(\.id))
+                rids = simulcast.dropFirst(5).split(whereSeparator: { $0 == ";" || $0 == "," || $0 == " " })
+                    .map { String($0.hasPrefix("~") ? $0.dropFirst() : $0) }.filter(offered.contains)
+                if rids.count < 2 { rids = [] }
+            }
             var extensions: [String: UInt8] = [:]
             for e in m.extMaps where wanted.contains(e.uri) && e.id <= 255 { extensions[e.uri] = UInt8(e.id) }
             var seenSSRCs = Set<UInt32>()
@@ -304,7 +327,7 @@ public enum SessionNegotiation {
             media.append(
                 NegotiatedMedia(
                     mid: mid, kind: kind, direction: ours, codec: codec, extensions: extensions, remoteSSRCs: ssrcs,
-                    remoteRTX: rtx, remoteStreamID: msid?.stream, remoteTrackID: msid?.track))
+                    remoteRTX: rtx, remoteStreamID: msid?.stream, remoteTrackID: msid?.track, remoteRIDs: rids))
             takeCandidates(of: m)
         }
         guard let credentials, let fingerprint, let role, !media.isEmpty || application != nil else {

@@ -16,6 +16,10 @@ final class Transceiver {
     let sender: RTPSender
     /// The incoming stream.
     let receiver: RTPReceiver
+    /// The incoming simulcast layers by RTP stream id (RFC 8853), when the peer sends several.
+    var layers: [String: RTPReceiver] = [:]
+    /// Every receiver: the stream's and its layers'.
+    var receivers: [RTPReceiver] { [receiver] + layers.values }
     var stats = PeerConnectionCore.TransceiverStatistics()
 
     init(
