@@ -201,18 +201,19 @@ actor RoomDirectory {
         r.subscriberPrimary = !p.singlePeerConnection
         r.pingInterval = Int32(configuration.pingInterval.components.seconds)
         r.pingTimeout = Int32(configuration.pingTimeout.components.seconds)
+        r.serverInfo = serverInfo
+        r.enabledPublishCodecs = Room.codecs
+        return r
+    }
+
+    /// What the server says of itself in join and reconnect responses.
+    private var serverInfo: Livekit_ServerInfo {
         var info = Livekit_ServerInfo()
         info.edition = .standard
         info.version = configuration.serverVersion
         info.protocol = 16
         info.nodeID = "meet-server"
-        r.serverInfo = info
-        var opus = Livekit_Codec()
-        opus.mime = "audio/opus"
-        var vp8 = Livekit_Codec()
-        vp8.mime = "video/VP8"
-        r.enabledPublishCodecs = [opus, vp8]
-        return r
+        return info
     }
 
     /// A participant whose WebSocket came back: the new session takes over its outbox.
@@ -226,10 +227,7 @@ actor RoomDirectory {
         p.signalLostAt = nil
         p.lastHeard = .now
         var r = Livekit_ReconnectResponse()
-        var info = Livekit_ServerInfo()
-        info.version = configuration.serverVersion
-        info.protocol = 16
-        r.serverInfo = info
+        r.serverInfo = serverInfo
         // Reliable data up to this sequence arrived: the client resends only what follows.
         r.lastMessageSeq = lastReliableSequence
         p.send(.reconnect(r))

@@ -172,12 +172,15 @@ final class Room {
         r.creationTimeMs = creationTimeMs
         r.numParticipants = UInt32(participants.filter { !$0.hidden }.count)
         r.numPublishers = UInt32(participants.filter { !$0.tracks.isEmpty }.count)
-        var opus = Livekit_Codec()
-        opus.mime = "audio/opus"
-        var vp8 = Livekit_Codec()
-        vp8.mime = "video/VP8"
-        r.enabledCodecs = [opus, vp8]
+        r.enabledCodecs = Self.codecs
         return r
+    }
+
+    /// The codecs meet-server relays.
+    static let codecs: [Livekit_Codec] = ["audio/opus", "video/VP8"].map { mime in
+        var codec = Livekit_Codec()
+        codec.mime = mime
+        return codec
     }
 }
 
