@@ -8,6 +8,8 @@ line on stdout:
 
     {"cmd": "publish_audio", "hz": 440}                  a sine tone as the microphone
     {"cmd": "publish_video", "width": 640, "height": 360, "simulcast": false, "source": "camera"}
+    {"cmd": "sender_stats"}                              → libwebrtc's outgoing streams (rid, size,
+                                                           quality limitation, target bitrate)
     {"cmd": "data", "payload": "…", "reliable": true, "topic": "t", "to": ["bob"]}
     {"cmd": "text", "text": "…", "topic": "lk.chat"}      a text stream
     {"cmd": "attributes", "attributes": {"k": "v"}}
@@ -225,6 +227,19 @@ class Participant:
                 "signal_reconnect": rtc.SimulateScenarioKind.SIMULATE_SIGNAL_RECONNECT,
             }
             await self.room.simulate_scenario(kinds[c["scenario"]])
+        elif name == "sender_stats":
+            # What libwebrtc says of its outgoing streams (resolution, and what limits it).
+            stats = await self.room.get_rtc_stats()
+            out = []
+            for s in stats.publisher_stats:
+                if s.HasField("outbound_rtp"):
+                    o = s.outbound_rtp
+                    out.append({
+                        "rid": o.outbound.rid, "width": o.outbound.frame_width, "height": o.outbound.frame_height,
+                        "limitation": o.outbound.quality_limitation_reason, "active": o.outbound.active,
+                        "target": o.outbound.target_bitrate,
+                    })
+            emit("sender_stats", streams=out)
         elif name == "stats":
             emit("stats", **self.stats())
         elif name == "leave":
