@@ -161,8 +161,10 @@ final class MediaRouter: DatagramMachine {
         let id = MediaConnectionID(value: nextID)
         nextID += 1
         var configuration = PeerConnectionConfiguration()
-        // Publishers' bandwidth estimation (and so their simulcast layers) runs on it.
-        configuration.sendsTransportFeedback = true
+        // Publishers estimate their bandwidth from receiver reports: with transport-cc
+        // negotiated, libwebrtc's estimate collapsed here and its upper simulcast layers
+        // stopped (even with the feedback TransportFeedbackGenerator makes).
+        configuration.negotiatesTransportCC = false
         let core = try PeerConnectionCore(configuration: configuration)
         core.start(localAddresses: [advertisedAddress], now: now)
         let connection = Connection(id: id, core: core, participant: sid, role: role)

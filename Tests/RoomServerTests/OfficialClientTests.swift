@@ -153,8 +153,9 @@ struct SubscriptionTests {
 }
 
 /// Simulcast: the official client publishes a 1280x720 camera in three layers (q, h, f);
-/// the subscriber gets the high one, and a smaller picture once it asks for the low
-/// quality (UpdateTrackSettings), the switch made at a keyframe of the new layer.
+/// the subscriber gets the high one, a smaller picture once it asks for the low quality
+/// (UpdateTrackSettings), and the full one again on high — each switch at a keyframe of
+/// the new layer.
 @Suite("meet-server simulcast", .serialized)
 struct SimulcastTests {
     @Test func theSubscriberGetsTheLayerItAsksFor() async throws {
@@ -176,6 +177,9 @@ struct SimulcastTests {
         try bob.command(["cmd": "quality", "identity": "alice", "quality": "low"])
         let low = try await size(after: .seconds(3))
         #expect(low.0 > 0 && low.0 < 1280 && low.1 < 720, "low \(low)")
+        try bob.command(["cmd": "quality", "identity": "alice", "quality": "high"])
+        let again = try await size(after: .seconds(3))
+        #expect(again == (1280, 720), "high again \(again)")
     }
 }
 

@@ -37,7 +37,8 @@ extension PeerConnectionCore {
         do {
             return try SessionNegotiation.makeAnswer(
                 to: offer, sessionID: sessionID, version: version, transport: localTransport, tracks: tracks,
-                maxMessageSize: configuration.sctp.maxReceivedMessageSize)
+                maxMessageSize: configuration.sctp.maxReceivedMessageSize,
+                transportCC: configuration.negotiatesTransportCC)
         } catch {
             throw .negotiation(error)
         }
@@ -71,7 +72,8 @@ extension PeerConnectionCore {
         let isOffer = signalingState != .haveLocalOffer
         let session: NegotiatedSession
         do {
-            session = try SessionNegotiation.negotiate(remote: sdp, remoteIsOffer: isOffer)
+            session = try SessionNegotiation.negotiate(
+                remote: sdp, remoteIsOffer: isOffer, transportCC: configuration.negotiatesTransportCC)
         } catch {
             throw .negotiation(error)
         }

@@ -96,6 +96,12 @@ public struct PeerConnectionConfiguration: Sendable {
     /// numbers its packets (the transport-wide-cc extension): what libwebrtc senders
     /// estimate their bandwidth from. Off by default.
     public var sendsTransportFeedback = false
+    /// Whether an answer takes the peer's transport-wide congestion control (its sequence
+    /// number extension and `transport-cc` feedback). A relay that does not send that
+    /// feedback turns it off: libwebrtc senders then estimate their bandwidth from receiver
+    /// reports and ramp up, where with transport-cc negotiated and its feedback missing (or
+    /// not to their liking) their estimate collapses and they stop their upper simulcast layers.
+    public var negotiatesTransportCC = true
     /// ICE settings (no STUN or TURN server unless named here). The ICE role is set by
     /// JSEP (the offerer controls), not by `ice.role`.
     public var ice = ICEConfiguration()

@@ -79,9 +79,9 @@ public enum SessionNegotiation {
     /// sections MeetKit does not take are rejected (port 0, left out of the BUNDLE group).
     public static func makeAnswer(
         to offer: SessionDescription, sessionID: UInt64, version: UInt64, transport: LocalTransportParameters,
-        tracks: [String: LocalTrackIdentity], maxMessageSize: Int = maxMessageSize
+        tracks: [String: LocalTrackIdentity], maxMessageSize: Int = maxMessageSize, transportCC: Bool = true
     ) throws(NegotiationError) -> SessionDescription {
-        let negotiated = try negotiate(remote: offer, remoteIsOffer: true)
+        let negotiated = try negotiate(remote: offer, remoteIsOffer: true, transportCC: transportCC)
         var accepted: [String: NegotiatedMedia] = [:]
         for m in negotiated.media where accepted[m.mid] == nil { accepted[m.mid] = m }
         var bundle = negotiated.media.map(\.mid)
@@ -208,7 +208,12 @@ public enum SessionNegotiation {
     /// Reads the peer's description. `remoteIsOffer` decides the DTLS role: answering an
     /// actpass offer, MeetKit is the client; receiving an answer, the opposite of its setup.
     /// - Throws: ``NegotiationError`` naming the section at fault.
-    public static func negotiate(remote: SessionDescription, remoteIsOffer: Bool) throws(NegotiationError)
+    /// - Parameter transportCC: whether transport-wide congestion control (its sequence
+    ///   number extension and `transport-cc` feedback) is taken; a peer that will not send
+    ///   that feedback declines it, so the sender estimates from receiver reports instead.
+    public static func negotiate(
+        remote: SessionDescription, remoteIsOffer: Bool, transportCC: Bool = true
+    ) throws(NegotiationError)
         -> NegotiatedSession
     {
         guard remote.media.count <= maxSections else { throw .tooManySections(remote.media.count) }
@@ -286,7 +291,7 @@ public enum SessionNegotiation {
             guard let mid = m.mid else { throw .missingMid(index: index) }
             let codec: NegotiatedCodec
             do {
-                codec = try pickCodec(m, kind: kind, mid: mid)
+                codec = try pickCodec(m, kind: kind, mid: mid, transportCC: transportCC)
             } catch {
                 // An offer's section without a common codec is rejected in the answer; an
                 // answer cannot choose a codec that was not offered.
@@ -302,6 +307,9 @@ public enum SessionNegotiation {
             // RID extensions are accepted on every video section of an offer: a peer adds a
             // simulcast section later only if the BUNDLE already negotiated them.
             if remoteIsOffer, kind == .video { wanted.formUnion(ridExtensions) }
+            if !transportCC {
+                wanted.remove("http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01")
+            }
             var rids: [String] = []
             if remoteIsOffer, kind == .video, let simulcast = m.simulcast, simulcast.hasPrefix("send ") {
                 let offered = Set(m.rids.filter { $0.direction == "send" }.map(\.id))
@@ -341,7 +349,8 @@ public enum SessionNegotiation {
 
     /// The first codec of the section (in the sender's preference order) that MeetKit has,
     /// with its RTX payload type if the section pairs one.
-    private static func pickCodec(_ m: MediaDescription, kind: MediaKind, mid: String) throws(NegotiationError)
+    private static func pickCodec(_ m: MediaDescription, kind: MediaKind, mid: String, transportCC: Bool = true)
+        throws(NegotiationError)
         -> NegotiatedCodec
     {
         let codecs = m.codecs
@@ -354,7 +363,8 @@ public enum SessionNegotiation {
         let rtx = codecs.first {
             $0.rtpMap.name.lowercased() == "rtx" && $0.parameters["apt"] == String(found.rtpMap.payloadType)
         }
-        let supported: Set<String> = ["nack", "nack pli", "ccm fir", "transport-cc", "goog-remb"]
+        var supported: Set<String> = ["nack", "nack pli", "ccm fir", "transport-cc", "goog-remb"]
+        if !transportCC { supported.remove("transport-cc") }
         return NegotiatedCodec(
             codec: kind == .audio ? .opus : .vp8, payloadType: UInt8(found.rtpMap.payloadType),
             channels: found.rtpMap.channels, formatParameters: found.formatParameters,
