@@ -57,10 +57,7 @@ extension PeerConnectionCore {
             audioLevel: levelID.flatMap { id in forwarded.audioLevel.map { (id, $0.voiceActivity, $0.level) } },
             keepHistory: media.codec.feedback.contains("nack"), now: now)
         guard (try? transport.sendRTP(packet)) != nil else { return }
-        t.sender.didSend(packet, now: now)
-        t.stats.packetsSent += 1
-        t.stats.lastSequenceNumberSent = packet.header.sequenceNumber
-        t.stats.bytesSent += packet.payload.count
+        didSend(packet, on: t, now: now)
         if packet.header.marker || t.kind == .audio { t.stats.framesSent += 1 }
     }
 }

@@ -114,12 +114,22 @@ extension PeerConnectionCore {
         var sent = false
         for packet in packets where (try? transport.sendRTP(packet)) != nil {
             sent = true
-            t.sender.didSend(packet, now: now)
-            t.stats.packetsSent += 1
-            t.stats.lastSequenceNumberSent = packet.header.sequenceNumber
-            t.stats.bytesSent += packet.payload.count
+            didSend(packet, on: t, now: now)
         }
         if sent { t.stats.framesSent += 1 }
+    }
+
+    /// Counts a packet that went out on `t` (its sender's report counters, the statistics).
+    func didSend(_ packet: RTPPacket, on t: Transceiver, now: Duration) {
+        t.sender.didSend(packet, now: now)
+        t.stats.packetsSent += 1
+        t.stats.lastSequenceNumberSent = packet.header.sequenceNumber
+        t.stats.bytesSent += packet.payload.count
+    }
+
+    /// The id the peer gave header extension `uri` (one BUNDLE: every section agrees).
+    func negotiatedExtensionID(_ uri: String) -> UInt8? {
+        transceivers.lazy.compactMap { $0.negotiated?.extensions[uri] }.first
     }
 
     // MARK: receiving RTP
@@ -127,8 +137,8 @@ extension PeerConnectionCore {
     private func transceiver(for packet: RTPPacket) -> Transceiver? {
         if let t = transceivers.first(where: { $0.receiver.remoteSSRC == packet.header.ssrc }) { return t }
         // No a=ssrc from the peer: the mid header extension names the section (RFC 8843 §15)…
-        if let id = transceivers.lazy.compactMap({ $0.negotiated?.extensions["urn:ietf:params:rtp-hdrext:sdes:mid"] })
-            .first, let mid = packet.header.mid(id: id), let t = transceiver(mid: mid), t.receiver.remoteSSRC == nil,
+        if let id = negotiatedExtensionID("urn:ietf:params:rtp-hdrext:sdes:mid"), let mid = packet.header.mid(id: id),
+            let t = transceiver(mid: mid), t.receiver.remoteSSRC == nil,
             t.negotiated?.codec.payloadType == packet.header.payloadType
         {
             t.receiver.remoteSSRC = packet.header.ssrc
@@ -171,9 +181,7 @@ extension PeerConnectionCore {
 
     /// The transport-wide sequence number extension's id, when negotiated.
     private var transportSequenceID: UInt8? {
-        transceivers.lazy.compactMap {
-            $0.negotiated?.extensions["http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"]
-        }.first
+        negotiatedExtensionID("http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01")
     }
 
     /// The simulcast layer `packet` belongs to (RFC 8853): one whose SSRC is already known,
@@ -187,15 +195,13 @@ extension PeerConnectionCore {
                 if r.remoteRTXSSRC == ssrc { return .layerRetransmission(t, rid) }
             }
         }
-        guard
-            let ids = transceivers.lazy.compactMap({ $0.negotiated?.extensions }).first(where: {
-                $0[SessionNegotiation.ridExtensions[0]] != nil
-            }),
-            let midID = ids["urn:ietf:params:rtp-hdrext:sdes:mid"], let mid = packet.header.mid(id: midID),
-            let t = transceiver(mid: mid), !t.layers.isEmpty, let codec = t.negotiated?.codec
+        guard let midID = negotiatedExtensionID("urn:ietf:params:rtp-hdrext:sdes:mid"),
+            let mid = packet.header.mid(id: midID), let t = transceiver(mid: mid), !t.layers.isEmpty,
+            let codec = t.negotiated?.codec
         else { return nil }
         func rid(_ uri: String) -> String? {
-            ids[uri].flatMap { packet.header.extensionBytes(id: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            t.negotiated?.extensions[uri].flatMap { packet.header.extensionBytes(id: $0) }
+                .map { String(decoding: $0, as: UTF8.self) }
         }
         if packet.header.payloadType == codec.payloadType, let rid = rid(SessionNegotiation.ridExtensions[0]),
             let r = t.layers[rid], r.remoteSSRC == nil
