@@ -158,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "MeetKitBench",
             dependencies: [
-                "Codec", "Transport", "MeetKitTestSupport", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
+                "Codec", "Transport", "MeetKitTestSupport", "RoomServer", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -226,7 +226,9 @@ func benchSecureSetup() async throws {
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 // `--receive`: only the receive-path rows; `--data`: only the data channel row.
-let dataOnly = CommandLine.arguments.contains("--data")
+// `--forward`: only meet-server's forwarding rows.
+let forwardOnly = CommandLine.arguments.contains("--forward")
+let dataOnly = CommandLine.arguments.contains("--data") || forwardOnly
 let receiveOnly = CommandLine.arguments.contains("--receive") || dataOnly
 if !receiveOnly {
     try benchOpus()
@@ -244,4 +246,8 @@ if !receiveOnly {
     try await benchICE()
     try await benchSecureSetup()
 }
-if !receiveOnly || CommandLine.arguments.contains("--data") { try await benchDataChannel() }
+if !receiveOnly || (dataOnly && !forwardOnly) { try await benchDataChannel() }
+if !receiveOnly || forwardOnly {
+    try benchServerForwarding(.audio)
+    try benchServerForwarding(.video)
+}

@@ -19,9 +19,9 @@ public struct MediaConnectionID: Hashable, Sendable, CustomStringConvertible {
 /// with the sender's identity stamped by the server. The signalling side drives each
 /// connection's JSEP through ``withConnection(_:_:)`` and hears of candidates, states and
 /// tracks through the router's events.
-final class MediaRouter: DatagramMachine {
+package final class MediaRouter: DatagramMachine {
     /// What the signalling side hears of.
-    enum Event: Sendable {
+    package enum Event: Sendable {
         /// A local candidate to trickle to the participant.
         case localCandidate(MediaConnectionID, ICECandidate)
         /// The connection's aggregate state changed.
@@ -31,7 +31,7 @@ final class MediaRouter: DatagramMachine {
     }
 
     /// Which of a participant's connections this is (LiveKit's signal target).
-    enum Role: Sendable {
+    package enum Role: Sendable {
         /// The participant offers it and sends on it (`/rtc`).
         case publisher
         /// The server offers it and sends on it (`/rtc`).
@@ -44,7 +44,7 @@ final class MediaRouter: DatagramMachine {
     }
 
     /// Counters for what was dropped.
-    struct Statistics: Sendable, Equatable {
+    package struct Statistics: Sendable, Equatable {
         /// Datagrams from an address no STUN check introduced.
         var unroutedDatagrams = 0
         /// Data packets that did not decode, or from a participant without the right.
@@ -52,15 +52,20 @@ final class MediaRouter: DatagramMachine {
         /// Data packets relayed (one per recipient).
         var relayedDataPackets = 0
         /// RTP packets relayed (one per subscriber).
-        var relayedPackets = 0
+        package var relayedPackets = 0
         /// Packets received per simulcast layer (RID).
         var layerPackets: [String: Int] = [:]
     }
 
     /// One transceiver of one connection.
-    struct TrackEnd: Hashable, Sendable {
-        var connection: MediaConnectionID
-        var mid: String
+    package struct TrackEnd: Hashable, Sendable {
+        package var connection: MediaConnectionID
+        package var mid: String
+
+        package init(connection: MediaConnectionID, mid: String) {
+            self.connection = connection
+            self.mid = mid
+        }
     }
 
     final class Connection {
@@ -95,7 +100,7 @@ final class MediaRouter: DatagramMachine {
     private(set) var boundAddress: TransportAddress
     /// The address written in candidates (the bound one unless configured).
     private(set) var advertisedAddress: TransportAddress
-    private(set) var statistics = Statistics()
+    package private(set) var statistics = Statistics()
     private var connections: [MediaConnectionID: Connection] = [:]
     private var members: [String: Member] = [:]
     private var byUfrag: [String: MediaConnectionID] = [:]
@@ -128,7 +133,7 @@ final class MediaRouter: DatagramMachine {
     private var nextID = 1
     private var now: Duration = .zero
 
-    init(boundAddress: TransportAddress, advertisedAddress: TransportAddress? = nil) {
+    package init(boundAddress: TransportAddress, advertisedAddress: TransportAddress? = nil) {
         self.boundAddress = boundAddress
         self.advertisedAddress = advertisedAddress ?? boundAddress
     }
@@ -142,7 +147,7 @@ final class MediaRouter: DatagramMachine {
     // MARK: membership and connections
 
     /// Adds or updates a participant.
-    func setMember(sid: String, identity: String, room: String, canPublishData: Bool) {
+    package func setMember(sid: String, identity: String, room: String, canPublishData: Bool) {
         var member = members[sid] ?? Member(identity: identity, room: room, canPublishData: canPublishData)
         member.identity = identity
         member.room = room
@@ -157,7 +162,7 @@ final class MediaRouter: DatagramMachine {
     }
 
     /// A new connection for participant `sid`, gathering on the router's socket.
-    func openConnection(participant sid: String, role: Role, now: Duration) throws -> MediaConnectionID {
+    package func openConnection(participant sid: String, role: Role, now: Duration) throws -> MediaConnectionID {
         let id = MediaConnectionID(value: nextID)
         nextID += 1
         var configuration = PeerConnectionConfiguration()
@@ -197,7 +202,7 @@ final class MediaRouter: DatagramMachine {
     }
 
     /// Runs `body` with connection `id`'s core (JSEP, channels): its outputs follow.
-    func withConnection<R>(
+    package func withConnection<R>(
         _ id: MediaConnectionID, _ body: (PeerConnectionCore) throws -> R
     ) throws -> R {
         guard let connection = connections[id] else { throw RoomServerError.unknownConnection(id) }
@@ -227,8 +232,9 @@ final class MediaRouter: DatagramMachine {
 
     // MARK: DatagramMachine
 
-    func handleDatagram(_ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration)
-    {
+    package func handleDatagram(
+        _ data: inout [UInt8], from source: TransportAddress, to local: TransportAddress, now: Duration
+    ) {
         self.now = now
         var id = byAddress[source]
         if DatagramKind(data) == .stun, let message = try? STUNMessage(parsing: data), let username = message.username,
@@ -288,7 +294,7 @@ final class MediaRouter: DatagramMachine {
 
     /// Relays the track `published` to the transceiver `subscribed`, and asks the publisher
     /// for a keyframe so the new subscriber can start decoding.
-    func subscribe(_ subscribed: TrackEnd, to published: TrackEnd, now: Duration) {
+    package func subscribe(_ subscribed: TrackEnd, to published: TrackEnd, now: Duration) {
         unsubscribe(subscribed)
         subscribers[published, default: []].append(subscribed)
         sources[subscribed] = published
@@ -341,7 +347,7 @@ final class MediaRouter: DatagramMachine {
     }
 
     /// The transceivers `published` is relayed to.
-    func subscribers(of published: TrackEnd) -> [TrackEnd] { subscribers[published] ?? [] }
+    package func subscribers(of published: TrackEnd) -> [TrackEnd] { subscribers[published] ?? [] }
 
     /// Asks the publisher of what `subscribed` receives for a keyframe.
     func requestKeyframe(for subscribed: TrackEnd, now: Duration) {
@@ -359,7 +365,7 @@ final class MediaRouter: DatagramMachine {
         pending.insert(published.connection)
     }
 
-    func handleTimeout(now: Duration) {
+    package func handleTimeout(now: Duration) {
         self.now = now
         for connection in connections.values {
             guard let d = connection.deadline, d <= now else { continue }
@@ -369,7 +375,7 @@ final class MediaRouter: DatagramMachine {
         }
     }
 
-    func pollOutput() -> MachineOutput<Event> {
+    package func pollOutput() -> MachineOutput<Event> {
         while let id = pending.first {
             guard let connection = connections[id] else {
                 pending.remove(id)
