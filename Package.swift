@@ -89,7 +89,8 @@ let package = Package(
         .target(
             name: "Signaling",
             dependencies: [
-                "MeetKitSDP",
+                "MeetKitSDP", "LiveKitProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -205,9 +206,10 @@ let package = Package(
         .testTarget(
             name: "RoomServerTests",
             dependencies: [
-                "RoomServer", "LiveKitProtocol", "Transport", "Signaling", "MeetKitTestSupport",
+                "RoomServer", "LiveKitProtocol", "Transport", "Signaling", "RoomClient", "Codec", "MeetKitTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]),
     ]

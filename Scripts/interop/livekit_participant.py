@@ -14,6 +14,7 @@ line on stdout:
     {"cmd": "text", "text": "…", "topic": "lk.chat"}      a text stream
     {"cmd": "attributes", "attributes": {"k": "v"}}
     {"cmd": "mute", "kind": "audio", "muted": true}
+    {"cmd": "unpublish", "kind": "audio"}                stops publishing the track (renegotiates)
     {"cmd": "quality", "identity": "alice", "quality": "low"}   for its simulcast video
     {"cmd": "subscribe", "identity": "alice", "subscribed": false}   all of alice's tracks
     {"cmd": "simulate", "scenario": "node_failure"}      the server drops its WebSocket
@@ -62,6 +63,8 @@ class Participant:
             "track_unsubscribed",
             lambda t, pub, p: emit("track_unsubscribed", identity=p.identity, sid=pub.sid),
         )
+        room.on("track_published", lambda pub, p: emit("track_published", identity=p.identity, sid=pub.sid))
+        room.on("track_unpublished", lambda pub, p: emit("track_unpublished", identity=p.identity, sid=pub.sid))
         room.on("track_muted", lambda p, pub: emit("track_muted", identity=p.identity, sid=pub.sid))
         room.on("track_unmuted", lambda p, pub: emit("track_unmuted", identity=p.identity, sid=pub.sid))
         room.on(
@@ -204,6 +207,11 @@ class Participant:
                     pub.track.mute()
                 else:
                     pub.track.unmute()
+        elif name == "unpublish":
+            pub = self.local_tracks.pop(c.get("kind", "audio"), None)
+            if pub is not None:
+                await lp.unpublish_track(pub.sid)
+                emit("unpublished", kind=c.get("kind", "audio"), sid=pub.sid)
         elif name == "quality":
             qualities = {
                 "low": rtc.VideoQuality.VIDEO_QUALITY_LOW,

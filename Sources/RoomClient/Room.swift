@@ -53,6 +53,10 @@ public final class Room: Sendable {
         var publisherTrickle: CandidateTrickler?
         var subscriberTrickle: CandidateTrickler?
         var localTracks: [LocalTrack] = []
+        /// Server candidates that came before the description they belong to, per
+        /// connection (true: the publisher), and whether that connection has one.
+        var earlyCandidates: [Bool: [ICECandidate]] = [:]
+        var described: Set<Bool> = []
         var tasks: [Task<Void, Never>] = []
         var left = false
     }
@@ -124,6 +128,8 @@ public final class Room: Sendable {
             sink.yield(.speaking(participantID: id, on))
         case .subscriberOffer(let offer, let tracks):
             serial.yield { await self.answer(offer, tracks: tracks) }
+        case .remoteCandidate(let candidate, let publisher):
+            addRemoteCandidate(candidate, publisher: publisher)
         case .mediaConnected:
             break
         case .disconnected(let reason):
@@ -189,6 +195,7 @@ public final class Room: Sendable {
         do {
             let pc = try await subscriberConnection()
             try await pc.setRemoteDescription(offer)
+            await remoteDescribed(pc, publisher: false)
             var fresh: [SubscribedTrack] = []
             for t in tracks {
                 try await pc.setReceiveOutput(t.kind == .audio ? options.audioOutput : options.videoOutput, mid: t.mid)
@@ -249,6 +256,30 @@ public final class Room: Sendable {
             sink.yield(.connectionState(s, publisher: false))
         default: break
         }
+    }
+
+    /// A server candidate for one connection: added now if the connection has the
+    /// server's description, else once it has.
+    private func addRemoteCandidate(_ candidate: ICECandidate, publisher: Bool) {
+        let pc = state.withLock { s -> PeerConnection? in
+            guard s.described.contains(publisher) else {
+                s.earlyCandidates[publisher, default: []].append(candidate)
+                return nil
+            }
+            return publisher ? s.publisher : s.subscriber
+        }
+        guard let pc else { return }
+        Task { try? await pc.addICECandidate(candidate) }
+    }
+
+    /// The server's description was applied to one connection: candidates that came early
+    /// are added.
+    private func remoteDescribed(_ pc: PeerConnection, publisher: Bool) async {
+        let early = state.withLock { s in
+            s.described.insert(publisher)
+            return s.earlyCandidates.removeValue(forKey: publisher) ?? []
+        }
+        for candidate in early { try? await pc.addICECandidate(candidate) }
     }
 
     /// Trickles one connection's late candidates through the signaling.
@@ -318,6 +349,7 @@ public final class Room: Sendable {
         let answer = try await signaling.publish(
             offer: offer, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
         try await pc.setRemoteDescription(answer)
+        await remoteDescribed(pc, publisher: true)
         return added
     }
 
@@ -366,6 +398,7 @@ public final class Room: Sendable {
             defer {
                 s.publisher = nil
                 s.localTracks = []
+                s.described.remove(true)
             }
             return s.publisher
         }

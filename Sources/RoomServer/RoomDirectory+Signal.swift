@@ -107,6 +107,7 @@ extension RoomDirectory {
             for (sid, mid) in p.singlePeerConnection ? p.subscriptions : [:] { response.midToTrackID[mid] = sid }
             logger.trace("answer", metadata: ["participant": "\(p.identity)", "sdp": "\(response.sdp)"])
             p.send(.answer(response))
+            await unpublishStopped(by: sdp, of: p)
             if !newlyAssigned.isEmpty {
                 let tracks = newlyAssigned.compactMap { a -> (MediaRouter.TrackEnd, MediaRouter.TrackEnd)? in
                     guard let w = waiting.first(where: { $0.sid == a.sid }), let pub = publishers[a.sid] else {
@@ -121,6 +122,27 @@ extension RoomDirectory {
         } catch {
             refuseDescription(p, "offer refused: \(error)")
         }
+    }
+
+    /// Unpublishes the tracks of `p` whose sections `offer` no longer sends on (a client
+    /// removes a track by renegotiating): the owner gets TrackUnpublished, the room a
+    /// ParticipantUpdate, and their subscribers stop receiving them.
+    func unpublishStopped(by offer: SessionDescription, of p: Participant) async {
+        guard let room = find(p.sid)?.1 else { return }
+        let sending = Set(
+            offer.media.filter { $0.port != 0 && [.sendrecv, .sendonly].contains($0.direction ?? .sendrecv) }
+                .compactMap(\.mid))
+        let stopped = p.tracks.filter { !$0.mid.isEmpty && !sending.contains($0.mid) }
+        guard !stopped.isEmpty else { return }
+        p.tracks.removeAll { t in stopped.contains { $0.sid == t.sid } }
+        p.version += 1
+        for track in stopped {
+            var response = Livekit_TrackUnpublishedResponse()
+            response.trackSid = track.sid
+            p.send(.trackUnpublished(response))
+            for q in room.participants where q !== p { await unsubscribe(q, from: track.sid) }
+        }
+        broadcast(p, in: room)
     }
 
     /// The participant's answer to the server's subscriber offer.
@@ -213,21 +235,12 @@ extension RoomDirectory {
     /// The candidate of a trickled RTCIceCandidateInit JSON; nil for end-of-candidates
     /// (an empty candidate) and for what does not parse.
     nonisolated static func candidate(fromInit json: String) -> ICECandidate? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let text = object["candidate"] as? String, !text.isEmpty
-        else { return nil }
-        let line = text.hasPrefix("a=") ? String(text.dropFirst(2)) : text
-        let value = line.hasPrefix("candidate:") ? String(line.dropFirst("candidate:".count)) : line
-        return try? ICECandidate(parsing: value)
+        CandidateInit.attributeValue(fromJSON: json).flatMap { try? ICECandidate(parsing: $0) }
     }
 
     /// The RTCIceCandidateInit JSON LiveKit clients expect for a server candidate.
     nonisolated static func candidateInit(_ candidate: ICECandidate?, mid: String) -> String {
-        let object: [String: Any] = [
-            "candidate": candidate?.description ?? "", "sdpMid": mid, "sdpMLineIndex": 0,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        CandidateInit.json(attributeValue: candidate?.attributeValue, mid: mid)
     }
 
     // MARK: tracks and metadata

@@ -97,6 +97,9 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     /// The server offers (or re-offers) the subscriber connection; answer it with
     /// ``RoomSignaling/answerSubscription(_:)``.
     case subscriberOffer(SessionDescription, tracks: [SubscribedTrack])
+    /// A candidate of the server's side of the publisher (or subscriber) connection,
+    /// trickled after its description (LiveKit trickles; Janus puts them in its SDP).
+    case remoteCandidate(ICECandidate, publisher: Bool)
     /// The server's side of the publisher (or subscriber) connection is up.
     case mediaConnected(publisher: Bool)
     /// The connection to the server ended.

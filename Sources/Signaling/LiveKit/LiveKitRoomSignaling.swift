@@ -1,0 +1,387 @@
+import Foundation
+import LiveKitProtocol
+import Logging
+import MeetKitSDP
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// How a ``LiveKitRoomSignaling`` connects.
+public struct LiveKitConnectOptions: Sendable {
+    /// How long the server may take to answer a join, a track publication or an offer.
+    public var timeout: Duration = .seconds(10)
+    /// The event loops of the WebSocket.
+    public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    /// The defaults: 10 s answers, NIO's shared event loops.
+    public init() {}
+}
+
+/// Joining a LiveKit room — Visio's server, LiveKit Cloud, `meet-server` — behind the
+/// ``RoomSignaling`` seam, with LiveKit's client protocol (protobuf over a WebSocket at
+/// `/rtc`): a publisher connection this side offers and a subscriber connection the server
+/// offers, as for Janus.
+///
+/// The token names the room and the participant (identity, display name, rights): `join`'s
+/// `room` and `displayName` are not sent. A refused join throws ``LiveKitError`` with the
+/// server's reason (`/rtc/validate`): ``LiveKitError/unauthorized(_:)`` for a bad, expired
+/// or wrongly signed token, ``LiveKitError/roomFull(_:)``, …
+///
+/// ```swift
+/// let signaling = LiveKitRoomSignaling(url: "wss://livekit.example", token: token)
+/// let room = try await Room.join(signaling: signaling, room: "", displayName: "")
+/// ```
+///
+/// Subscriptions are explicit (`auto_subscribe=0`): ``RoomClient``'s `Room` asks for the
+/// tracks it wants with ``subscribe(to:)`` (UpdateSubscription) and the server offers them.
+/// The server's pings are answered; a server silent for longer than the ping timeout it
+/// announced ends the connection (``RoomSignalingEvent/disconnected(reason:)``).
+public final class LiveKitRoomSignaling: RoomSignaling {
+    public let events: AsyncStream<RoomSignalingEvent>
+    private let sink: AsyncStream<RoomSignalingEvent>.Continuation
+    private let endpoint: Result<LiveKitEndpoint, LiveKitError>
+    private let options: LiveKitConnectOptions
+    private let state: Mutex<State>
+    private let joined = PendingReplies<Livekit_JoinResponse>()
+    private let published = PendingReplies<Livekit_TrackInfo>()
+    private let answers = PendingReplies<Livekit_SessionDescription>()
+    private let logger = Logger(label: "meetkit.livekit")
+
+    private struct State {
+        var token: String
+        var channel: LiveKitSignalChannel?
+        var join: Livekit_JoinResponse?
+        /// Remote participants by sid.
+        var remote: [String: Livekit_ParticipantInfo] = [:]
+        /// This side's published tracks: the sid of the track on each publisher mid.
+        var publishedByMid: [String: String] = [:]
+        var lastOfferID: UInt32 = 0
+        var lastPong = ContinuousClock.now
+        var roundTrip: Duration?
+        var ended = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    /// A client for the LiveKit server at `url` (`wss://…`, `ws://…:7880`, `https://…`)
+    /// joining with `token`; nothing is sent before ``join(room:displayName:)``.
+    public init(url: String, token: String, options: LiveKitConnectOptions = .init()) {
+        do throws(LiveKitError) {
+            endpoint = .success(try LiveKitEndpoint(url))
+        } catch {
+            endpoint = .failure(error)
+        }
+        self.options = options
+        state = Mutex(State(token: token))
+        (events, sink) = AsyncStream.makeStream(of: RoomSignalingEvent.self)
+    }
+
+    /// The round-trip time of the last ping the server answered.
+    public var roundTripTime: Duration? { state.withLock { $0.roundTrip } }
+
+    /// The server's version, from its JoinResponse.
+    public var serverVersion: String? { state.withLock { $0.join?.serverVersion } }
+
+    /// The room's name, from the JoinResponse.
+    public var roomName: String? { state.withLock { $0.join?.room.name } }
+
+    // MARK: joining
+
+    /// Connects with the token and waits for the server's JoinResponse.
+    /// - Throws: ``LiveKitError``: the server's refusal, ``LiveKitError/unreachable(_:)``,
+    ///   ``LiveKitError/timedOut(_:)``.
+    public func join(room: String, displayName: String) async throws -> RoomJoinInfo {
+        let endpoint = try endpoint.get()
+        let token = state.withLock { $0.token }
+        let channel = try await LiveKitSignalChannel.open(
+            endpoint, path: "/rtc",
+            query: [
+                ("access_token", token), ("auto_subscribe", "0"), ("sdk", "swift"), ("version", "0.1.0"),
+                ("protocol", "16"), ("adaptive_stream", "0"),
+            ], group: options.group)
+        state.withLock { $0.channel = channel }
+        let reader = Task { await self.read(channel) }
+        state.withLock { $0.tasks.append(reader) }
+        let join: Livekit_JoinResponse
+        do {
+            join = try await joined.wait(for: "join", timeout: options.timeout, what: "the server's JoinResponse")
+        } catch {
+            await end(.disconnected("join failed: \(error)"), announce: false)
+            throw error
+        }
+        let others = state.withLock { s in
+            s.join = join
+            s.lastPong = .now
+            for p in join.otherParticipants { s.remote[p.sid] = p }
+            return join.otherParticipants
+        }
+        let pinger = Task { await self.ping(every: join.pingInterval, timeout: join.pingTimeout) }
+        state.withLock { $0.tasks.append(pinger) }
+        return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
+    }
+
+    /// Reads the server's messages until the connection ends.
+    private func read(_ channel: LiveKitSignalChannel) async {
+        for await response in channel.responses {
+            guard let message = response.message else { continue }
+            handle(message)
+        }
+        await end(.disconnected(channel.closeReason ?? "the signalling connection closed"))
+    }
+
+    /// Answers pings and ends a connection whose server went quiet for `timeout` seconds.
+    private func ping(every interval: Int32, timeout: Int32) async {
+        let interval = Duration.seconds(max(1, Int(interval)))
+        let timeout = Duration.seconds(max(2, Int(timeout)))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard !Task.isCancelled else { return }
+            let (channel, silent, rtt) = state.withLock {
+                ($0.channel, ContinuousClock.now - $0.lastPong, $0.roundTrip)
+            }
+            if silent > timeout {
+                await end(.timedOut("no answer to pings for \(silent)"))
+                return
+            }
+            var ping = Livekit_Ping()
+            ping.timestamp = Self.milliseconds()
+            ping.rtt = rtt.map { Int64($0 / .milliseconds(1)) } ?? 0
+            try? await channel?.send(.pingReq(ping))
+        }
+    }
+
+    private static func milliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: server messages
+
+    private func handle(_ message: Livekit_SignalResponse.OneOf_Message) {
+        switch message {
+        case .join(let join):
+            joined.resolve("join", join)
+        case .answer(let answer):
+            let id = answer.id != 0 ? answer.id : state.withLock { $0.lastOfferID }
+            answers.resolve("answer-\(id)", answer)
+        case .offer(let offer):
+            subscriberOffer(offer)
+        case .trickle(let trickle):
+            guard let value = CandidateInit.attributeValue(fromJSON: trickle.candidateInit),
+                let candidate = try? ICECandidate(parsing: value)
+            else { return }
+            sink.yield(.remoteCandidate(candidate, publisher: trickle.target == .publisher))
+        case .update(let update):
+            participantsChanged(update.participants)
+        case .trackPublished(let response):
+            published.resolve("track-\(response.cid)", response.track)
+        case .trackUnpublished(let response):
+            state.withLock { s in s.publishedByMid = s.publishedByMid.filter { $0.value != response.trackSid } }
+        case .speakersChanged(let changed):
+            for speaker in changed.speakers { sink.yield(.speaking(participantID: speaker.sid, speaker.active)) }
+        case .leave(let leave):
+            Task { await self.end(.removed("\(leave.reason)")) }
+        case .pongResp(let pong):
+            state.withLock { s in
+                s.lastPong = .now
+                s.roundTrip = .milliseconds(max(0, Self.milliseconds() - pong.lastPingTimestamp))
+            }
+        case .pong:
+            state.withLock { $0.lastPong = .now }
+        case .refreshToken(let token):
+            state.withLock { $0.token = token }
+        default:
+            break
+        }
+    }
+
+    /// ParticipantUpdate: joins, leaves and track changes of the others (newer versions only).
+    private func participantsChanged(_ infos: [Livekit_ParticipantInfo]) {
+        var out: [RoomSignalingEvent] = []
+        state.withLock { s in
+            for info in infos where info.sid != s.join?.participant.sid {
+                let known = s.remote[info.sid]
+                if let known, known.version > info.version { continue }
+                if info.state == .disconnected {
+                    if s.remote.removeValue(forKey: info.sid) != nil {
+                        out.append(.participantLeft(id: info.sid, reason: nil))
+                    }
+                    continue
+                }
+                s.remote[info.sid] = info
+                let now = Self.participant(info)
+                if let known {
+                    if Self.participant(known).tracks != now.tracks {
+                        out.append(.tracksChanged(participantID: info.sid, tracks: now.tracks))
+                    }
+                } else {
+                    out.append(.participantJoined(now))
+                }
+            }
+        }
+        for event in out { sink.yield(event) }
+    }
+
+    /// The server offers the subscriber connection: each section's stream id names the
+    /// publisher and the track (`PA_…|TR_…`).
+    private func subscriberOffer(_ offer: Livekit_SessionDescription) {
+        guard let sdp = try? SessionDescription(parsing: offer.sdp) else {
+            logger.warning("unparsable subscriber offer dropped")
+            return
+        }
+        var tracks: [SubscribedTrack] = []
+        for m in sdp.media {
+            guard let kind = MediaKind(rawValue: m.kind), let mid = m.mid, let msid = m.msid else { continue }
+            let parts = msid.stream.split(separator: "|", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            tracks.append(
+                SubscribedTrack(mid: mid, participantID: parts[0], trackID: msid.track ?? parts[1], kind: kind))
+        }
+        sink.yield(.subscriberOffer(sdp, tracks: tracks))
+    }
+
+    static func participant(_ info: Livekit_ParticipantInfo) -> ParticipantInfo {
+        ParticipantInfo(
+            id: info.sid, name: info.name.isEmpty ? info.identity : info.name,
+            tracks: info.tracks.map { t in
+                TrackInfo(
+                    id: t.sid, kind: t.type == .audio ? .audio : .video, source: Self.source(t.source), muted: t.muted)
+            })
+    }
+
+    static func source(_ source: Livekit_TrackSource) -> TrackSource {
+        switch source {
+        case .microphone: .microphone
+        case .camera: .camera
+        case .screenShare, .screenShareAudio: .screen
+        default: .unknown
+        }
+    }
+
+    static func source(_ source: TrackSource, kind: MediaKind) -> Livekit_TrackSource {
+        switch source {
+        case .microphone: .microphone
+        case .camera: .camera
+        case .screen: kind == .audio ? .screenShareAudio : .screenShare
+        case .unknown: .unknown
+        }
+    }
+
+    // MARK: requests
+
+    private func send(_ message: Livekit_SignalRequest.OneOf_Message) async throws(LiveKitError) {
+        guard let channel = state.withLock({ $0.ended ? nil : $0.channel }) else {
+            throw .disconnected("not connected")
+        }
+        try await channel.send(message)
+    }
+
+    /// Announces the offer's new tracks (AddTrackRequest, with the section's msid track id
+    /// as the client id the server matches), then sends the offer and returns the answer.
+    public func publish(offer: SessionDescription, tracks: [PublishedTrack]) async throws -> SessionDescription {
+        let known = state.withLock { $0.publishedByMid }
+        for track in tracks where known[track.mid] == nil {
+            guard let section = offer.media.first(where: { $0.mid == track.mid }) else { continue }
+            let cid = section.msid?.track ?? track.mid
+            var request = Livekit_AddTrackRequest()
+            request.cid = cid
+            request.name = track.source.rawValue
+            request.type = track.kind == .audio ? .audio : .video
+            request.source = Self.source(track.source, kind: track.kind)
+            try await send(.addTrack(request))
+            let info = try await published.wait(
+                for: "track-\(cid)", timeout: options.timeout, what: "the server's TrackPublished for \(cid)")
+            state.withLock { $0.publishedByMid[track.mid] = info.sid }
+        }
+        var description = Livekit_SessionDescription()
+        description.type = "offer"
+        description.sdp = offer.serialized()
+        description.id = state.withLock { s in
+            s.lastOfferID += 1
+            return s.lastOfferID
+        }
+        try await send(.offer(description))
+        let answer = try await answers.wait(
+            for: "answer-\(description.id)", timeout: options.timeout, what: "the server's answer")
+        do {
+            return try SessionDescription(parsing: answer.sdp)
+        } catch {
+            throw LiveKitError.protocolViolation("unparsable answer: \(error)")
+        }
+    }
+
+    /// Forgets the published tracks: LiveKit ends a track when the publisher connection
+    /// stops sending it (renegotiated, or closed with the participant's leave).
+    public func unpublish() async throws {
+        state.withLock { $0.publishedByMid = [:] }
+    }
+
+    /// UpdateSubscription for the tracks (by track sid).
+    public func subscribe(to tracks: [(participantID: String, trackID: String)]) async throws {
+        try await updateSubscription(tracks, subscribe: true)
+    }
+
+    /// UpdateSubscription dropping the tracks.
+    public func unsubscribe(from tracks: [(participantID: String, trackID: String)]) async throws {
+        try await updateSubscription(tracks, subscribe: false)
+    }
+
+    private func updateSubscription(_ tracks: [(participantID: String, trackID: String)], subscribe: Bool)
+        async throws(LiveKitError)
+    {
+        var update = Livekit_UpdateSubscription()
+        update.trackSids = tracks.map(\.trackID)
+        update.subscribe = subscribe
+        try await send(.subscription(update))
+    }
+
+    /// Sends the answer to the server's subscriber offer.
+    public func answerSubscription(_ answer: SessionDescription) async throws {
+        var description = Livekit_SessionDescription()
+        description.type = "answer"
+        description.sdp = answer.serialized()
+        try await send(.answer(description))
+    }
+
+    /// Trickles a local candidate (nil: gathering ended) for one of the two connections.
+    public func trickle(_ candidate: ICECandidate?, publisher: Bool) async throws {
+        var trickle = Livekit_TrickleRequest()
+        trickle.candidateInit = CandidateInit.json(attributeValue: candidate?.attributeValue, mid: "0")
+        trickle.target = publisher ? .publisher : .subscriber
+        trickle.final = candidate == nil
+        try await send(.trickle(trickle))
+    }
+
+    /// MuteTrackRequest for the track published on `mid`.
+    public func setMuted(_ muted: Bool, mid: String) async throws {
+        guard let sid = state.withLock({ $0.publishedByMid[mid] }) else {
+            throw LiveKitError.protocolViolation("no published track on mid \(mid)")
+        }
+        var request = Livekit_MuteTrackRequest()
+        request.sid = sid
+        request.muted = muted
+        try await send(.mute(request))
+    }
+
+    /// Tells the server this participant leaves, and closes the connection.
+    public func leave() async {
+        var leave = Livekit_LeaveRequest()
+        leave.reason = .clientInitiated
+        leave.action = .disconnect
+        try? await send(.leave(leave))
+        await end(.disconnected("left"), announce: false)
+    }
+
+    /// Ends the session once: waiters fail with `error`, the event stream reports it (when
+    /// `announce`) and finishes, the connection closes.
+    private func end(_ error: LiveKitError, announce: Bool = true) async {
+        let (channel, tasks, already) = state.withLock { s in
+            defer { s.ended = true }
+            return (s.channel, s.tasks, s.ended)
+        }
+        guard !already else { return }
+        joined.failAll(error)
+        published.failAll(error)
+        answers.failAll(error)
+        if announce { sink.yield(.disconnected(reason: error.description)) }
+        sink.finish()
+        for task in tasks { task.cancel() }
+        await channel?.close()
+    }
+}

@@ -1,0 +1,235 @@
+import Codec
+import Foundation
+import MeetKitTestSupport
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import Transport
+
+@testable import RoomClient
+@testable import RoomServer
+@testable import Signaling
+
+/// MeetKit's LiveKit client (`LiveKitRoomSignaling` under a `Room`) on meet-server: with
+/// other MeetKit participants on loopback, and with LiveKit's official client in a network
+/// namespace.
+@Suite("MeetKit's LiveKit client on meet-server", .serialized)
+struct LiveKitClientTests {
+    /// One MeetKit participant: its room, its microphone track, and what it heard from whom.
+    final class Participant: Sendable {
+        let room: RoomClient.Room
+        let signaling: LiveKitRoomSignaling
+        let frequency: Double
+        private let tally = Mutex(Tally())
+        private let listener = Mutex<Task<Void, Never>?>(nil)
+
+        struct Tally {
+            /// The last second or more of each sender's audio at 16 kHz.
+            var samples: [String: [Int16]] = [:]
+            var heard: [String: Int] = [:]
+            var joined: [String: String] = [:]  // id → name
+            var left: Set<String> = []
+            var subscribed: [String: Set<MediaKind>] = [:]
+            var muted: [String: Bool] = [:]
+            var unpublished: [String: Int] = [:]
+            var disconnected: String?
+        }
+
+        init(
+            url: String, token: String, address: IPAddress, frequency: Double,
+            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        ) async throws {
+            var connect = LiveKitConnectOptions()
+            connect.group = group
+            signaling = LiveKitRoomSignaling(url: url, token: token, options: connect)
+            var options = RoomOptions()
+            options.localAddresses = [address]
+            options.audioOutput = .decoded(audioSampleRate: 16_000)
+            options.videoOutput = .encoded
+            room = try await RoomClient.Room.join(
+                signaling: signaling, room: "", displayName: "", options: options, group: group)
+            self.frequency = frequency
+            let task = Task { [room] in
+                for await event in room.events {
+                    self.tally.withLock { t in
+                        switch event {
+                        case .audio(let who, _, let pcm):
+                            t.heard[who, default: 0] += pcm.samples.count
+                            t.samples[who, default: []] += pcm.samples
+                            if t.samples[who]!.count > 32_000 { t.samples[who]!.removeFirst(16_000) }
+                        case .participantJoined(let p): t.joined[p.id] = p.name
+                        case .participantLeft(let id, _): t.left.insert(id)
+                        case .trackSubscribed(let who, let info): t.subscribed[who, default: []].insert(info.kind)
+                        case .trackMuted(let who, _, let muted): t.muted[who] = muted
+                        case .trackUnpublished(let who, _): t.unpublished[who, default: 0] += 1
+                        case .disconnected(let reason): t.disconnected = reason
+                        default: break
+                        }
+                    }
+                }
+            }
+            listener.withLock { $0 = task }
+        }
+
+        var id: String { room.localParticipantID }
+        func snapshot() -> Tally { tally.withLock { $0 } }
+
+        /// The dominant frequency of the last second heard from `sender` (0 if nothing).
+        func frequencyHeard(from sender: String) -> Double {
+            let samples = snapshot().samples[sender] ?? []
+            guard samples.count >= 16_000 else { return 0 }
+            return SignalAnalysis.dominantFrequency(
+                in: samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        }
+
+        /// Publishes a microphone track and sends its tone, 20 ms per tick, for `seconds`.
+        func speak(seconds: Double) async throws -> LocalTrack {
+            let track = try await room.publish([(.audio, .microphone)])[0]
+            var tone = ToneGenerator(frequency: frequency)
+            let start = ContinuousClock.now
+            for tick in 0..<Int(seconds * 50) {
+                try await room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+                try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+            }
+            return track
+        }
+
+        func leave() async {
+            await room.leave()
+            await listener.withLock { $0 }?.value
+        }
+    }
+
+    /// Two MeetKit participants on an in-process meet-server (loopback): each hears the
+    /// other's tone, sees the other's mute, and sees it leave.
+    @Test func twoMeetKitParticipantsHearEachOther() async throws {
+        let server = try await startServer()
+        defer { Task { await server.stop() } }
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice", name: "Alice"),
+            address: loopback, frequency: 440)
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660)
+        #expect(alice.id.hasPrefix("PA_") && bob.id.hasPrefix("PA_") && alice.id != bob.id)
+        #expect(
+            await eventually(.seconds(10)) { bob.snapshot().joined[alice.id] == "Alice" },
+            "bob sees alice already there: \(bob.snapshot().joined)")
+        #expect(await eventually(.seconds(10)) { alice.snapshot().joined[bob.id] == "bob" }, "alice sees bob join")
+
+        async let a = alice.speak(seconds: 3)
+        async let b = bob.speak(seconds: 3)
+        let (aliceTrack, _) = try await (a, b)
+        #expect(alice.snapshot().subscribed[bob.id] == [.audio] && bob.snapshot().subscribed[alice.id] == [.audio])
+        #expect((alice.snapshot().heard[bob.id] ?? 0) >= 16_000 * 2, "alice heard \(alice.snapshot().heard)")
+        #expect((bob.snapshot().heard[alice.id] ?? 0) >= 16_000 * 2, "bob heard \(bob.snapshot().heard)")
+        #expect(
+            abs(alice.frequencyHeard(from: bob.id) - 660) <= 10, "alice hears \(alice.frequencyHeard(from: bob.id)) Hz")
+        #expect(
+            abs(bob.frequencyHeard(from: alice.id) - 440) <= 10, "bob hears \(bob.frequencyHeard(from: alice.id)) Hz")
+        // The server answers pings with a round-trip time.
+        #expect(
+            await eventually(.seconds(12)) { alice.signaling.roundTripTime != nil }, "no pong within a ping interval")
+
+        try await alice.room.setMuted(true, track: aliceTrack)
+        #expect(await eventually(.seconds(10)) { bob.snapshot().muted[alice.id] == true }, "bob sees alice muted")
+        await alice.leave()
+        #expect(await eventually(.seconds(10)) { bob.snapshot().left.contains(alice.id) }, "bob sees alice leave")
+        #expect(bob.snapshot().disconnected == nil)
+        await bob.leave()
+    }
+
+    /// Refused joins throw LiveKitError with the server's reason, quickly, and disturb no one.
+    @Test func refusedJoinsAreTypedErrors() async throws {
+        let server = try await startServer { $0.maxParticipants = 1 }
+        defer { Task { await server.stop() } }
+        let loopback = IPAddress("127.0.0.1")!
+        let forged = try await AccessTokenKeys(["devkey": "another secret, not the server's one"]).sign(
+            AccessTokenClaims(identity: "mallory", grant: .join("demo")), key: "devkey")
+        let expired = try await server.token(room: "demo", identity: "late", validFor: .seconds(-3600))
+        let attempts: [(String, String, (LiveKitError) -> Bool)] = [
+            ("forged", forged, { if case .unauthorized(let why) = $0 { why.contains("signature") } else { false } }),
+            ("expired", expired, { if case .unauthorized = $0 { true } else { false } }),
+            ("garbage", "not-a-token", { if case .unauthorized = $0 { true } else { false } }),
+        ]
+        for (name, token, expected) in attempts {
+            let started = ContinuousClock.now
+            do {
+                _ = try await Participant(url: server.url, token: token, address: loopback, frequency: 440)
+                Issue.record("the \(name) token was accepted")
+            } catch let error as LiveKitError {
+                #expect(expected(error), "the \(name) token: \(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(5), "the \(name) token's refusal took long")
+        }
+        // The room is full with one participant (max_participants 1).
+        let first = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "first"), address: loopback,
+            frequency: 440)
+        do {
+            _ = try await Participant(
+                url: server.url, token: try await server.token(room: "demo", identity: "second"), address: loopback,
+                frequency: 440)
+            Issue.record("a second participant joined a room of one")
+        } catch let error as LiveKitError {
+            guard case .roomFull = error else {
+                Issue.record("a full room: \(error)")
+                return
+            }
+        }
+        // An unreachable server.
+        do {
+            _ = try await Participant(url: "ws://127.0.0.1:9", token: forged, address: loopback, frequency: 440)
+            Issue.record("joined a server that is not there")
+        } catch let error as LiveKitError {
+            guard case .unreachable = error else {
+                Issue.record("no server: \(error)")
+                return
+            }
+        }
+        #expect(first.snapshot().disconnected == nil, "the participant in the room was disturbed")
+        await first.leave()
+    }
+
+    /// A MeetKit participant and LiveKit's official client in one room (`/rtc`): each hears
+    /// the other's tone; the official client sees MeetKit's mute and leave.
+    @Test func meetKitAndTheOfficialClientHearEachOther() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let group = try await room.namespace.eventLoopGroup(threads: 2)
+        let official = try await room.join("olivia", mode: "v1")
+        try official.command(["cmd": "publish_audio", "hz": 550])
+        _ = try await official.waitFor("published")
+        let meetkit = try await Participant(
+            url: room.url, token: try await room.token("mika"), address: IPAddress("10.99.0.1")!, frequency: 770,
+            group: group)
+        _ = await eventually(.seconds(10)) { meetkit.snapshot().joined.values.contains("Olivia") }
+        let olivia = try #require(
+            meetkit.snapshot().joined.first { $0.value == "Olivia" }?.key, "\(meetkit.snapshot().joined)")
+        let track = try await meetkit.speak(seconds: 3)
+        let (audio, _) = try await official.stats()
+        let fromMeetKit = audio["mika"] ?? [:]
+        #expect((fromMeetKit["frames"] as? Int ?? 0) >= 100, "the official client decoded \(fromMeetKit)")
+        #expect(abs((fromMeetKit["frequency"] as? Double ?? 0) - 770) <= 10, "the official client hears \(fromMeetKit)")
+        #expect((meetkit.snapshot().heard[olivia] ?? 0) >= 16_000 * 2, "MeetKit heard \(meetkit.snapshot().heard)")
+        #expect(
+            abs(meetkit.frequencyHeard(from: olivia) - 550) <= 10,
+            "MeetKit hears \(meetkit.frequencyHeard(from: olivia)) Hz")
+
+        // The official client stops publishing (a renegotiation without the track): the
+        // server unpublishes it, MeetKit sees it go.
+        try official.command(["cmd": "unpublish", "kind": "audio"])
+        _ = try await official.waitFor("unpublished")
+        #expect(
+            await eventually(.seconds(10)) { meetkit.snapshot().unpublished[olivia] == 1 },
+            "MeetKit saw no unpublish: \(meetkit.snapshot().unpublished)")
+
+        try await meetkit.room.setMuted(true, track: track)
+        _ = try await official.waitFor("track_muted") { $0["identity"] as? String == "mika" }
+        await meetkit.leave()
+        _ = try await official.waitFor("participant_disconnected") { $0["identity"] as? String == "mika" }
+    }
+}
