@@ -26,7 +26,7 @@ extension RoomDirectory {
         case .updateMetadata(let update)?: updateMetadata(update, of: p, in: room)
         case .simulate(let scenario)?: await simulate(scenario, for: p, in: room)
         case .subscription(let update)?: await updateSubscription(update, of: p, in: room)
-        case .trackSetting(let settings)?: await updateTrackSettings(settings, of: p)
+        case .trackSetting(let settings)?: await updateTrackSettings(settings, of: p, in: room)
         default:
             break  // subscription, track settings, …: the media plane decides for itself for now
         }
@@ -409,22 +409,45 @@ extension RoomDirectory {
         }
     }
 
-    /// UpdateTrackSettings: the simulcast quality a subscriber wants of its tracks, or none
-    /// while disabled.
-    func updateTrackSettings(_ settings: Livekit_UpdateTrackSettings, of q: Participant) async {
+    /// UpdateTrackSettings: the simulcast quality a subscriber wants of its tracks — given
+    /// as a quality, or as the size it displays them at (then the smallest layer that
+    /// covers it) — or none while disabled.
+    func updateTrackSettings(_ settings: Livekit_UpdateTrackSettings, of q: Participant, in room: Room) async {
         guard let sub = q.downlink else { return }
-        let mids = settings.trackSids.compactMap { q.subscriptions[$0] }
-        let quality =
-            switch settings.quality {
-            case .low: 0
-            case .medium: 1
-            default: 2
-            }
-        let paused = settings.disabled || settings.quality == .off
+        var wanted: [(mid: String, quality: Int)] = []
+        for sid in settings.trackSids {
+            guard let mid = q.subscriptions[sid] else { continue }
+            let layers = room.participants.lazy.compactMap { $0.tracks.first { $0.sid == sid } }.first?.layers ?? []
+            let quality =
+                settings.width > 0 || settings.height > 0
+                ? Self.quality(width: settings.width, height: settings.height, layers: layers)
+                : settings.quality
+            wanted.append((mid, Self.rank(quality)))
+        }
+        let paused = settings.disabled || (settings.quality == .off && settings.width == 0 && settings.height == 0)
+        let selected = wanted
         try? await media.perform { router, now in
-            for mid in mids {
+            for (mid, quality) in selected {
                 router.select(.init(connection: sub, mid: mid), quality: quality, paused: paused, now: now)
             }
+        }
+    }
+
+    /// The quality of the smallest of `layers` at least `width`×`height` (the largest when
+    /// none is), as LiveKit picks a simulcast layer for the size a subscriber shows.
+    nonisolated static func quality(width: UInt32, height: UInt32, layers: [Livekit_VideoLayer]) -> Livekit_VideoQuality
+    {
+        let sorted = layers.sorted { $0.width * $0.height < $1.width * $1.height }
+        guard let largest = sorted.last else { return .high }
+        return (sorted.first { $0.width >= width && $0.height >= height } ?? largest).quality
+    }
+
+    /// A quality as the router ranks layers: 0 low, 1 medium, 2 high.
+    nonisolated static func rank(_ quality: Livekit_VideoQuality) -> Int {
+        switch quality {
+        case .low: 0
+        case .medium: 1
+        default: 2
         }
     }
 

@@ -282,3 +282,26 @@ struct SignalingTests {
         await server.stop()
     }
 }
+
+/// UpdateTrackSettings given as a display size: the smallest simulcast layer covering it.
+@Suite("meet-server track settings")
+struct TrackSettingsTests {
+    @Test func aDisplaySizePicksTheSmallestLayerCoveringIt() {
+        func layer(_ quality: Livekit_VideoQuality, _ width: UInt32, _ height: UInt32) -> Livekit_VideoLayer {
+            var l = Livekit_VideoLayer()
+            l.quality = quality
+            l.width = width
+            l.height = height
+            return l
+        }
+        // As the official client announces a 1280x720 camera, highest first.
+        let layers = [layer(.high, 1280, 720), layer(.medium, 640, 360), layer(.low, 320, 180)]
+        #expect(RoomDirectory.quality(width: 160, height: 90, layers: layers) == .low)
+        #expect(RoomDirectory.quality(width: 320, height: 180, layers: layers) == .low)
+        #expect(RoomDirectory.quality(width: 321, height: 100, layers: layers) == .medium)
+        #expect(RoomDirectory.quality(width: 640, height: 480, layers: layers) == .high)
+        #expect(RoomDirectory.quality(width: 3840, height: 2160, layers: layers) == .high)
+        #expect(RoomDirectory.quality(width: 100, height: 100, layers: []) == .high)
+        #expect(RoomDirectory.rank(.low) == 0 && RoomDirectory.rank(.medium) == 1 && RoomDirectory.rank(.high) == 2)
+    }
+}
