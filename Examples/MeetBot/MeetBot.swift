@@ -4,6 +4,7 @@
 //
 //   meet-bot record --url ws://10.77.0.1:8188 --room 1234 --address 10.77.0.1 --output out/meeting
 //   meet-bot play   --url ws://10.77.0.1:8188 --room 1234 --address 10.77.0.1 announcement.wav --loop
+//   meet-bot record --livekit wss://visio.example --token "$TOKEN" --output out/meeting
 //
 // No STUN or TURN server is configured: the bot gathers the addresses it is given.
 
@@ -38,19 +39,35 @@ struct MeetBot: AsyncParsableCommand {
     }
 }
 
-/// Where and how to join.
+/// Where and how to join: a Janus VideoRoom (`--url`, `--room`) or a LiveKit room
+/// (`--livekit`, `--token`: the token names the room and the participant).
 struct RoomOptionsGroup: ParsableArguments {
     @Option(help: "The Janus WebSocket URL (ws://host:8188).")
-    var url: String
+    var url: String?
 
-    @Option(help: "The VideoRoom room number.")
+    @Option(help: "The VideoRoom room number (Janus).")
     var room: String = "1234"
 
-    @Option(help: "The display name in the room.")
+    @Option(help: "The LiveKit server URL (wss://host, ws://127.0.0.1:7880): Visio's server, meet-server, …")
+    var livekit: String?
+
+    @Option(help: "The LiveKit access token (it names the room and this participant).")
+    var token: String?
+
+    @Option(help: "The display name in the room (Janus; on LiveKit the token gives it).")
     var name: String = "meet-bot"
 
     @Option(help: "A local IP address to gather (repeat for several); default: every non-loopback interface.")
     var address: [String] = []
+
+    func validate() throws {
+        switch (url, livekit) {
+        case (nil, nil): throw ValidationError("give --url (Janus) or --livekit with --token (LiveKit)")
+        case (.some, .some): throw ValidationError("--url (Janus) and --livekit exclude each other")
+        case (nil, .some) where token == nil: throw ValidationError("--livekit needs --token")
+        default: break
+        }
+    }
 
     func roomOptions() throws -> RoomOptions {
         var options = RoomOptions()
@@ -63,8 +80,16 @@ struct RoomOptionsGroup: ParsableArguments {
         return options
     }
 
+    /// The room's name as the bot reports it (LiveKit's from the server, once joined).
+    func roomName(_ room: Room) -> String { room.signalingRoomName ?? self.room }
+
     func join(options: RoomOptions) async throws -> Room {
-        let signaling = try await JanusRoomSignaling.connect(url: url)
+        let signaling: any RoomSignaling
+        if let livekit, let token {
+            signaling = LiveKitRoomSignaling(url: livekit, token: token)
+        } else {
+            signaling = try await JanusRoomSignaling.connect(url: url ?? "")
+        }
         do {
             return try await Room.join(signaling: signaling, room: room, displayName: name, options: options)
         } catch {
@@ -72,6 +97,11 @@ struct RoomOptionsGroup: ParsableArguments {
             throw error
         }
     }
+}
+
+extension Room {
+    /// The LiveKit room's name, when the room was joined on LiveKit.
+    var signalingRoomName: String? { (signaling as? LiveKitRoomSignaling)?.roomName }
 }
 
 /// SIGINT and SIGTERM as an async signal: the first one asks the bot to finish cleanly.

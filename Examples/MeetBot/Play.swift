@@ -44,7 +44,7 @@ struct Play: AsyncParsableCommand {
         if !audio.isEmpty { wanted.append((.audio, .microphone)) }
         if !video.isEmpty { wanted.append((.video, .camera)) }
         let tracks = try await room.publish(wanted)
-        log("meet-bot: playing into room \(join.room) as \(room.localParticipantID)")
+        log("meet-bot: playing into room \(join.roomName(room)) as \(room.localParticipantID)")
         let senders = Task {
             await withTaskGroup(of: Void.self) { group in
                 if let track = tracks.first(where: { $0.kind == .audio }) {

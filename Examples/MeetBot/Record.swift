@@ -38,8 +38,9 @@ struct Record: AsyncParsableCommand {
         let start = ContinuousClock.now
         func elapsed() -> Duration { ContinuousClock.now - start }
         recorder.note(
-            ["event": "started", "room": .string(join.room), "self": .string(room.localParticipantID)], at: .zero)
-        log("meet-bot: recording room \(join.room) into \(output) (Ctrl-C to stop)")
+            ["event": "started", "room": .string(join.roomName(room)), "self": .string(room.localParticipantID)],
+            at: .zero)
+        log("meet-bot: recording room \(join.roomName(room)) into \(output) (Ctrl-C to stop)")
 
         let consumer = Task {
             for await event in room.events { recorder.handle(event, at: elapsed(), recordVideo: !noVideo) }

@@ -31,7 +31,9 @@ public final class Room: Sendable {
     public let localParticipantID: String
     /// The options it joined with.
     public let options: RoomOptions
-    private let signaling: any RoomSignaling
+    /// The server protocol adapter the room was joined through (``JanusRoomSignaling``,
+    /// ``LiveKitRoomSignaling``), for what is particular to a server.
+    public let signaling: any RoomSignaling
     private let sink: AsyncStream<RoomEvent>.Continuation
     private let group: any EventLoopGroup
     private let addresses: [IPAddress]
