@@ -232,4 +232,36 @@ struct LiveKitClientTests {
         await meetkit.leave()
         _ = try await official.waitFor("participant_disconnected") { $0["identity"] as? String == "mika" }
     }
+
+    /// meet-bot records an official-client speaker on LiveKit: its WAV holds the tone, for
+    /// the time recorded; the timeline starts and stops.
+    @Test func meetBotRecordsAnOfficialClientSpeaker() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let official = try await room.join("olivia", mode: "v1")
+        try official.command(["cmd": "publish_audio", "hz": 550])
+        _ = try await official.waitFor("published")
+        let output = NSTemporaryDirectory() + "meet-bot-livekit-\(UInt32.random(in: 0...UInt32.max))"
+        let process = try room.namespace.spawn(
+            [
+                ExampleBinary.path("meet-bot"), "record", "--livekit", room.url, "--token",
+                try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration", "4",
+            ], log: output + ".log")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(!process.isRunning, "meet-bot did not end (log: \(output).log)")
+        #expect(process.terminationStatus == 0, "meet-bot's exit status (log: \(output).log)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: output)
+        let wavName = try #require(files.first { $0.hasPrefix("Olivia-") && $0.hasSuffix(".wav") }, "\(files)")
+        let wav = try WAVReader(path: output + "/" + wavName)
+        #expect(wav.sampleRate == 16_000 && abs(wav.duration.seconds - 4) <= 0.5, "\(wavName): \(wav.duration)")
+        let heard = SignalAnalysis.dominantFrequency(
+            in: wav.samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        #expect(abs(heard - 550) <= 10, "\(wavName) holds \(heard) Hz")
+        #expect(files.contains { $0.hasPrefix("Olivia-") && $0.hasSuffix(".opus") }, "an Ogg Opus: \(files)")
+        let timeline = try String(contentsOfFile: output + "/timeline.jsonl", encoding: .utf8)
+        #expect(timeline.contains(#""event":"started""#) && timeline.contains(#""event":"stopped""#), "\(timeline)")
+        #expect(timeline.contains(#""room":"demo""#), "the timeline names the LiveKit room: \(timeline)")
+    }
 }
