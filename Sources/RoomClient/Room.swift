@@ -55,6 +55,8 @@ public final class Room: Sendable {
         var publisherTrickle: CandidateTrickler?
         var subscriberTrickle: CandidateTrickler?
         var localTracks: [LocalTrack] = []
+        /// This side's data channels on the publisher connection, by label.
+        var channels: [String: DataChannel] = [:]
         /// Server candidates that came before the description they belong to, per
         /// connection (true: the publisher), and whether that connection has one.
         var earlyCandidates: [Bool: [ICECandidate]] = [:]
@@ -88,7 +90,60 @@ public final class Room: Sendable {
         let room = Room(
             signaling: signaling, localID: info.localID, options: options, group: group, addresses: addresses)
         room.start(existing: info.participants)
+        do {
+            try await room.openDataChannels()
+        } catch {
+            await room.leave()
+            throw error
+        }
         return room
+    }
+
+    /// Opens the data channels the server wants on the publisher connection (LiveKit's
+    /// `_reliable` and `_lossy`) and negotiates them, so that data flows from the join on.
+    private func openDataChannels() async throws {
+        let requests = signaling.publisherDataChannels
+        guard !requests.isEmpty else { return }
+        let pc = try await publisherConnection()
+        var channels: [String: DataChannel] = [:]
+        for r in requests {
+            let channel = try await pc.createDataChannel(
+                label: r.label, options: DataChannelOptions(ordered: r.ordered, maxRetransmits: r.maxRetransmits))
+            channels[r.label] = channel
+            read(channel)
+        }
+        state.withLock { $0.channels = channels }
+        signaling.attachDataSender { [weak self] label, bytes in
+            guard let channel = self?.state.withLock({ $0.channels[label] }) else {
+                throw RoomSignalingError.dataChannelUnavailable(label)
+            }
+            try await channel.opened()
+            try await channel.send(bytes)
+        }
+        let offer = try await pc.createOffer()
+        try await pc.setLocalDescription(offer)
+        state.withLock { $0.publisherTrickle }?.described(offer)
+        let answer = try await signaling.publish(offer: offer, tracks: [])
+        try await pc.setRemoteDescription(answer)
+        await remoteDescribed(pc, publisher: true)
+    }
+
+    /// Hands every binary message of `channel` to the signaling, which decodes it.
+    private func read(_ channel: DataChannel) {
+        let task = Task { [signaling] in
+            for await message in channel.messages {
+                if case .binary(let bytes) = message { signaling.receiveData(bytes, label: channel.label) }
+            }
+        }
+        state.withLock { $0.tasks.append(task) }
+    }
+
+    /// Reads the data channels the server opens on `pc`.
+    private func readRemoteChannels(of pc: PeerConnection) {
+        let task = Task {
+            for await channel in pc.dataChannels { self.read(channel) }
+        }
+        state.withLock { $0.tasks.append(task) }
     }
 
     private func start(existing: [ParticipantInfo]) {
@@ -130,6 +185,10 @@ public final class Room: Sendable {
             sink.yield(.speaking(participantID: id, on))
         case .subscriberOffer(let offer, let tracks):
             serial.yield { await self.answer(offer, tracks: tracks) }
+        case .data(let data):
+            sink.yield(.data(data))
+        case .text(let text):
+            sink.yield(.text(text))
         case .remoteCandidate(let candidate, let publisher):
             addRemoteCandidate(candidate, publisher: publisher)
         case .mediaConnected:
@@ -238,6 +297,7 @@ public final class Room: Sendable {
             $0.subscriber = pc
             $0.subscriberTrickle = trickler
         }
+        readRemoteChannels(of: pc)
         return pc
     }
 
@@ -317,25 +377,7 @@ public final class Room: Sendable {
     /// Feed them with ``send(audio:on:)``, ``send(video:on:)`` or ``send(_:on:)``.
     public func publish(_ sources: [(kind: MediaKind, source: TrackSource)]) async throws -> [LocalTrack] {
         guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
-        let pc: PeerConnection
-        if let existing = state.withLock({ $0.publisher }) {
-            pc = existing
-        } else {
-            pc = try await PeerConnection.start(
-                configuration: options.peerConnection, localAddresses: addresses, group: group)
-            let trickler = makeTrickler(publisher: true)
-            state.withLock {
-                $0.publisher = pc
-                $0.publisherTrickle = trickler
-            }
-            let task = Task {
-                for await event in pc.events {
-                    trickler.observe(event)
-                    if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
-                }
-            }
-            state.withLock { $0.tasks.append(task) }
-        }
+        let pc = try await publisherConnection()
         var added: [LocalTrack] = []
         for s in sources {
             let mid = try await pc.addTransceiver(s.kind, direction: .sendonly)
@@ -353,6 +395,47 @@ public final class Room: Sendable {
         try await pc.setRemoteDescription(answer)
         await remoteDescribed(pc, publisher: true)
         return added
+    }
+
+    /// The publisher connection, started when first needed.
+    private func publisherConnection() async throws -> PeerConnection {
+        if let existing = state.withLock({ $0.publisher }) { return existing }
+        let pc = try await PeerConnection.start(
+            configuration: options.peerConnection, localAddresses: addresses, group: group)
+        let trickler = makeTrickler(publisher: true)
+        state.withLock {
+            $0.publisher = pc
+            $0.publisherTrickle = trickler
+        }
+        let task = Task {
+            for await event in pc.events {
+                trickler.observe(event)
+                if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
+            }
+        }
+        state.withLock { $0.tasks.append(task) }
+        readRemoteChannels(of: pc)
+        return pc
+    }
+
+    // MARK: data
+
+    /// Sends bytes to the room — to the participants with `identities`, or everyone —
+    /// reliably (ordered, retransmitted) or not (LiveKit: a user packet on `topic`).
+    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on a server without data (Janus).
+    public func send(data: [UInt8], topic: String? = nil, reliable: Bool = true, to identities: [String] = [])
+        async throws
+    {
+        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try await signaling.sendData(data, topic: topic, reliable: reliable, to: identities)
+    }
+
+    /// Sends `text` as a text stream on `topic` (LiveKit: what `send_text` sends; chat is
+    /// on `lk.chat`); returns the stream's id.
+    @discardableResult
+    public func send(text: String, topic: String, attributes: [String: String] = [:]) async throws -> String {
+        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        return try await signaling.sendText(text, topic: topic, attributes: attributes)
     }
 
     private func publisher(for track: LocalTrack) throws -> PeerConnection {

@@ -27,6 +27,10 @@ public enum RoomEvent: Sendable, Equatable {
     case senderReport(participantID: String, trackID: String, SenderClock)
     /// A participant started or stopped speaking (as the server detects it).
     case speaking(participantID: String, Bool)
+    /// A participant sent bytes to the room (LiveKit: a user packet).
+    case data(RoomData)
+    /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).
+    case text(RoomText)
     /// The publisher or subscriber connection changed state.
     case connectionState(PeerConnectionState, publisher: Bool)
     /// The room connection ended without ``Room/leave()``.

@@ -75,6 +75,89 @@ public struct SubscribedTrack: Sendable, Hashable {
     }
 }
 
+/// A data channel a server wants on the publisher connection from the start (LiveKit:
+/// `_reliable`, ordered; `_lossy`, unordered without retransmissions).
+public struct DataChannelRequest: Sendable, Hashable {
+    /// The channel's label.
+    public var label: String
+    /// Whether messages arrive in order.
+    public var ordered: Bool
+    /// How often a message is retransmitted at most (nil: reliable).
+    public var maxRetransmits: Int?
+
+    public init(label: String, ordered: Bool = true, maxRetransmits: Int? = nil) {
+        self.label = label
+        self.ordered = ordered
+        self.maxRetransmits = maxRetransmits
+    }
+}
+
+/// Bytes a participant sent to the room (LiveKit: a user packet).
+public struct RoomData: Sendable, Hashable {
+    /// The sender's id (nil when the server sent it).
+    public var participantID: String?
+    /// The sender's identity, as the server stamped it.
+    public var identity: String
+    /// The application's topic, if any.
+    public var topic: String?
+    /// The bytes.
+    public var payload: [UInt8]
+    /// Whether it came on the reliable channel.
+    public var reliable: Bool
+
+    public init(participantID: String?, identity: String, topic: String?, payload: [UInt8], reliable: Bool) {
+        self.participantID = participantID
+        self.identity = identity
+        self.topic = topic
+        self.payload = payload
+        self.reliable = reliable
+    }
+}
+
+/// Text a participant sent as a text stream (LiveKit's `send_text`: chat on `lk.chat`,
+/// transcriptions on `lk.transcription`), whole.
+public struct RoomText: Sendable, Hashable {
+    /// The sender's id (nil when the server sent it).
+    public var participantID: String?
+    /// The sender's identity.
+    public var identity: String
+    /// The stream's topic.
+    public var topic: String
+    /// The text.
+    public var text: String
+    /// The stream's id (a chat message's id: the same id again is an edit).
+    public var id: String
+    /// The stream's attributes.
+    public var attributes: [String: String]
+
+    public init(
+        participantID: String?, identity: String, topic: String, text: String, id: String,
+        attributes: [String: String] = [:]
+    ) {
+        self.participantID = participantID
+        self.identity = identity
+        self.topic = topic
+        self.text = text
+        self.id = id
+        self.attributes = attributes
+    }
+}
+
+/// Why a room operation is not possible with this server's protocol.
+public enum RoomSignalingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The server's protocol has no such thing (data on Janus VideoRoom, …).
+    case unsupported(String)
+    /// The data channels are not open (yet, or any more).
+    case dataChannelUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let what): "not supported by this server: \(what)"
+        case .dataChannelUnavailable(let label): "data channel \(label) is not open"
+        }
+    }
+}
+
 /// What joining told this client.
 public struct RoomJoinInfo: Sendable, Hashable {
     /// This participant's id.
@@ -102,6 +185,10 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case remoteCandidate(ICECandidate, publisher: Bool)
     /// The server's side of the publisher (or subscriber) connection is up.
     case mediaConnected(publisher: Bool)
+    /// Bytes a participant sent.
+    case data(RoomData)
+    /// A text stream a participant sent, complete.
+    case text(RoomText)
     /// The connection to the server ended.
     case disconnected(reason: String)
 }
@@ -139,4 +226,35 @@ public protocol RoomSignaling: AnyObject, Sendable {
     func setMuted(_ muted: Bool, mid: String) async throws
     /// Leaves the room and closes the connection to the server.
     func leave() async
+
+    /// The data channels the server wants on the publisher connection from the join on
+    /// (none: the room opens no publisher connection before something is published).
+    var publisherDataChannels: [DataChannelRequest] { get }
+    /// How to send on those channels (by label), given by the room once they exist.
+    func attachDataSender(_ send: @escaping @Sendable (_ label: String, _ bytes: [UInt8]) async throws -> Void)
+    /// A message that arrived on a data channel `label` of either connection: the adapter
+    /// decodes it and reports ``RoomSignalingEvent/data(_:)`` or ``RoomSignalingEvent/text(_:)``.
+    func receiveData(_ bytes: [UInt8], label: String)
+    /// Sends bytes to the room (to the participants with `identities`, or everyone).
+    func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws
+    /// Sends a text stream on `topic`; returns its id.
+    func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String
+}
+
+extension RoomSignaling {
+    /// None.
+    public var publisherDataChannels: [DataChannelRequest] { [] }
+    /// Ignored.
+    public func attachDataSender(_ send: @escaping @Sendable (_ label: String, _ bytes: [UInt8]) async throws -> Void) {
+    }
+    /// Ignored.
+    public func receiveData(_ bytes: [UInt8], label: String) {}
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws {
+        throw RoomSignalingError.unsupported("data packets")
+    }
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
+        throw RoomSignalingError.unsupported("text streams")
+    }
 }

@@ -34,6 +34,8 @@ struct LiveKitClientTests {
             var muted: [String: Bool] = [:]
             var unpublished: [String: Int] = [:]
             var disconnected: String?
+            var data: [RoomData] = []
+            var texts: [RoomText] = []
         }
 
         init(
@@ -64,6 +66,8 @@ struct LiveKitClientTests {
                         case .trackMuted(let who, _, let muted): t.muted[who] = muted
                         case .trackUnpublished(let who, _): t.unpublished[who, default: 0] += 1
                         case .disconnected(let reason): t.disconnected = reason
+                        case .data(let data): t.data.append(data)
+                        case .text(let text): t.texts.append(text)
                         default: break
                         }
                     }
@@ -132,6 +136,24 @@ struct LiveKitClientTests {
         // The server answers pings with a round-trip time.
         #expect(
             await eventually(.seconds(12)) { alice.signaling.roundTripTime != nil }, "no pong within a ping interval")
+
+        // Data: a reliable user packet to bob alone, a lossy one to everyone, and a long
+        // text stream (chunked at character boundaries) on the chat topic.
+        try await alice.room.send(data: Array("for bob".utf8), topic: "notes", reliable: true, to: ["bob"])
+        try await alice.room.send(data: Array("to all".utf8), topic: nil, reliable: false)
+        let long = String(repeating: "Bonjour à tous, 👋 ", count: 2_500)
+        let streamID = try await alice.room.send(text: long, topic: "lk.chat")
+        #expect(await eventually(.seconds(10)) { bob.snapshot().data.count == 2 && bob.snapshot().texts.count == 1 })
+        let got = bob.snapshot()
+        #expect(
+            got.data.contains(
+                RoomData(
+                    participantID: alice.id, identity: "alice", topic: "notes", payload: Array("for bob".utf8),
+                    reliable: true)), "\(got.data)")
+        #expect(got.data.contains { $0.payload == Array("to all".utf8) && !$0.reliable && $0.topic == nil })
+        #expect(got.texts.first?.text == long && got.texts.first?.topic == "lk.chat" && got.texts.first?.id == streamID)
+        #expect(got.texts.first?.identity == "alice")
+        #expect(alice.snapshot().data.isEmpty && alice.snapshot().texts.isEmpty, "alice got her own data back")
 
         try await alice.room.setMuted(true, track: aliceTrack)
         #expect(await eventually(.seconds(10)) { bob.snapshot().muted[alice.id] == true }, "bob sees alice muted")
@@ -218,6 +240,27 @@ struct LiveKitClientTests {
         #expect(
             abs(meetkit.frequencyHeard(from: olivia) - 550) <= 10,
             "MeetKit hears \(meetkit.frequencyHeard(from: olivia)) Hz")
+
+        // Data both ways: the official client's user packet and chat text stream reach
+        // MeetKit with its identity; MeetKit's reach the official client's handlers.
+        try official.command(["cmd": "data", "payload": "hello mika", "reliable": true, "topic": "t", "to": ["mika"]])
+        try official.command(["cmd": "text", "text": "Bonjour de Python", "topic": "lk.chat"])
+        #expect(
+            await eventually(.seconds(10)) { !meetkit.snapshot().data.isEmpty && !meetkit.snapshot().texts.isEmpty },
+            "MeetKit received \(meetkit.snapshot().data) \(meetkit.snapshot().texts)")
+        let received = meetkit.snapshot()
+        #expect(
+            received.data.first.map { ($0.identity, $0.topic, $0.payload) == ("olivia", "t", Array("hello mika".utf8)) }
+                == true, "\(received.data)")
+        #expect(
+            received.texts.first.map { ($0.identity, $0.topic, $0.text) == ("olivia", "lk.chat", "Bonjour de Python") }
+                == true, "\(received.texts)")
+        try await meetkit.room.send(data: Array("hello olivia".utf8), topic: "t", reliable: true, to: ["olivia"])
+        let data = try await official.waitFor("data") { $0["identity"] as? String == "mika" }
+        #expect(data["payload"] as? String == "hello olivia" && data["topic"] as? String == "t", "\(data)")
+        try await meetkit.room.send(text: "Bonjour de Swift", topic: "lk.chat")
+        let text = try await official.waitFor("text") { $0["identity"] as? String == "mika" }
+        #expect(text["text"] as? String == "Bonjour de Swift" && text["topic"] as? String == "lk.chat", "\(text)")
 
         // The official client stops publishing (a renegotiation without the track): the
         // server unpublishes it, MeetKit sees it go.

@@ -38,17 +38,23 @@ public struct LiveKitConnectOptions: Sendable {
 /// announced ends the connection (``RoomSignalingEvent/disconnected(reason:)``).
 public final class LiveKitRoomSignaling: RoomSignaling {
     public let events: AsyncStream<RoomSignalingEvent>
-    private let sink: AsyncStream<RoomSignalingEvent>.Continuation
+    let sink: AsyncStream<RoomSignalingEvent>.Continuation
     private let endpoint: Result<LiveKitEndpoint, LiveKitError>
     private let options: LiveKitConnectOptions
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let joined = PendingReplies<Livekit_JoinResponse>()
     private let published = PendingReplies<Livekit_TrackInfo>()
     private let answers = PendingReplies<Livekit_SessionDescription>()
-    private let logger = Logger(label: "meetkit.livekit")
+    let logger = Logger(label: "meetkit.livekit")
 
-    private struct State {
+    struct State {
         var token: String
+        /// Sends on the publisher's data channels (by label), once the room gave it.
+        var dataSender: (@Sendable (String, [UInt8]) async throws -> Void)?
+        /// Text streams being received, by stream id.
+        var incoming: [String: IncomingText] = [:]
+        /// The sequence number of the last reliable data packet sent.
+        var reliableSequence: UInt32 = 0
         var channel: LiveKitSignalChannel?
         var join: Livekit_JoinResponse?
         /// Remote participants by sid.
