@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -57,6 +58,14 @@ public final class Room: Sendable {
         var localTracks: [LocalTrack] = []
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
+        /// This participant's attributes, as the server last reported them.
+        var localAttributes: [String: String] = [:]
+        /// Chat messages seen (sender/id → text), the latest 1 000: each is reported once
+        /// whichever of its two forms comes first, and again only when edited.
+        var chatSeen: [String: String] = [:]
+        var chatOrder: [String] = []
+        /// When the latest reactions were sent (at most 10 a second).
+        var reactionTimes: [ContinuousClock.Instant] = []
         /// Server candidates that came before the description they belong to, per
         /// connection (true: the publisher), and whether that connection has one.
         var earlyCandidates: [Bool: [ICECandidate]] = [:]
@@ -170,9 +179,30 @@ public final class Room: Sendable {
         switch event {
         case .participantJoined(let p):
             let tracks = p.tracks
-            state.withLock { $0.participants[p.id] = ParticipantInfo(id: p.id, name: p.name) }
-            sink.yield(.participantJoined(ParticipantInfo(id: p.id, name: p.name)))
+            var bare = p
+            bare.tracks = []
+            state.withLock { $0.participants[p.id] = bare }
+            sink.yield(.participantJoined(bare))
             updateTracks(of: p.id, to: tracks)
+        case .participantUpdated(let p):
+            let (updated, handBefore) = state.withLock { s -> (ParticipantInfo, String?) in
+                var info = p
+                info.tracks = s.participants[p.id]?.tracks ?? []
+                let before: String?
+                if p.id == localParticipantID {
+                    before = s.localAttributes[VisioConventions.handRaisedAt]
+                    s.localAttributes = p.attributes
+                } else {
+                    before = s.participants[p.id]?.attributes[VisioConventions.handRaisedAt]
+                    s.participants[p.id] = info
+                }
+                return (info, before)
+            }
+            sink.yield(.participantUpdated(updated))
+            let hand = p.attributes[VisioConventions.handRaisedAt]
+            if (hand ?? "") != (handBefore ?? "") {
+                sink.yield(.handRaised(participantID: p.id, at: VisioConventions.date(hand)))
+            }
         case .tracksChanged(let id, let tracks):
             updateTracks(of: id, to: tracks)
         case .participantLeft(let id, let reason):
@@ -187,8 +217,14 @@ public final class Room: Sendable {
             serial.yield { await self.answer(offer, tracks: tracks) }
         case .data(let data):
             sink.yield(.data(data))
+            visioData(data)
         case .text(let text):
             sink.yield(.text(text))
+            if text.topic == VisioConventions.chatTopic {
+                chatReceived(
+                    ChatMessage(
+                        id: text.id, participantID: text.participantID, identity: text.identity, text: text.text))
+            }
         case .remoteCandidate(let candidate, let publisher):
             addRemoteCandidate(candidate, publisher: publisher)
         case .mediaConnected:
@@ -416,6 +452,93 @@ public final class Room: Sendable {
         state.withLock { $0.tasks.append(task) }
         readRemoteChannels(of: pc)
         return pc
+    }
+
+    // MARK: Visio's conventions
+
+    /// Reactions and legacy chat packets among received data.
+    private func visioData(_ data: RoomData) {
+        if data.topic == VisioConventions.legacyChatTopic {
+            guard let chat = VisioConventions.decodeLegacyChat(data.payload), chat.ignoreLegacy != true else { return }
+            chatReceived(
+                ChatMessage(
+                    id: chat.id, participantID: data.participantID, identity: data.identity, text: chat.message,
+                    timestamp: chat.timestamp.map { Date(timeIntervalSince1970: $0 / 1000) }))
+        } else if data.topic == nil, let reaction = VisioConventions.decodeReaction(data.payload) {
+            sink.yield(.reaction(participantID: data.participantID, identity: data.identity, reaction))
+        }
+    }
+
+    /// Reports a chat message once, whichever of its forms came first; again as an edit
+    /// when the same sender sends the same id with another text.
+    private func chatReceived(_ message: ChatMessage) {
+        let key = message.identity + "/" + message.id
+        let report = state.withLock { s -> ChatMessage? in
+            var message = message
+            if let seen = s.chatSeen[key] {
+                guard seen != message.text else { return nil }
+                message.isEdit = true
+            } else {
+                s.chatOrder.append(key)
+                if s.chatOrder.count > 1_000 { s.chatSeen[s.chatOrder.removeFirst()] = nil }
+            }
+            s.chatSeen[key] = message.text
+            return message
+        }
+        if let report { sink.yield(.chat(report)) }
+    }
+
+    /// Sends a chat message as Visio's web client does: a text stream on `lk.chat` and the
+    /// legacy `lk-chat-topic` packet with the same id (which newer clients ignore). Returns
+    /// the message as sent.
+    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on a server without data (Janus).
+    @discardableResult
+    public func sendChat(_ text: String) async throws -> ChatMessage {
+        let id = try await send(text: text, topic: VisioConventions.chatTopic)
+        let now = Date()
+        let ignoreLegacy = VisioConventions.ignoresLegacy(
+            serverVersion: (signaling as? LiveKitRoomSignaling)?.serverVersion)
+        try await send(
+            data: VisioConventions.legacyChat(id: id, text: text, at: now, ignoreLegacy: ignoreLegacy),
+            topic: VisioConventions.legacyChatTopic)
+        return ChatMessage(id: id, participantID: localParticipantID, identity: "", text: text, timestamp: now)
+    }
+
+    /// Sends a reaction to everyone, as Visio's client does (at most 10 a second).
+    /// - Throws: ``RoomError/rateLimited`` beyond that.
+    public func sendReaction(_ reaction: Reaction) async throws {
+        let allowed = state.withLock { s -> Bool in
+            let now = ContinuousClock.now
+            s.reactionTimes.removeAll { now - $0 >= .seconds(1) }
+            guard s.reactionTimes.count < VisioConventions.reactionsPerSecond else { return false }
+            s.reactionTimes.append(now)
+            return true
+        }
+        guard allowed else { throw RoomError.rateLimited }
+        try await send(data: VisioConventions.reaction(reaction), topic: nil, reliable: true)
+    }
+
+    /// Raises (or lowers) this participant's hand: the `handRaisedAt` attribute, set to
+    /// now (or emptied), through UpdateParticipantMetadata — when the token allows
+    /// updating one's own attributes (Visio's tokens do not: its room API's `toggle-hand`
+    /// does it for them).
+    public func setHandRaised(_ raised: Bool) async throws {
+        try await updateLocalParticipant(
+            attributes: [VisioConventions.handRaisedAt: raised ? VisioConventions.timestamp(Date()) : ""])
+    }
+
+    // MARK: this participant
+
+    /// Changes this participant's display name, metadata (nil: unchanged) and attributes
+    /// (an empty value removes one), as its token allows (LiveKit:
+    /// UpdateParticipantMetadata); everyone sees ``RoomEvent/participantUpdated(_:)``.
+    /// - Throws: ``LiveKitError/notAllowed(_:)`` when the token forbids it;
+    ///   ``RoomSignalingError/unsupported(_:)`` on Janus.
+    public func updateLocalParticipant(name: String? = nil, metadata: String? = nil, attributes: [String: String] = [:])
+        async throws
+    {
+        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try await signaling.updateLocalParticipant(name: name, metadata: metadata, attributes: attributes)
     }
 
     // MARK: data

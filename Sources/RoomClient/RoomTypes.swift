@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 @_exported import Signaling
 import Transport
 
@@ -6,6 +7,8 @@ import Transport
 public enum RoomEvent: Sendable, Equatable {
     /// A participant joined (its tracks follow as ``trackPublished(participantID:_:)``).
     case participantJoined(ParticipantInfo)
+    /// A participant's name, metadata or attributes changed (this participant's own too).
+    case participantUpdated(ParticipantInfo)
     /// A participant left.
     case participantLeft(id: String, reason: String?)
     /// A participant published a track.
@@ -31,6 +34,14 @@ public enum RoomEvent: Sendable, Equatable {
     case data(RoomData)
     /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).
     case text(RoomText)
+    /// A chat message (Visio's convention: an `lk.chat` text stream or the legacy packet,
+    /// reported once; again with ``ChatMessage/isEdit`` when edited).
+    case chat(ChatMessage)
+    /// A participant sent a reaction (Visio's convention).
+    case reaction(participantID: String?, identity: String, Reaction)
+    /// A participant raised its hand (at that time) or lowered it (nil): the `handRaisedAt`
+    /// attribute Visio's clients set. This participant's own hand too.
+    case handRaised(participantID: String, at: Date?)
     /// The publisher or subscriber connection changed state.
     case connectionState(PeerConnectionState, publisher: Bool)
     /// The room connection ended without ``Room/leave()``.
@@ -73,11 +84,14 @@ public enum RoomError: Error, Sendable, Equatable, CustomStringConvertible {
     case notConnected
     /// The track is not published by this room.
     case unknownTrack(String)
+    /// Too many in too short a time (reactions: 10 a second, as Visio's client allows).
+    case rateLimited
 
     public var description: String {
         switch self {
         case .notConnected: "the room is not connected"
         case .unknownTrack(let mid): "no local track \(mid)"
+        case .rateLimited: "rate limited"
         }
     }
 }

@@ -32,11 +32,23 @@ public struct ParticipantInfo: Sendable, Hashable {
     public var name: String
     /// What it publishes now.
     public var tracks: [TrackInfo]
+    /// Its stable identity (LiveKit: the token's subject; Janus: its display name).
+    public var identity: String
+    /// Application metadata (LiveKit), often JSON.
+    public var metadata: String
+    /// Key-value attributes (LiveKit; Visio: `handRaisedAt`, `color`, `room_role`, …).
+    public var attributes: [String: String]
 
-    public init(id: String, name: String, tracks: [TrackInfo] = []) {
+    public init(
+        id: String, name: String, tracks: [TrackInfo] = [], identity: String? = nil, metadata: String = "",
+        attributes: [String: String] = [:]
+    ) {
         self.id = id
         self.name = name
         self.tracks = tracks
+        self.identity = identity ?? name
+        self.metadata = metadata
+        self.attributes = attributes
     }
 }
 
@@ -173,6 +185,10 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     /// A participant's published tracks changed (published, unpublished, muted): the full
     /// new list.
     case tracksChanged(participantID: String, tracks: [TrackInfo])
+    /// A participant's name, metadata or attributes changed (the full new description;
+    /// its tracks are reported by ``tracksChanged(participantID:tracks:)``). This
+    /// participant's own changes are reported too, with its id.
+    case participantUpdated(ParticipantInfo)
     /// Someone left.
     case participantLeft(id: String, reason: String?)
     /// Someone started or stopped speaking.
@@ -239,6 +255,9 @@ public protocol RoomSignaling: AnyObject, Sendable {
     func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws
     /// Sends a text stream on `topic`; returns its id.
     func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String
+    /// Changes this participant's name, metadata (nil: unchanged) and attributes (an empty
+    /// value removes one), if its rights allow.
+    func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws
 }
 
 extension RoomSignaling {
@@ -256,5 +275,9 @@ extension RoomSignaling {
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
         throw RoomSignalingError.unsupported("text streams")
+    }
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws {
+        throw RoomSignalingError.unsupported("participant metadata and attributes")
     }
 }

@@ -36,6 +36,9 @@ struct LiveKitClientTests {
             var disconnected: String?
             var data: [RoomData] = []
             var texts: [RoomText] = []
+            var chats: [ChatMessage] = []
+            var reactions: [(String, Reaction)] = []
+            var hands: [(String, Date?)] = []
         }
 
         init(
@@ -68,6 +71,9 @@ struct LiveKitClientTests {
                         case .disconnected(let reason): t.disconnected = reason
                         case .data(let data): t.data.append(data)
                         case .text(let text): t.texts.append(text)
+                        case .chat(let chat): t.chats.append(chat)
+                        case .reaction(_, let identity, let reaction): t.reactions.append((identity, reaction))
+                        case .handRaised(let who, let at): t.hands.append((who, at))
                         default: break
                         }
                     }
@@ -115,8 +121,11 @@ struct LiveKitClientTests {
             url: server.url, token: try await server.token(room: "demo", identity: "alice", name: "Alice"),
             address: loopback, frequency: 440)
         let bob = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
-            frequency: 660)
+            url: server.url,
+            token: try await server.token(
+                room: "demo", identity: "bob",
+                grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true)),
+            address: loopback, frequency: 660)
         #expect(alice.id.hasPrefix("PA_") && bob.id.hasPrefix("PA_") && alice.id != bob.id)
         #expect(
             await eventually(.seconds(10)) { bob.snapshot().joined[alice.id] == "Alice" },
@@ -154,6 +163,43 @@ struct LiveKitClientTests {
         #expect(got.texts.first?.text == long && got.texts.first?.topic == "lk.chat" && got.texts.first?.id == streamID)
         #expect(got.texts.first?.identity == "alice")
         #expect(alice.snapshot().data.isEmpty && alice.snapshot().texts.isEmpty, "alice got her own data back")
+
+        // Visio's conventions: a chat message (sent in both forms) is seen once; a reaction;
+        // reactions beyond 10 a second refused; a raised hand seen by both, lowered again;
+        // alice's token does not allow her to change her attributes.
+        let sent = try await alice.room.sendChat("Bonjour, c'est Alice")
+        try await alice.room.sendReaction(.partyPopper)
+        #expect(
+            await eventually(.seconds(10)) {
+                bob.snapshot().chats.contains { $0.id == sent.id } && !bob.snapshot().reactions.isEmpty
+            })
+        try await Task.sleep(for: .milliseconds(500))  // the second form of the message has arrived too
+        // (The long text stream sent above on `lk.chat` was a chat message too.)
+        let chats = bob.snapshot().chats.filter { $0.id == sent.id }
+        #expect(chats.count == 1, "the message in its two forms is seen once: \(chats)")
+        #expect(
+            chats.first.map { $0.id == sent.id && $0.identity == "alice" && $0.text == sent.text && !$0.isEdit }
+                == true,
+            "\(chats)")
+        #expect(bob.snapshot().reactions.map(\.1) == [.partyPopper] && bob.snapshot().reactions.first?.0 == "alice")
+        var refused = false
+        for _ in 0..<10 {
+            do { try await alice.room.sendReaction(.thumbsUp) } catch RoomError.rateLimited { refused = true }
+        }
+        #expect(refused, "an 11th reaction within a second was sent")
+        await #expect(throws: LiveKitError.self) { try await alice.room.setHandRaised(true) }
+        try await bob.room.setHandRaised(true)
+        #expect(
+            await eventually(.seconds(10)) {
+                alice.snapshot().hands.contains { $0.0 == bob.id && $0.1 != nil }
+                    && bob.snapshot().hands.contains { $0.0 == bob.id && $0.1 != nil }
+            }, "the raised hand: \(alice.snapshot().hands) \(bob.snapshot().hands)")
+        let raisedAt = try #require(alice.snapshot().hands.last?.1)
+        #expect(abs(raisedAt.timeIntervalSinceNow) < 30)
+        try await bob.room.setHandRaised(false)
+        #expect(
+            await eventually(.seconds(10)) { alice.snapshot().hands.last.map { $0.0 == bob.id && $0.1 == nil } == true }
+        )
 
         try await alice.room.setMuted(true, track: aliceTrack)
         #expect(await eventually(.seconds(10)) { bob.snapshot().muted[alice.id] == true }, "bob sees alice muted")
@@ -226,8 +272,10 @@ struct LiveKitClientTests {
         try official.command(["cmd": "publish_audio", "hz": 550])
         _ = try await official.waitFor("published")
         let meetkit = try await Participant(
-            url: room.url, token: try await room.token("mika"), address: IPAddress("10.99.0.1")!, frequency: 770,
-            group: group)
+            url: room.url,
+            token: try await room.token(
+                "mika", grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true)),
+            address: IPAddress("10.99.0.1")!, frequency: 770, group: group)
         _ = await eventually(.seconds(10)) { meetkit.snapshot().joined.values.contains("Olivia") }
         let olivia = try #require(
             meetkit.snapshot().joined.first { $0.value == "Olivia" }?.key, "\(meetkit.snapshot().joined)")
@@ -261,6 +309,29 @@ struct LiveKitClientTests {
         try await meetkit.room.send(text: "Bonjour de Swift", topic: "lk.chat")
         let text = try await official.waitFor("text") { $0["identity"] as? String == "mika" }
         #expect(text["text"] as? String == "Bonjour de Swift" && text["topic"] as? String == "lk.chat", "\(text)")
+
+        // Visio's conventions, read by the official client: the chat's text stream and its
+        // legacy packet, a reaction packet, the raised hand's attribute.
+        let chat = try await meetkit.room.sendChat("Salut Olivia")
+        let chatText = try await official.waitFor("text") { $0["text"] as? String == "Salut Olivia" }
+        #expect(chatText["identity"] as? String == "mika")
+        let legacy = try await official.waitFor("data") { $0["topic"] as? String == "lk-chat-topic" }
+        let legacyJSON = try JSONSerialization.jsonObject(with: Data((legacy["payload"] as? String ?? "").utf8))
+        let legacyFields = try #require(legacyJSON as? [String: Any], "\(legacy)")
+        #expect(legacyFields["id"] as? String == chat.id && legacyFields["message"] as? String == "Salut Olivia")
+        #expect(
+            legacyFields["ignoreLegacy"] as? Bool == true, "meet-server reports 1.9.11: newer clients read the stream")
+        try await meetkit.room.sendReaction(.clappingHands)
+        let reaction = try await official.waitFor("data") {
+            ($0["payload"] as? String ?? "").contains("reactionReceived")
+        }
+        #expect(
+            reaction["payload"] as? String == #"{"data":{"emoji":"clapping-hands"},"type":"reactionReceived"}"#
+                || (reaction["payload"] as? String ?? "").contains(#""emoji":"clapping-hands""#), "\(reaction)")
+        try await meetkit.room.setHandRaised(true)
+        let hand = try await official.waitFor("attributes") { $0["identity"] as? String == "mika" }
+        let handAt = (hand["attributes"] as? [String: String])?["handRaisedAt"] ?? ""
+        #expect(handAt.hasSuffix("Z") && handAt.contains("T"), "handRaisedAt: \(hand)")
 
         // The official client stops publishing (a renegotiation without the track): the
         // server unpublishes it, MeetKit sees it go.

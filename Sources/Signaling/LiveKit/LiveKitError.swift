@@ -17,6 +17,8 @@ public enum LiveKitError: Error, Sendable, Equatable, CustomStringConvertible {
     case timedOut(String)
     /// The server sent something this client cannot use.
     case protocolViolation(String)
+    /// The server refused a request this participant has no right to make, with its reason.
+    case notAllowed(String)
     /// The server removed this participant (a LeaveRequest), with its reason.
     case removed(String)
     /// The connection is closed.
@@ -42,6 +44,7 @@ public enum LiveKitError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unreachable(let why): "server unreachable: \(why)"
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let why): "protocol violation: \(why)"
+        case .notAllowed(let why): "not allowed: \(why)"
         case .removed(let why): "removed by the server: \(why)"
         case .disconnected(let why): "disconnected: \(why)"
         }

@@ -45,6 +45,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private let joined = PendingReplies<Livekit_JoinResponse>()
     private let published = PendingReplies<Livekit_TrackInfo>()
     private let answers = PendingReplies<Livekit_SessionDescription>()
+    private let requests = PendingReplies<Livekit_RequestResponse>()
     let logger = Logger(label: "meetkit.livekit")
 
     struct State {
@@ -62,6 +63,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         /// This side's published tracks: the sid of the track on each publisher mid.
         var publishedByMid: [String: String] = [:]
         var lastOfferID: UInt32 = 0
+        var lastRequestID: UInt32 = 0
         var lastPong = ContinuousClock.now
         var roundTrip: Duration?
         var ended = false
@@ -190,6 +192,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         case .pong:
             state.withLock { $0.lastPong = .now }
+        case .requestResponse(let response):
+            requests.resolve("request-\(response.requestID)", response)
         case .refreshToken(let token):
             state.withLock { $0.token = token }
         default:
@@ -201,6 +205,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private func participantsChanged(_ infos: [Livekit_ParticipantInfo]) {
         var out: [RoomSignalingEvent] = []
         state.withLock { s in
+            for info in infos where info.sid == s.join?.participant.sid {
+                guard let old = s.join?.participant, old.version <= info.version else { continue }
+                s.join?.participant = info
+                if (old.name, old.metadata, old.attributes) != (info.name, info.metadata, info.attributes) {
+                    out.append(.participantUpdated(Self.participant(info)))
+                }
+            }
             for info in infos where info.sid != s.join?.participant.sid {
                 let known = s.remote[info.sid]
                 if let known, known.version > info.version { continue }
@@ -213,6 +224,9 @@ public final class LiveKitRoomSignaling: RoomSignaling {
                 s.remote[info.sid] = info
                 let now = Self.participant(info)
                 if let known {
+                    if (known.name, known.metadata, known.attributes) != (info.name, info.metadata, info.attributes) {
+                        out.append(.participantUpdated(now))
+                    }
                     if Self.participant(known).tracks != now.tracks {
                         out.append(.tracksChanged(participantID: info.sid, tracks: now.tracks))
                     }
@@ -248,7 +262,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             tracks: info.tracks.map { t in
                 TrackInfo(
                     id: t.sid, kind: t.type == .audio ? .audio : .video, source: Self.source(t.source), muted: t.muted)
-            })
+            }, identity: info.identity, metadata: info.metadata, attributes: info.attributes)
     }
 
     static func source(_ source: Livekit_TrackSource) -> TrackSource {
@@ -365,6 +379,37 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         try await send(.mute(request))
     }
 
+    /// UpdateParticipantMetadata; waits for the server's verdict when it gives one (LiveKit
+    /// answers a refusal with a RequestResponse; a server that answers nothing within a
+    /// second is taken to have applied it — the change is announced in a ParticipantUpdate).
+    /// - Throws: ``LiveKitError/notAllowed(_:)`` when the token forbids it.
+    public func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws {
+        var update = Livekit_UpdateParticipantMetadata()
+        if let name { update.name = name }
+        if let metadata { update.metadata = metadata }
+        update.attributes = attributes
+        update.requestID = state.withLock { s in
+            s.lastRequestID += 1
+            return s.lastRequestID
+        }
+        try await send(.updateMetadata(update))
+        let verdict: Result<Livekit_RequestResponse, LiveKitError>
+        do {
+            verdict = .success(
+                try await requests.wait(
+                    for: "request-\(update.requestID)", timeout: .seconds(1), what: "the metadata update's response"))
+        } catch {
+            verdict = .failure(error)
+        }
+        switch verdict {
+        case .success(let response) where response.reason != .ok: throw LiveKitError.notAllowed(response.message)
+        case .failure(let error):
+            if case .timedOut = error { return }
+            throw error
+        default: return
+        }
+    }
+
     /// Tells the server this participant leaves, and closes the connection.
     public func leave() async {
         var leave = Livekit_LeaveRequest()
@@ -385,6 +430,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         joined.failAll(error)
         published.failAll(error)
         answers.failAll(error)
+        requests.failAll(error)
         if announce { sink.yield(.disconnected(reason: error.description)) }
         sink.finish()
         for task in tasks { task.cancel() }
