@@ -162,6 +162,24 @@ public final class MeetingRecorder: Sendable {
                 encoded(frame, of: id, track: track, video: recordVideo, at: time, in: &s)
             case .disconnected(let reason):
                 Self.note(["event": "disconnected", "reason": .string(reason)], at: time, in: &s)
+            case .chat(let message):
+                Self.note(
+                    [
+                        "event": .string(message.isEdit ? "chat-edited" : "chat"), "id": .string(message.id),
+                        "participant": message.participantID.map { .string($0) } ?? .null,
+                        "identity": .string(message.identity), "text": .string(message.text),
+                    ], at: time, in: &s)
+            case .reaction(let id, let identity, let reaction):
+                Self.note(
+                    [
+                        "event": "reaction", "participant": id.map { .string($0) } ?? .null,
+                        "identity": .string(identity), "emoji": .string(reaction.rawValue),
+                    ], at: time, in: &s)
+            case .handRaised(let id, let at):
+                Self.note(
+                    ["event": .string(at == nil ? "hand-lowered" : "hand-raised"), "participant": .string(id)],
+                    at: time,
+                    in: &s)
             default: break
             }
         }

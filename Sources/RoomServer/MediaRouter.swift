@@ -76,6 +76,9 @@ package final class MediaRouter: DatagramMachine {
         /// Data channels by label (`_reliable`, `_lossy`), whoever opened them.
         var channels: [String: Int] = [:]
         var labels: [Int: String] = [:]
+        /// Reliable data for the participant sent before its `_reliable` channel opened
+        /// (it joined a moment ago): delivered when it opens (at most 64 packets).
+        var waitingReliable: [[UInt8]] = []
         var deadline: Duration?
 
         init(id: MediaConnectionID, core: PeerConnectionCore, participant: String, role: Role) {
@@ -415,6 +418,14 @@ package final class MediaRouter: DatagramMachine {
         case .dataChannel(.opened(let handle, _, let label, _, _)):
             connection.channels[label] = handle
             connection.labels[handle] = label
+            if label == "_reliable" {
+                for bytes in connection.waitingReliable {
+                    if (try? connection.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
+                        statistics.relayedDataPackets += 1
+                    }
+                }
+                connection.waitingReliable = []
+            }
         case .dataChannel(.closed(let handle)):
             if let label = connection.labels.removeValue(forKey: handle) { connection.channels[label] = nil }
         case .dataChannel(.message(let handle, let message)):
@@ -464,7 +475,11 @@ package final class MediaRouter: DatagramMachine {
         for (sid, member) in members where member.room == room && sid != excluded {
             guard identities.isEmpty || identities.contains(member.identity) else { continue }
             for id in member.connections {
-                guard let c = connections[id], c.role.isDownlink, let handle = c.channels[label] else { continue }
+                guard let c = connections[id], c.role.isDownlink else { continue }
+                guard let handle = c.channels[label] else {
+                    if label == "_reliable", c.waitingReliable.count < 64 { c.waitingReliable.append(bytes) }
+                    continue
+                }
                 if (try? c.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
                     statistics.relayedDataPackets += 1
                 }

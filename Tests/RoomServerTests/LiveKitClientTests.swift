@@ -362,6 +362,12 @@ struct LiveKitClientTests {
                 ExampleBinary.path("meet-bot"), "record", "--livekit", room.url, "--token",
                 try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration", "4",
             ], log: output + ".log")
+        // Once the bot is in, a chat message and a reaction as Visio's client sends them.
+        _ = try await official.waitFor("participant_connected") { $0["identity"] as? String == "recorder" }
+        try official.command(["cmd": "text", "text": "Bonjour le bot", "topic": "lk.chat"])
+        try official.command([
+            "cmd": "data", "payload": #"{"type":"reactionReceived","data":{"emoji":"red-heart"}}"#, "reliable": true,
+        ])
         let deadline = ContinuousClock.now + .seconds(30)
         while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try #require(!process.isRunning, "meet-bot did not end (log: \(output).log)")
@@ -377,5 +383,14 @@ struct LiveKitClientTests {
         let timeline = try String(contentsOfFile: output + "/timeline.jsonl", encoding: .utf8)
         #expect(timeline.contains(#""event":"started""#) && timeline.contains(#""event":"stopped""#), "\(timeline)")
         #expect(timeline.contains(#""room":"demo""#), "the timeline names the LiveKit room: \(timeline)")
+        let lines = timeline.split(separator: "\n")
+        #expect(
+            lines.contains {
+                $0.contains(#""event":"chat""#) && $0.contains("Bonjour le bot") && $0.contains("olivia")
+            },
+            "the chat in the timeline: \(timeline)")
+        #expect(
+            lines.contains { $0.contains(#""event":"reaction""#) && $0.contains("red-heart") },
+            "the reaction in the timeline: \(timeline)")
     }
 }

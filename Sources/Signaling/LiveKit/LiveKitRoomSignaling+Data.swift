@@ -48,7 +48,8 @@ extension LiveKitRoomSignaling {
                 .data(
                     RoomData(
                         participantID: sender ?? (user.participantSid.isEmpty ? nil : user.participantSid),
-                        identity: identity, topic: user.hasTopic ? user.topic : nil, payload: [UInt8](user.payload),
+                        identity: identity, topic: user.topic.isEmpty ? nil : user.topic,
+                        payload: [UInt8](user.payload),
                         reliable: label == "_reliable")))
         case .streamHeader(let header)?:
             guard case .textHeader? = header.contentHeader else { return }  // byte streams: not yet
