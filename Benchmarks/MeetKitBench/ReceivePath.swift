@@ -23,8 +23,9 @@ func aiortcReceiveRates() async throws -> [String: Double] {
     return result.compactMapValues { $0 as? Double }
 }
 
-/// A bare libsrtp inbound context (any SSRC, replay window 1024) for `profile`.
-func bareSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8]) -> srtp_t {
+/// A bare libsrtp context for `profile`: inbound (any SSRC, replay window 1024) or
+/// outbound (any SSRC).
+func bareSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8], outbound: Bool = false) -> srtp_t {
     var policy = srtp_policy_t()
     if profile == .aeadAES128GCM {
         srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp)
@@ -33,8 +34,8 @@ func bareSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8]) -> srt
         srtp_crypto_policy_set_rtp_default(&policy.rtp)
         srtp_crypto_policy_set_rtcp_default(&policy.rtcp)
     }
-    policy.ssrc.type = ssrc_any_inbound
-    policy.window_size = 1024
+    policy.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound
+    if !outbound { policy.window_size = 1024 }
     var material = key + salt
     var session: srtp_t?
     let status = material.withUnsafeMutableBufferPointer { m in

@@ -187,27 +187,6 @@ func bareRelay(_ wire: FixedKeyWire, inbound: srtp_t, outbound: [srtp_t]) -> Int
     return sent
 }
 
-/// A bare libsrtp outbound context (any SSRC) for `profile`.
-func bareOutboundSRTPSession(_ profile: SRTPProfile, key: [UInt8], salt: [UInt8]) -> srtp_t {
-    var policy = srtp_policy_t()
-    if profile == .aeadAES128GCM {
-        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp)
-        srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp)
-    } else {
-        srtp_crypto_policy_set_rtp_default(&policy.rtp)
-        srtp_crypto_policy_set_rtcp_default(&policy.rtcp)
-    }
-    policy.ssrc.type = ssrc_any_outbound
-    var material = key + salt
-    var session: srtp_t?
-    let status = material.withUnsafeMutableBufferPointer { m in
-        policy.key = m.baseAddress
-        return srtp_create(&session, &policy)
-    }
-    guard status == srtp_err_status_ok, let session else { fatalError("srtp_create") }
-    return session
-}
-
 /// Encoded frames of one kind for the publishers: 20 ms Opus packets of a tone, or VP8 at
 /// 640x480, 30 frames per second, 1 Mbit/s (a keyframe, then delta frames).
 func forwardingFrames(_ kind: MediaKind) throws -> [EncodedFrame] {
@@ -264,7 +243,10 @@ func benchServerForwarding(_ kind: MediaKind) throws {
     let sizes = inputs[0].map { $0.data.count - 12 - tag }
     let wire = try FixedKeyWire(profile, payloads: sizes.map { [UInt8](repeating: 0x5a, count: $0) }, count: packetsIn)
     func bareContexts() -> (srtp_t, [srtp_t]) {
-        (wire.bareSession(), (0..<fanOut).map { _ in bareOutboundSRTPSession(profile, key: wire.key, salt: wire.salt) })
+        (
+            wire.bareSession(),
+            (0..<fanOut).map { _ in bareSRTPSession(profile, key: wire.key, salt: wire.salt, outbound: true) }
+        )
     }
     var bare = (0..<rounds).map { _ in bareContexts() }
     let relayedBefore = room.router.machine.statistics.relayedPackets
