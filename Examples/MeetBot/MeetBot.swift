@@ -21,7 +21,7 @@ struct MeetBot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meet-bot",
         abstract: "A headless meeting bot: records each speaker of a room, or plays files into it.",
-        subcommands: [Record.self, Play.self])
+        subcommands: [Record.self, Play.self, Chat.self, React.self, Hand.self])
 
     static func main() async {
         Console.ignoreBrokenPipes()

@@ -624,6 +624,15 @@ public final class Room: Sendable {
         guard !already else { return }
         for t in tricklers { t?.finish() }
         serial.finish()
+        // Data handed to the channels goes out before the connection closes (within 2 s):
+        // a chat message sent just before leaving is not lost.
+        let channels = state.withLock { Array($0.channels.values) }
+        let deadline = ContinuousClock.now + .seconds(2)
+        for channel in channels {
+            while ContinuousClock.now < deadline, (try? await channel.bufferedAmount()) ?? 0 > 0 {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
         await signaling.leave()
         await publisher?.close()
         await subscriber?.close()

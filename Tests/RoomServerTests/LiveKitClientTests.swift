@@ -393,4 +393,38 @@ struct LiveKitClientTests {
             lines.contains { $0.contains(#""event":"reaction""#) && $0.contains("red-heart") },
             "the reaction in the timeline: \(timeline)")
     }
+
+    /// meet-bot's one-shot commands, as an announcer uses them: a chat message, a reaction
+    /// and a raised hand reach the official client the way Visio's client sends them.
+    @Test func meetBotSaysOneThingAndLeaves() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let official = try await room.join("olivia", mode: "v1")
+        let token = try await room.token(
+            "announcer", grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true))
+        func bot(_ arguments: [String]) async throws {
+            let log = NSTemporaryDirectory() + "meet-bot-say-\(UInt32.random(in: 0...UInt32.max)).log"
+            let process = try room.namespace.spawn(
+                [ExampleBinary.path("meet-bot")] + arguments + [
+                    "--livekit", room.url, "--token", token, "--address", "10.99.0.1",
+                ], log: log)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            try #require(!process.isRunning, "meet-bot \(arguments[0]) did not end (log: \(log))")
+            #expect(process.terminationStatus == 0, "meet-bot \(arguments[0])'s exit status (log: \(log))")
+        }
+        try await bot(["chat", "Annonce : la réunion reprend à 14 h"])
+        let text = try await official.waitFor("text") { $0["identity"] as? String == "announcer" }
+        #expect(
+            text["text"] as? String == "Annonce : la réunion reprend à 14 h" && text["topic"] as? String == "lk.chat")
+        try await bot(["react", "party-popper"])
+        let reaction = try await official.waitFor("data") {
+            $0["identity"] as? String == "announcer" && ($0["payload"] as? String ?? "").contains("reactionReceived")
+        }
+        #expect((reaction["payload"] as? String ?? "").contains(#""emoji":"party-popper""#), "\(reaction)")
+        try await bot(["hand", "--stay", "0.5"])
+        let hand = try await official.waitFor("attributes") { $0["identity"] as? String == "announcer" }
+        #expect(((hand["attributes"] as? [String: String])?["handRaisedAt"] ?? "").hasSuffix("Z"), "\(hand)")
+    }
 }
