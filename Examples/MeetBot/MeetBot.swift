@@ -121,12 +121,14 @@ final class StopSignal: @unchecked Sendable {  // the sources are only kept aliv
         }
     }
 
-    /// Returns when a signal arrives, stdout or stderr goes away, or `timeout` passes.
-    func wait(timeout: Duration?) async {
+    /// Returns when a signal arrives, stdout or stderr goes away, `timeout` passes, or
+    /// `other` returns.
+    func wait(timeout: Duration?, or other: (@Sendable () async -> Void)? = nil) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [stream] in for await _ in stream { return } }
             group.addTask { await Console.waitUntilBroken() }
             if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
+            if let other { group.addTask { await other() } }
             await group.next()
             group.cancelAll()
         }

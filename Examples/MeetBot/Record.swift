@@ -42,8 +42,12 @@ struct Record: AsyncParsableCommand {
             at: .zero)
         log("meet-bot: recording room \(join.roomName(room)) into \(output) (Ctrl-C to stop)")
 
+        let ended = Mutex<String?>(nil)
         let consumer = Task {
-            for await event in room.events { recorder.handle(event, at: elapsed(), recordVideo: !noVideo) }
+            for await event in room.events {
+                recorder.handle(event, at: elapsed(), recordVideo: !noVideo)
+                if case .disconnected(let reason) = event { ended.withLock { $0 = reason } }
+            }
         }
         // On a terminal the status line rewrites itself; in a log it is one line a second.
         let live = isatty(STDERR_FILENO) == 1
@@ -59,7 +63,8 @@ struct Record: AsyncParsableCommand {
             }
             if live { Console.write("\n", to: .standardError) }
         }
-        await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) })
+        // Until a signal, the duration, or the room's end (the server went away).
+        await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) }, or: { await consumer.value })
         status.cancel()
         await status.value
         recorder.stop(at: elapsed())  // nothing after this instant is written, however long leaving takes
@@ -68,6 +73,10 @@ struct Record: AsyncParsableCommand {
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
         for f in files { Console.write(f + "\n", to: .standardOutput) }
+        if let reason = ended.withLock({ $0 }) {
+            log("meet-bot: the room ended: \(reason)")
+            throw ExitCode(1)  // the files are whole up to that moment
+        }
         let statistics = recorder.statistics
         if statistics.fileErrors > 0 {
             log(

@@ -427,4 +427,40 @@ struct LiveKitClientTests {
         let hand = try await official.waitFor("attributes") { $0["identity"] as? String == "announcer" }
         #expect(((hand["attributes"] as? [String: String])?["handRaisedAt"] ?? "").hasSuffix("Z"), "\(hand)")
     }
+
+    /// The server dies under a recording bot: the bot notices, says why, finishes its
+    /// files (valid, the speaker's tone in them) and exits with status 1.
+    @Test func aRecordingSurvivesTheServerGoingAway() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let official = try await room.join("olivia", mode: "v1")
+        try official.command(["cmd": "publish_audio", "hz": 550])
+        _ = try await official.waitFor("published")
+        let output = NSTemporaryDirectory() + "meet-bot-livekit-\(UInt32.random(in: 0...UInt32.max))"
+        let process = try room.namespace.spawn(
+            [
+                ExampleBinary.path("meet-bot"), "record", "--livekit", room.url, "--token",
+                try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration", "60",
+            ], log: output + ".log")
+        _ = try await official.waitFor("participant_connected") { $0["identity"] as? String == "recorder" }
+        try await Task.sleep(for: .seconds(3))
+        room.server.terminate()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(!process.isRunning, "meet-bot went on recording without a server (log: \(output).log)")
+        #expect(process.terminationStatus == 1, "meet-bot's exit status (log: \(output).log)")
+        let log = (try? String(contentsOfFile: output + ".log", encoding: .utf8)) ?? ""
+        #expect(log.contains("the room ended: "), "the bot says why it stopped: \(log)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: output)
+        let wavName = try #require(files.first { $0.hasPrefix("Olivia-") && $0.hasSuffix(".wav") }, "\(files)")
+        let wav = try WAVReader(path: output + "/" + wavName)
+        #expect(wav.duration.seconds >= 2 && wav.duration.seconds < 30, "\(wavName) lasts \(wav.duration.seconds) s")
+        let heard = SignalAnalysis.dominantFrequency(
+            in: wav.samples.prefix(32_000).suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        #expect(abs(heard - 550) <= 10, "\(wavName) holds \(heard) Hz")
+        let timeline = try String(contentsOfFile: output + "/timeline.jsonl", encoding: .utf8)
+        #expect(
+            timeline.contains(#""event":"disconnected""#) && timeline.contains(#""event":"stopped""#), "\(timeline)")
+    }
 }
