@@ -162,6 +162,10 @@ public final class MeetingRecorder: Sendable {
                 encoded(frame, of: id, track: track, video: recordVideo, at: time, in: &s)
             case .disconnected(let reason):
                 Self.note(["event": "disconnected", "reason": .string(reason)], at: time, in: &s)
+            case .reconnecting(let reason):
+                Self.note(["event": "reconnecting", "reason": .string(reason)], at: time, in: &s)
+            case .reconnected:
+                Self.note(["event": "reconnected"], at: time, in: &s)
             case .chat(let message):
                 Self.note(
                     [

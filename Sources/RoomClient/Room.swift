@@ -229,6 +229,10 @@ public final class Room: Sendable {
             addRemoteCandidate(candidate, publisher: publisher)
         case .mediaConnected:
             break
+        case .reconnecting(let reason):
+            sink.yield(.reconnecting(reason: reason))
+        case .reconnected:
+            sink.yield(.reconnected)
         case .disconnected(let reason):
             sink.yield(.disconnected(reason: reason))
         }

@@ -44,6 +44,10 @@ public enum RoomEvent: Sendable, Equatable {
     case handRaised(participantID: String, at: Date?)
     /// The publisher or subscriber connection changed state.
     case connectionState(PeerConnectionState, publisher: Bool)
+    /// The connection to the server was lost and is being restored; media goes on.
+    case reconnecting(reason: String)
+    /// The connection to the server is back (the session and its tracks as before).
+    case reconnected
     /// The room connection ended without ``Room/leave()``.
     case disconnected(reason: String)
 }

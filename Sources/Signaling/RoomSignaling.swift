@@ -205,6 +205,11 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case data(RoomData)
     /// A text stream a participant sent, complete.
     case text(RoomText)
+    /// The connection to the server was lost and is being restored (LiveKit: resumed);
+    /// media goes on meanwhile.
+    case reconnecting(reason: String)
+    /// The connection to the server is back; the session goes on as before.
+    case reconnected
     /// The connection to the server ended.
     case disconnected(reason: String)
 }

@@ -39,6 +39,7 @@ struct LiveKitClientTests {
             var chats: [ChatMessage] = []
             var reactions: [(String, Reaction)] = []
             var hands: [(String, Date?)] = []
+            var connection: [String] = []  // "reconnecting", "reconnected"
         }
 
         init(
@@ -74,6 +75,8 @@ struct LiveKitClientTests {
                         case .chat(let chat): t.chats.append(chat)
                         case .reaction(_, let identity, let reaction): t.reactions.append((identity, reaction))
                         case .handRaised(let who, let at): t.hands.append((who, at))
+                        case .reconnecting: t.connection.append("reconnecting")
+                        case .reconnected: t.connection.append("reconnected")
                         default: break
                         }
                     }
@@ -462,5 +465,42 @@ struct LiveKitClientTests {
         let timeline = try String(contentsOfFile: output + "/timeline.jsonl", encoding: .utf8)
         #expect(
             timeline.contains(#""event":"disconnected""#) && timeline.contains(#""event":"stopped""#), "\(timeline)")
+    }
+
+    /// The server drops a MeetKit participant's WebSocket (LiveKit's node-failure
+    /// scenario): it resumes — reconnecting, then reconnected —, its media never stops, the
+    /// others see no leave, and signalling (mute) and data work afterwards.
+    @Test func aDroppedSignalConnectionResumes() async throws {
+        let server = try await startServer()
+        defer { Task { await server.stop() } }
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440)
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660)
+        let speaking = Task { try await alice.speak(seconds: 6) }
+        #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[alice.id] ?? 0) > 16_000 })
+        try await alice.signaling.simulateSignalFailure()
+        #expect(
+            await eventually(.seconds(10)) { alice.snapshot().connection == ["reconnecting", "reconnected"] },
+            "alice's connection: \(alice.snapshot().connection)")
+        let heardAtResume = bob.snapshot().heard[alice.id] ?? 0
+        let track = try await speaking.value
+        #expect(
+            (bob.snapshot().heard[alice.id] ?? 0) - heardAtResume >= 16_000,
+            "bob heard \((bob.snapshot().heard[alice.id] ?? 0) - heardAtResume) samples of alice after the resume")
+        #expect(abs(bob.frequencyHeard(from: alice.id) - 440) <= 10)
+        #expect(!bob.snapshot().left.contains(alice.id), "bob saw alice leave")
+        try await alice.room.setMuted(true, track: track)
+        let message = try await alice.room.sendChat("toujours là")
+        #expect(
+            await eventually(.seconds(10)) {
+                bob.snapshot().muted[alice.id] == true && bob.snapshot().chats.contains { $0.id == message.id }
+            }, "mute and chat after the resume")
+        #expect(alice.snapshot().disconnected == nil && bob.snapshot().disconnected == nil)
+        await alice.leave()
+        await bob.leave()
     }
 }

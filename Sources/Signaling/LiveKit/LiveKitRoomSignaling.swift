@@ -12,6 +12,9 @@ public struct LiveKitConnectOptions: Sendable {
     public var timeout: Duration = .seconds(10)
     /// The event loops of the WebSocket.
     public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// How long a lost signalling connection is tried again (resumed: same participant,
+    /// same tracks, the media connections untouched) before the session ends.
+    public var resumeWindow: Duration = .seconds(15)
 
     /// The defaults: 10 s answers, NIO's shared event loops.
     public init() {}
@@ -46,6 +49,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private let published = PendingReplies<Livekit_TrackInfo>()
     private let answers = PendingReplies<Livekit_SessionDescription>()
     private let requests = PendingReplies<Livekit_RequestResponse>()
+    private let resumed = PendingReplies<Livekit_ReconnectResponse>()
     let logger = Logger(label: "meetkit.livekit")
 
     struct State {
@@ -67,6 +71,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var lastPong = ContinuousClock.now
         var roundTrip: Duration?
         var ended = false
+        /// A lost signalling connection is being resumed.
+        var resuming = false
         var tasks: [Task<Void, Never>] = []
     }
 
@@ -101,11 +107,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         let endpoint = try endpoint.get()
         let token = state.withLock { $0.token }
         let channel = try await LiveKitSignalChannel.open(
-            endpoint, path: "/rtc",
-            query: [
-                ("access_token", token), ("auto_subscribe", "0"), ("sdk", "swift"), ("version", "0.1.0"),
-                ("protocol", "16"), ("adaptive_stream", "0"),
-            ], group: options.group)
+            endpoint, path: "/rtc", query: Self.query(token: token), group: options.group)
         state.withLock { $0.channel = channel }
         let reader = Task { await self.read(channel) }
         state.withLock { $0.tasks.append(reader) }
@@ -127,13 +129,80 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
     }
 
-    /// Reads the server's messages until the connection ends.
+    /// The query of `/rtc`: the token, explicit subscriptions, who this client is.
+    static func query(token: String) -> [(String, String)] {
+        [
+            ("access_token", token), ("auto_subscribe", "0"), ("sdk", "swift"), ("version", "0.1.0"),
+            ("protocol", "16"), ("adaptive_stream", "0"),
+        ]
+    }
+
+    /// Reads the server's messages until the connection ends; a joined session whose
+    /// connection was lost (not left, not refused) is then resumed.
     private func read(_ channel: LiveKitSignalChannel) async {
         for await response in channel.responses {
             guard let message = response.message else { continue }
             handle(message)
         }
-        await end(.disconnected(channel.closeReason ?? "the signalling connection closed"))
+        let reason = channel.closeReason ?? "the signalling connection closed"
+        let (ended, joined, resuming) = state.withLock { ($0.ended, $0.join != nil, $0.resuming) }
+        if ended { return }
+        if resuming {
+            resumed.fail("resume", .disconnected(reason))  // the resume loop tries again
+        } else if joined {
+            await resume(after: reason)
+        } else {
+            await end(.disconnected(reason))
+        }
+    }
+
+    /// Reconnects the signalling connection (`reconnect=1` with this participant's sid)
+    /// until the server resumes the session, for ``LiveKitConnectOptions/resumeWindow``;
+    /// the room reports ``RoomSignalingEvent/reconnecting(reason:)`` then
+    /// ``RoomSignalingEvent/reconnected``, or the end. The media connections are left as
+    /// they are (they do not depend on the WebSocket).
+    private func resume(after reason: String) async {
+        guard let endpoint = try? endpoint.get() else { return }
+        state.withLock { $0.resuming = true }
+        sink.yield(.reconnecting(reason: reason))
+        let deadline = ContinuousClock.now + options.resumeWindow
+        var delay = Duration.milliseconds(100)
+        var last: LiveKitError = .disconnected(reason)
+        while ContinuousClock.now < deadline, !state.withLock({ $0.ended }) {
+            let (token, sid) = state.withLock { ($0.token, $0.join?.participant.sid ?? "") }
+            do {
+                let channel = try await LiveKitSignalChannel.open(
+                    endpoint, path: "/rtc", query: Self.query(token: token) + [("reconnect", "1"), ("sid", sid)],
+                    group: options.group)
+                let old = state.withLock { s in
+                    defer { s.channel = channel }
+                    return s.channel
+                }
+                await old?.close()
+                let reader = Task { await self.read(channel) }
+                state.withLock { $0.tasks.append(reader) }
+                _ = try await resumed.wait(for: "resume", timeout: options.timeout, what: "the server's resume")
+                state.withLock { s in
+                    s.resuming = false
+                    s.lastPong = .now
+                }
+                logger.info("signalling resumed", metadata: ["after": "\(reason)"])
+                sink.yield(.reconnected)
+                return
+            } catch {
+                last = error
+                // A refusal that will not change (the token, the room) ends the session now.
+                switch error {
+                case .unauthorized, .roomNotFound, .roomFull, .notAllowed, .removed: break
+                default:
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                    continue
+                }
+                break
+            }
+        }
+        await end(.disconnected("could not resume after \(reason): \(last)"))
     }
 
     /// Answers pings and ends a connection whose server went quiet for `timeout` seconds.
@@ -146,9 +215,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             let (channel, silent, rtt) = state.withLock {
                 ($0.channel, ContinuousClock.now - $0.lastPong, $0.roundTrip)
             }
+            if state.withLock({ $0.resuming }) { continue }
             if silent > timeout {
-                await end(.timedOut("no answer to pings for \(silent)"))
-                return
+                // The connection is dead without having closed: closing it starts a resume.
+                logger.warning("no answer to pings", metadata: ["for": "\(silent)"])
+                state.withLock { $0.lastPong = .now }
+                await channel?.close()
+                continue
             }
             var ping = Livekit_Ping()
             ping.timestamp = Self.milliseconds()
@@ -192,6 +265,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         case .pong:
             state.withLock { $0.lastPong = .now }
+        case .reconnect(let response):
+            resumed.resolve("resume", response)
         case .requestResponse(let response):
             requests.resolve("request-\(response.requestID)", response)
         case .refreshToken(let token):
@@ -410,6 +485,14 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         }
     }
 
+    /// Asks the server to drop this client's WebSocket as a failing node would (LiveKit's
+    /// SimulateScenario): for tests of resuming.
+    func simulateSignalFailure() async throws {
+        var scenario = Livekit_SimulateScenario()
+        scenario.scenario = .nodeFailure(true)
+        try await send(.simulate(scenario))
+    }
+
     /// Tells the server this participant leaves, and closes the connection.
     public func leave() async {
         var leave = Livekit_LeaveRequest()
@@ -431,6 +514,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         published.failAll(error)
         answers.failAll(error)
         requests.failAll(error)
+        resumed.failAll(error)
         if announce { sink.yield(.disconnected(reason: error.description)) }
         sink.finish()
         for task in tasks { task.cancel() }
