@@ -43,11 +43,13 @@ struct Record: AsyncParsableCommand {
         log("meet-bot: recording room \(join.roomName(room)) into \(output) (Ctrl-C to stop)")
 
         let ended = Mutex<String?>(nil)
+        let (roomEnded, roomEndedSink) = AsyncStream.makeStream(of: Void.self)
         let consumer = Task {
             for await event in room.events {
                 recorder.handle(event, at: elapsed(), recordVideo: !noVideo)
                 if case .disconnected(let reason) = event { ended.withLock { $0 = reason } }
             }
+            roomEndedSink.finish()
         }
         // On a terminal the status line rewrites itself; in a log it is one line a second.
         let live = isatty(STDERR_FILENO) == 1
@@ -64,7 +66,8 @@ struct Record: AsyncParsableCommand {
             if live { Console.write("\n", to: .standardError) }
         }
         // Until a signal, the duration, or the room's end (the server went away).
-        await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) }, or: { await consumer.value })
+        await stop.wait(timeout: duration.map { .milliseconds(Int($0 * 1000)) }, or: { for await _ in roomEnded {} })
+        let endedBy = ended.withLock { $0 }  // the room's end before this side's
         status.cancel()
         await status.value
         recorder.stop(at: elapsed())  // nothing after this instant is written, however long leaving takes
@@ -73,7 +76,7 @@ struct Record: AsyncParsableCommand {
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
         for f in files { Console.write(f + "\n", to: .standardOutput) }
-        if let reason = ended.withLock({ $0 }) {
+        if let reason = endedBy {
             log("meet-bot: the room ended: \(reason)")
             throw ExitCode(1)  // the files are whole up to that moment
         }
