@@ -531,6 +531,17 @@ public final class Room: Sendable {
             attributes: [VisioConventions.handRaisedAt: raised ? VisioConventions.timestamp(Date()) : ""])
     }
 
+    /// Asks for a quality of a subscribed video track its publisher sends in several
+    /// layers (simulcast) — or for the size it is shown at (the server picks the smallest
+    /// layer covering it); `.off` pauses it. Switches happen at the next keyframe.
+    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on Janus.
+    public func setVideoQuality(
+        _ quality: VideoQuality, width: Int? = nil, height: Int? = nil, participantID: String, trackID: String
+    ) async throws {
+        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try await signaling.setVideoQuality(quality, width: width, height: height, trackID: trackID)
+    }
+
     // MARK: this participant
 
     /// Changes this participant's display name, metadata (nil: unchanged) and attributes

@@ -155,6 +155,14 @@ public struct RoomText: Sendable, Hashable {
     }
 }
 
+/// The quality asked of a remote video track a publisher sends in several layers
+/// (simulcast): the server forwards the matching layer.
+public enum VideoQuality: String, Sendable, Hashable, CaseIterable {
+    case low, medium, high
+    /// Nothing: the track is paused.
+    case off
+}
+
 /// Why a room operation is not possible with this server's protocol.
 public enum RoomSignalingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The server's protocol has no such thing (data on Janus VideoRoom, …).
@@ -263,6 +271,9 @@ public protocol RoomSignaling: AnyObject, Sendable {
     /// Changes this participant's name, metadata (nil: unchanged) and attributes (an empty
     /// value removes one), if its rights allow.
     func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws
+    /// Asks for a quality of a subscribed remote video track (a simulcast layer), or for
+    /// a size (the server picks the smallest layer covering it).
+    func setVideoQuality(_ quality: VideoQuality, width: Int?, height: Int?, trackID: String) async throws
 }
 
 extension RoomSignaling {
@@ -280,6 +291,10 @@ extension RoomSignaling {
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
         throw RoomSignalingError.unsupported("text streams")
+    }
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func setVideoQuality(_ quality: VideoQuality, width: Int?, height: Int?, trackID: String) async throws {
+        throw RoomSignalingError.unsupported("simulcast layer selection")
     }
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws {

@@ -40,6 +40,9 @@ struct LiveKitClientTests {
             var reactions: [(String, Reaction)] = []
             var hands: [(String, Date?)] = []
             var connection: [String] = []  // "reconnecting", "reconnected"
+            /// The size of the last keyframe received per sender/track.
+            var pictureSize: [String: (Int, Int)] = [:]
+            var videoTracks: [String: String] = [:]  // sender → video track id
         }
 
         init(
@@ -66,7 +69,14 @@ struct LiveKitClientTests {
                             if t.samples[who]!.count > 32_000 { t.samples[who]!.removeFirst(16_000) }
                         case .participantJoined(let p): t.joined[p.id] = p.name
                         case .participantLeft(let id, _): t.left.insert(id)
-                        case .trackSubscribed(let who, let info): t.subscribed[who, default: []].insert(info.kind)
+                        case .trackSubscribed(let who, let info):
+                            t.subscribed[who, default: []].insert(info.kind)
+                            if info.kind == .video { t.videoTracks[who] = info.id }
+                        case .encoded(let who, _, let frame) where frame.codec == .vp8 && frame.isKeyframe:
+                            if let header = try? VP8FrameHeader(frame.data), let w = header.width, let h = header.height
+                            {
+                                t.pictureSize[who] = (w, h)
+                            }
                         case .trackMuted(let who, _, let muted): t.muted[who] = muted
                         case .trackUnpublished(let who, _): t.unpublished[who, default: 0] += 1
                         case .disconnected(let reason): t.disconnected = reason
@@ -502,5 +512,36 @@ struct LiveKitClientTests {
         #expect(alice.snapshot().disconnected == nil && bob.snapshot().disconnected == nil)
         await alice.leave()
         await bob.leave()
+    }
+
+    /// The official client publishes a 1280x720 camera in three simulcast layers; a MeetKit
+    /// subscriber gets the quality it asks for (UpdateTrackSettings): the full picture, the
+    /// low layer's, then the full one again — by quality and by displayed size.
+    @Test func meetKitGetsTheSimulcastLayerItAsksFor() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let group = try await room.namespace.eventLoopGroup(threads: 2)
+        let official = try await room.join("olivia", mode: "v1")
+        try official.command(["cmd": "publish_video", "width": 1280, "height": 720, "simulcast": true])
+        _ = try await official.waitFor("published")
+        let meetkit = try await Participant(
+            url: room.url, token: try await room.token("mika"), address: IPAddress("10.99.0.1")!, frequency: 770,
+            group: group)
+        _ = await eventually(.seconds(10)) { meetkit.snapshot().videoTracks.count == 1 }
+        let (olivia, track) = try #require(meetkit.snapshot().videoTracks.first, "no video subscribed")
+        func size(_ wanted: (Int, Int)) async -> (Int, Int)? {
+            _ = await eventually(.seconds(20)) { meetkit.snapshot().pictureSize[olivia].map { $0 == wanted } ?? false }
+            return meetkit.snapshot().pictureSize[olivia]
+        }
+        let high = await size((1280, 720))
+        #expect(high.map { $0 == (1280, 720) } == true, "first \(String(describing: high))")
+        try await meetkit.room.setVideoQuality(.low, participantID: olivia, trackID: track)
+        let low = await size((320, 180))
+        #expect(low.map { $0 == (320, 180) } == true, "after asking for low: \(String(describing: low))")
+        try await meetkit.room.setVideoQuality(.high, width: 1280, height: 720, participantID: olivia, trackID: track)
+        let again = await size((1280, 720))
+        #expect(again.map { $0 == (1280, 720) } == true, "after asking for 1280x720: \(String(describing: again))")
+        await meetkit.leave()
     }
 }

@@ -485,6 +485,23 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         }
     }
 
+    /// UpdateTrackSettings: the quality (or displayed size) wanted of a simulcast track.
+    public func setVideoQuality(_ quality: VideoQuality, width: Int?, height: Int?, trackID: String) async throws {
+        var settings = Livekit_UpdateTrackSettings()
+        settings.trackSids = [trackID]
+        settings.disabled = quality == .off
+        settings.quality =
+            switch quality {
+            case .low: .low
+            case .medium: .medium
+            case .high: .high
+            case .off: .off
+            }
+        if let width { settings.width = UInt32(clamping: width) }
+        if let height { settings.height = UInt32(clamping: height) }
+        try await send(.trackSetting(settings))
+    }
+
     /// Asks the server to drop this client's WebSocket as a failing node would (LiveKit's
     /// SimulateScenario): for tests of resuming.
     func simulateSignalFailure() async throws {
