@@ -544,4 +544,40 @@ struct LiveKitClientTests {
         #expect(again.map { $0 == (1280, 720) } == true, "after asking for 1280x720: \(String(describing: again))")
         await meetkit.leave()
     }
+
+    /// MeetKit publishes a camera and a screen share (two video tracks): the official client
+    /// receives both, with their sources, and decodes their pictures at their sizes.
+    @Test func theOfficialClientSeesMeetKitsCameraAndScreen() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let group = try await room.namespace.eventLoopGroup(threads: 2)
+        let official = try await room.join("olivia", mode: "v1")
+        let meetkit = try await Participant(
+            url: room.url, token: try await room.token("mika"), address: IPAddress("10.99.0.1")!, frequency: 770,
+            group: group)
+        let tracks = try await meetkit.room.publish([(.video, .camera), (.video, .screen)])
+        var camera = TestPatternGenerator(width: 320, height: 240, frameRate: 15)
+        var screen = TestPatternGenerator(width: 640, height: 360, frameRate: 15)
+        let start = ContinuousClock.now
+        for tick in 0..<45 {
+            try await meetkit.room.send(video: camera.nextFrame(), on: tracks[0])
+            try await meetkit.room.send(video: screen.nextFrame(), on: tracks[1])
+            try await Task.sleep(until: start + .milliseconds(66 * (tick + 1)))
+        }
+        let cameraTrack = try await official.waitFor("track_subscribed") {
+            $0["identity"] as? String == "mika" && $0["source"] as? Int == 1
+        }
+        let screenTrack = try await official.waitFor("track_subscribed") {
+            $0["identity"] as? String == "mika" && $0["source"] as? Int == 3
+        }
+        let (_, video) = try await official.stats()
+        let cameraStats = video["mika/\(cameraTrack["sid"] as? String ?? "")"] ?? [:]
+        let screenStats = video["mika/\(screenTrack["sid"] as? String ?? "")"] ?? [:]
+        #expect((cameraStats["frames"] as? Int ?? 0) >= 15, "camera: \(cameraStats)")
+        #expect((screenStats["frames"] as? Int ?? 0) >= 15, "screen: \(screenStats)")
+        #expect(cameraStats["width"] as? Int == 320 && cameraStats["height"] as? Int == 240, "camera: \(cameraStats)")
+        #expect(screenStats["width"] as? Int == 640 && screenStats["height"] as? Int == 360, "screen: \(screenStats)")
+        await meetkit.leave()
+    }
 }
