@@ -166,6 +166,16 @@ public final class MeetingRecorder: Sendable {
                 Self.note(["event": "reconnecting", "reason": .string(reason)], at: time, in: &s)
             case .reconnected:
                 Self.note(["event": "reconnected"], at: time, in: &s)
+            case .transcription(let t):
+                // Subtitles: the final version of each segment.
+                for segment in t.segments where segment.isFinal {
+                    Self.note(
+                        [
+                            "event": "subtitle", "identity": .string(t.speakerIdentity), "track": .string(t.trackID),
+                            "id": .string(segment.id), "text": .string(segment.text),
+                            "language": .string(segment.language),
+                        ], at: time, in: &s)
+                }
             case .chat(let message):
                 Self.note(
                     [

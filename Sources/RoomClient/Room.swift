@@ -229,6 +229,8 @@ public final class Room: Sendable {
             addRemoteCandidate(candidate, publisher: publisher)
         case .mediaConnected:
             break
+        case .transcription(let transcription):
+            sink.yield(.transcription(transcription))
         case .reconnecting(let reason):
             sink.yield(.reconnecting(reason: reason))
         case .reconnected:

@@ -34,6 +34,8 @@ public enum RoomEvent: Sendable, Equatable {
     case data(RoomData)
     /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).
     case text(RoomText)
+    /// Live subtitles: a transcription agent's segments of a participant's speech.
+    case transcription(RoomTranscription)
     /// A chat message (Visio's convention: an `lk.chat` text stream or the legacy packet,
     /// reported once; again with ``ChatMessage/isEdit`` when edited).
     case chat(ChatMessage)

@@ -163,6 +163,43 @@ public enum VideoQuality: String, Sendable, Hashable, CaseIterable {
     case off
 }
 
+/// Live subtitles: a transcription agent's segments of one participant's speech
+/// (LiveKit's Transcription packet, which Visio's interface shows).
+public struct RoomTranscription: Sendable, Hashable {
+    /// One stretch of transcribed speech; interim versions come before the final one.
+    public struct Segment: Sendable, Hashable {
+        public var id: String
+        public var text: String
+        /// Start and end in the track's time, in milliseconds.
+        public var start: UInt64
+        public var end: UInt64
+        /// Whether this is the segment's last version.
+        public var isFinal: Bool
+        public var language: String
+
+        public init(id: String, text: String, start: UInt64, end: UInt64, isFinal: Bool, language: String) {
+            self.id = id
+            self.text = text
+            self.start = start
+            self.end = end
+            self.isFinal = isFinal
+            self.language = language
+        }
+    }
+
+    /// The identity of the participant whose speech it is.
+    public var speakerIdentity: String
+    /// The transcribed track.
+    public var trackID: String
+    public var segments: [Segment]
+
+    public init(speakerIdentity: String, trackID: String, segments: [Segment]) {
+        self.speakerIdentity = speakerIdentity
+        self.trackID = trackID
+        self.segments = segments
+    }
+}
+
 /// Why a room operation is not possible with this server's protocol.
 public enum RoomSignalingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The server's protocol has no such thing (data on Janus VideoRoom, …).
@@ -211,8 +248,11 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case mediaConnected(publisher: Bool)
     /// Bytes a participant sent.
     case data(RoomData)
-    /// A text stream a participant sent, complete.
+    /// A text stream a participant sent, complete (LiveKit's legacy ChatMessage packets
+    /// come as text on `lk.chat`).
     case text(RoomText)
+    /// Transcription segments (live subtitles).
+    case transcription(RoomTranscription)
     /// The connection to the server was lost and is being restored (LiveKit: resumed);
     /// media goes on meanwhile.
     case reconnecting(reason: String)

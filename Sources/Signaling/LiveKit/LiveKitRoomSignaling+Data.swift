@@ -51,6 +51,23 @@ extension LiveKitRoomSignaling {
                         identity: identity, topic: user.topic.isEmpty ? nil : user.topic,
                         payload: [UInt8](user.payload),
                         reliable: label == "_reliable")))
+        case .chatMessage(let chat)? where !chat.deleted:
+            // LiveKit's legacy chat packet: a chat message like the `lk.chat` stream's.
+            sink.yield(
+                .text(
+                    RoomText(
+                        participantID: sender, identity: packet.participantIdentity, topic: "lk.chat",
+                        text: chat.message, id: chat.id)))
+        case .transcription(let t)?:
+            sink.yield(
+                .transcription(
+                    RoomTranscription(
+                        speakerIdentity: t.transcribedParticipantIdentity, trackID: t.trackID,
+                        segments: t.segments.map {
+                            RoomTranscription.Segment(
+                                id: $0.id, text: $0.text, start: $0.startTime, end: $0.endTime, isFinal: $0.final,
+                                language: $0.language)
+                        })))
         case .streamHeader(let header)?:
             guard case .textHeader? = header.contentHeader else { return }  // byte streams: not yet
             let incoming = IncomingText(header: header, participantID: sender, identity: packet.participantIdentity)

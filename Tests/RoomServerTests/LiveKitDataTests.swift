@@ -1,0 +1,118 @@
+import Foundation
+import LiveKitProtocol
+import MeetKitTestSupport
+import SwiftProtobuf
+import Testing
+
+@testable import Signaling
+
+/// How LiveKit's data packets become room events, fed straight to the adapter: legacy chat
+/// and transcription packets, text streams whole, chunked out of order or too large, and
+/// bytes that are not a packet.
+@Suite("LiveKit data packets")
+struct LiveKitDataTests {
+    /// The events `packets` produce (the adapter is not connected: decoding only).
+    func events(of packets: [[UInt8]], label: String = "_reliable") async -> [RoomSignalingEvent] {
+        let signaling = LiveKitRoomSignaling(url: "ws://127.0.0.1:9", token: "unused")
+        for bytes in packets { signaling.receiveData(bytes, label: label) }
+        await signaling.leave()  // ends the event stream
+        var out: [RoomSignalingEvent] = []
+        for await event in signaling.events { out.append(event) }
+        return out
+    }
+
+    func packet(_ value: Livekit_DataPacket.OneOf_Value, from identity: String = "olivia") throws -> [UInt8] {
+        var packet = Livekit_DataPacket()
+        packet.participantIdentity = identity
+        packet.participantSid = "PA_olivia"
+        packet.value = value
+        return try packet.serializedBytes()
+    }
+
+    @Test func legacyChatAndTranscriptionPackets() async throws {
+        var chat = Livekit_ChatMessage()
+        chat.id = "m1"
+        chat.message = "Bonjour"
+        var deleted = chat
+        deleted.deleted = true
+        var segment = Livekit_TranscriptionSegment()
+        segment.id = "s1"
+        segment.text = "bonjour à tous"
+        segment.startTime = 100
+        segment.endTime = 900
+        segment.final = true
+        segment.language = "fr"
+        var transcription = Livekit_Transcription()
+        transcription.transcribedParticipantIdentity = "olivia"
+        transcription.trackID = "TR_a"
+        transcription.segments = [segment]
+        let events = await events(of: [
+            try packet(.chatMessage(chat)), try packet(.chatMessage(deleted)),
+            try packet(.transcription(transcription)),
+        ])
+        #expect(
+            events == [
+                .text(
+                    RoomText(
+                        participantID: "PA_olivia", identity: "olivia", topic: "lk.chat", text: "Bonjour", id: "m1")),
+                .transcription(
+                    RoomTranscription(
+                        speakerIdentity: "olivia", trackID: "TR_a",
+                        segments: [
+                            .init(id: "s1", text: "bonjour à tous", start: 100, end: 900, isFinal: true, language: "fr")
+                        ])),
+            ])
+    }
+
+    @Test func textStreamsWholeChunkedOutOfOrderOrTooLarge() async throws {
+        func header(_ id: String, inline: String? = nil) -> Livekit_DataStream.Header {
+            var h = Livekit_DataStream.Header()
+            h.streamID = id
+            h.topic = "lk.chat"
+            h.contentHeader = .textHeader(Livekit_DataStream.TextHeader())
+            if let inline { h.inlineContent = Data(inline.utf8) }
+            return h
+        }
+        func chunk(_ id: String, _ index: UInt64, _ text: String) -> Livekit_DataStream.Chunk {
+            var c = Livekit_DataStream.Chunk()
+            c.streamID = id
+            c.chunkIndex = index
+            c.content = Data(text.utf8)
+            return c
+        }
+        func trailer(_ id: String) -> Livekit_DataStream.Trailer {
+            var t = Livekit_DataStream.Trailer()
+            t.streamID = id
+            return t
+        }
+        let big = String(repeating: "x", count: 300_000)
+        let events = await events(of: [
+            try packet(.streamHeader(header("inline", inline: "tout d'un coup"))),
+            try packet(.streamHeader(header("chunked"))),
+            try packet(.streamChunk(chunk("chunked", 1, "monde"))),
+            try packet(.streamChunk(chunk("chunked", 0, "bonjour "))),
+            try packet(.streamTrailer(trailer("chunked"))),
+            try packet(.streamHeader(header("huge"))),
+            try packet(.streamChunk(chunk("huge", 0, big))), try packet(.streamChunk(chunk("huge", 1, big))),
+            try packet(.streamChunk(chunk("huge", 2, big))), try packet(.streamChunk(chunk("huge", 3, big))),
+            try packet(.streamTrailer(trailer("huge"))),
+            try packet(.streamTrailer(trailer("never-opened"))),
+            [0xff, 0xff, 0xff, 0x01],  // not a packet
+        ])
+        let texts = events.compactMap { if case .text(let t) = $0 { t } else { nil } }
+        #expect(texts.map(\.id) == ["inline", "chunked"], "a stream over 1 MiB is dropped: \(texts.map(\.id))")
+        #expect(texts.map(\.text) == ["tout d'un coup", "bonjour monde"])
+        #expect(texts.allSatisfy { $0.identity == "olivia" && $0.participantID == "PA_olivia" })
+    }
+
+    @Test func chunksAreCutAtCharacterBoundaries() {
+        let text = "é👋" + String(repeating: "a", count: 10) + "漢字"
+        for limit in [1, 2, 4, 5, 7, 16] {
+            let pieces = LiveKitRoomSignaling.chunks(of: text, maxBytes: limit)
+            #expect(pieces.joined() == text)
+            // A piece is over the limit only when one character alone is.
+            #expect(pieces.allSatisfy { $0.utf8.count <= limit || $0.count == 1 }, "limit \(limit): \(pieces)")
+        }
+        #expect(LiveKitRoomSignaling.chunks(of: "", maxBytes: 10).isEmpty)
+    }
+}
