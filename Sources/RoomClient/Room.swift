@@ -619,6 +619,22 @@ public final class Room: Sendable {
     /// Stops publishing every track.
     public func unpublishAll() async throws {
         try await signaling.unpublish()
+        if !signaling.publisherDataChannels.isEmpty {
+            // The publisher connection carries the data channels too (LiveKit): it stays,
+            // its tracks' sections become inactive and are renegotiated — how a LiveKit
+            // client unpublishes.
+            let (pc, tracks) = state.withLock { s -> (PeerConnection?, [LocalTrack]) in
+                defer { s.localTracks = [] }
+                return (s.publisher, s.localTracks)
+            }
+            guard let pc, !tracks.isEmpty else { return }
+            for t in tracks { try await pc.setDirection(.inactive, mid: t.mid) }
+            let offer = try await pc.createOffer()
+            try await pc.setLocalDescription(offer)
+            let answer = try await signaling.publish(offer: offer, tracks: [])
+            try await pc.setRemoteDescription(answer)
+            return
+        }
         let pc = state.withLock { s -> PeerConnection? in
             defer {
                 s.publisher = nil

@@ -578,6 +578,15 @@ struct LiveKitClientTests {
         #expect((screenStats["frames"] as? Int ?? 0) >= 15, "screen: \(screenStats)")
         #expect(cameraStats["width"] as? Int == 320 && cameraStats["height"] as? Int == 240, "camera: \(cameraStats)")
         #expect(screenStats["width"] as? Int == 640 && screenStats["height"] as? Int == 360, "screen: \(screenStats)")
+        // Unpublishing renegotiates the publisher connection (its data channels stay): both
+        // tracks go, and chat still works.
+        try await meetkit.room.unpublishAll()
+        for sid in [cameraTrack["sid"], screenTrack["sid"]].compactMap({ $0 as? String }) {
+            _ = try await official.waitFor("track_unpublished") { $0["sid"] as? String == sid }
+        }
+        try await meetkit.room.sendChat("encore là")
+        let text = try await official.waitFor("text") { $0["identity"] as? String == "mika" }
+        #expect(text["text"] as? String == "encore là")
         await meetkit.leave()
     }
 }

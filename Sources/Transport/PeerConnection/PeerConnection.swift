@@ -142,6 +142,12 @@ public final class PeerConnection: Sendable {
         try await driver.perform { pc, now in try pc.addICECandidate(candidate, now: now) }
     }
 
+    /// Changes the direction transceiver `mid` offers from the next offer on: `.inactive`
+    /// stops a track (see ``PeerConnectionCore/setDirection(_:mid:)``).
+    public func setDirection(_ direction: MediaDirection, mid: String) async throws {
+        try await driver.perform { pc, _ in try pc.setDirection(direction, mid: mid) }
+    }
+
     /// Restarts ICE; the next offer carries the new credentials.
     public func restartICE() async throws {
         try await driver.perform { pc, now in pc.restartICE(now: now) }
