@@ -67,6 +67,14 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-participants"), help: "The participant limit of each room (0: none).")
     var maxParticipants: UInt32 = 0
 
+    @Flag(
+        name: .customLong("visio-api"),
+        help: "Also serve an emulation of Visio's room API (/api/v1.0/…: links, lobby) — not Visio's backend.")
+    var visioAPI = false
+
+    @Option(name: .customLong("visio-lobby-room"), help: "A room slug whose guests wait in the lobby (repeatable).")
+    var visioLobbyRooms: [String] = []
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -79,6 +87,8 @@ struct Serve: AsyncParsableCommand {
         configuration.advertisedAddress = nodeIP
         configuration.singlePeerConnection = !noV1
         configuration.maxParticipants = maxParticipants
+        configuration.visioAPI = visioAPI || !visioLobbyRooms.isEmpty
+        configuration.visioLobbyRooms = Set(visioLobbyRooms)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -95,6 +95,9 @@ public final class RoomServer: Sendable {
         let router = Router()
         Self.addRoutes(to: router, directory: directory, configuration: configuration)
         TwirpRoomService.addRoutes(to: router, directory: directory)
+        if configuration.visioAPI {
+            VisioAPIEmulation(keys: configuration.keys, lobbyRooms: configuration.visioLobbyRooms).addRoutes(to: router)
+        }
         let maxSize = configuration.maxSignalMessageSize
         let singlePC = configuration.singlePeerConnection
         let (bound, boundSink) = AsyncStream.makeStream(of: Int.self)

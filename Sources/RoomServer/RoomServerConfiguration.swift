@@ -27,6 +27,10 @@ public struct RoomServerConfiguration: Sendable {
     public var maxParticipants: UInt32 = 0
     /// Seconds an empty room is kept.
     public var emptyTimeout: UInt32 = 300
+    /// Whether an emulation of Visio's room API is served (`/api/v1.0/…`: the Visio link
+    /// flow, lobby included), and the room slugs that make guests wait in the lobby.
+    public var visioAPI = false
+    public var visioLobbyRooms: Set<String> = []
     /// The largest signalling message accepted (a larger frame closes the connection).
     public var maxSignalMessageSize = 1 << 20
     /// The version reported to clients.

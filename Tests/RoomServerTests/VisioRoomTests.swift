@@ -1,0 +1,121 @@
+import Foundation
+import MeetKitTestSupport
+import Testing
+import Transport
+
+@testable import RoomClient
+@testable import RoomServer
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Joining by Visio link against meet-server's emulation of Visio's room API (built from
+/// the field names in Visio's public source — an emulation, not Visio's backend): a direct
+/// join, the lobby accepted, denied and timed out, a bad link.
+@Suite("Visio links on meet-server's emulated room API", .serialized)
+struct VisioRoomTests {
+    func server() async throws -> RoomServer {
+        try await startServer {
+            $0.visioAPI = true
+            $0.visioLobbyRooms = ["secret", "closed", "slow"]
+        }
+    }
+
+    func site(_ server: RoomServer) -> String { server.url.replacingOccurrences(of: "ws://", with: "http://") }
+
+    var options: RoomOptions {
+        var options = RoomOptions()
+        options.localAddresses = [IPAddress("127.0.0.1")!]
+        return options
+    }
+
+    var quickLobby: VisioRoom.LobbyOptions {
+        var lobby = VisioRoom.LobbyOptions()
+        lobby.pollInterval = .milliseconds(100)
+        lobby.timeout = .seconds(20)
+        return lobby
+    }
+
+    /// JSON from the emulated API (as a moderator's client would call it).
+    func api(_ method: String, _ url: String, body: [String: Any]? = nil) async throws -> [String: Any] {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let body { request.httpBody = try JSONSerialization.data(withJSONObject: body) }
+        let (data, _) = try await URLSession.shared.data(for: request)
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    }
+
+    /// The lobby's first waiting participant of room `slug`, once there.
+    func waitingParticipant(_ server: RoomServer, slug: String) async throws -> (room: String, participant: String) {
+        let room = try #require(
+            try await api("GET", site(server) + "/api/v1.0/rooms/\(slug)/?username=x")["id"] as? String)
+        for _ in 0..<200 {
+            let list = try await api("GET", site(server) + "/api/v1.0/rooms/\(room)/waiting-participants/")
+            if let first = (list["participants"] as? [[String: Any]])?.first, let id = first["id"] as? String {
+                #expect(first["username"] as? String == "Scribe")
+                return (room, id)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw VisioError.lobbyTimeout
+    }
+
+    @Test func aPublicRoomIsJoinedDirectly() async throws {
+        let server = try await server()
+        defer { Task { await server.stop() } }
+        let first = try await VisioRoom.join(link: site(server) + "/standup", displayName: "Scribe", options: options)
+        let second = try await VisioRoom.join(link: site(server) + "/standup/", displayName: "Second", options: options)
+        #expect(await eventually(.seconds(10)) { second.participants.contains { $0.name == "Scribe" } })
+        #expect((second.signaling as? LiveKitRoomSignaling)?.roomName == "standup")
+        await first.leave()
+        await second.leave()
+    }
+
+    @Test func theLobbyAdmitsRefusesOrKeepsWaiting() async throws {
+        let server = try await server()
+        defer { Task { await server.stop() } }
+        // Admitted by a moderator: the join goes on into the room named by the room's id.
+        let joining = Task {
+            try await VisioRoom.join(
+                link: site(server) + "/secret", displayName: "Scribe", options: options, lobby: quickLobby)
+        }
+        let (roomID, participant) = try await waitingParticipant(server, slug: "secret")
+        _ = try await api(
+            "POST", site(server) + "/api/v1.0/rooms/\(roomID)/enter/",
+            body: ["participant_id": participant, "allow_entry": true])
+        let room = try await joining.value
+        #expect((room.signaling as? LiveKitRoomSignaling)?.roomName == roomID)
+        await room.leave()
+
+        // Refused.
+        let refused = Task {
+            try await VisioRoom.access(link: site(server) + "/closed", displayName: "Scribe", lobby: quickLobby)
+        }
+        let (closedID, waiting) = try await waitingParticipant(server, slug: "closed")
+        _ = try await api(
+            "POST", site(server) + "/api/v1.0/rooms/\(closedID)/enter/",
+            body: ["participant_id": waiting, "allow_entry": false])
+        await #expect(throws: VisioError.lobbyDenied) { try await refused.value }
+
+        // Nobody answers.
+        var short = quickLobby
+        short.timeout = .milliseconds(800)
+        await #expect(throws: VisioError.lobbyTimeout) {
+            try await VisioRoom.access(link: self.site(server) + "/slow", displayName: "Scribe", lobby: short)
+        }
+    }
+
+    @Test func badLinksAndAbsentSitesAreTypedErrors() async throws {
+        for link in ["not a link", "ftp://visio.example/abc", "https://visio.example/", "https://visio.example/a/b"] {
+            #expect(throws: VisioError.invalidLink(link)) { try VisioRoom.Link(link) }
+        }
+        let link = try VisioRoom.Link("https://visio.numerique.gouv.fr/abc-defg-hij?x=1")
+        #expect(link.site == "https://visio.numerique.gouv.fr" && link.slug == "abc-defg-hij")
+        await #expect {
+            try await VisioRoom.access(link: "http://127.0.0.1:9/room", displayName: "Scribe")
+        } throws: { error in
+            if case VisioError.unreachable = error { true } else { false }
+        }
+    }
+}
