@@ -54,19 +54,21 @@ struct RoomOptionsGroup: ParsableArguments {
     @Option(help: "The LiveKit access token (it names the room and this participant).")
     var token: String?
 
-    @Option(help: "The display name in the room (Janus; on LiveKit the token gives it).")
+    @Option(help: "A Visio meeting link (https://HOST/<slug>): joined as --name, through the lobby if it has one.")
+    var visio: String?
+
+    @Option(help: "The display name in the room (Janus, Visio; with --livekit the token gives it).")
     var name: String = "meet-bot"
 
     @Option(help: "A local IP address to gather (repeat for several); default: every non-loopback interface.")
     var address: [String] = []
 
     func validate() throws {
-        switch (url, livekit) {
-        case (nil, nil): throw ValidationError("give --url (Janus) or --livekit with --token (LiveKit)")
-        case (.some, .some): throw ValidationError("--url (Janus) and --livekit exclude each other")
-        case (nil, .some) where token == nil: throw ValidationError("--livekit needs --token")
-        default: break
+        let ways = [url != nil, livekit != nil, visio != nil].filter { $0 }.count
+        guard ways == 1 else {
+            throw ValidationError("give one of --url (Janus), --livekit with --token (LiveKit), --visio (a Visio link)")
         }
+        if livekit != nil, token == nil { throw ValidationError("--livekit needs --token") }
     }
 
     func roomOptions() throws -> RoomOptions {
@@ -84,6 +86,10 @@ struct RoomOptionsGroup: ParsableArguments {
     func roomName(_ room: Room) -> String { room.signalingRoomName ?? self.room }
 
     func join(options: RoomOptions) async throws -> Room {
+        if let visio {
+            log("meet-bot: joining \(visio) as \(name) (waiting in the lobby if there is one)")
+            return try await VisioRoom.join(link: visio, displayName: name, options: options)
+        }
         let signaling: any RoomSignaling
         if let livekit, let token {
             signaling = LiveKitRoomSignaling(url: livekit, token: token)

@@ -69,7 +69,9 @@ struct Hand: AsyncParsableCommand {
 extension RoomOptionsGroup {
     /// Joins, runs `body`, and leaves (also when `body` fails).
     func once(_ body: (Room) async throws -> Void) async throws {
-        guard livekit != nil else { throw ValidationError("this command needs a LiveKit room: --livekit and --token") }
+        guard livekit != nil || visio != nil else {
+            throw ValidationError("this command needs a LiveKit room: --livekit and --token, or --visio")
+        }
         let room = try await join(options: try roomOptions())
         do {
             try await body(room)

@@ -1,3 +1,4 @@
+import Codec
 import Foundation
 import MeetKitTestSupport
 import Testing
@@ -117,5 +118,38 @@ struct VisioRoomTests {
         } throws: { error in
             if case VisioError.unreachable = error { true } else { false }
         }
+    }
+
+    /// meet-bot by Visio link: one bot plays a tone into a lobby room once admitted, another
+    /// records it; the recording holds the tone under the speaker's display name.
+    @Test func meetBotJoinsByVisioLink() async throws {
+        let server = try await server()
+        defer { Task { await server.stop() } }
+        let output = NSTemporaryDirectory() + "meet-bot-visio-\(UInt32.random(in: 0...UInt32.max))"
+        func bot(_ arguments: [String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ExampleBinary.path("meet-bot"))
+            process.arguments = arguments + ["--address", "127.0.0.1"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+            try process.run()
+            return process
+        }
+        let speaker = try bot(["play", "--visio", site(server) + "/standup", "--name", "Orateur", "--tone", "440"])
+        defer { if speaker.isRunning { speaker.terminate() } }
+        try await Task.sleep(for: .milliseconds(500))
+        let recorder = try bot([
+            "record", "--visio", site(server) + "/standup", "--name", "Greffier", "--output", output, "--duration", "3",
+        ])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while recorder.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(!recorder.isRunning, "meet-bot record did not end")
+        #expect(recorder.terminationStatus == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: output)
+        let wavName = try #require(files.first { $0.hasPrefix("Orateur-") && $0.hasSuffix(".wav") }, "\(files)")
+        let wav = try WAVReader(path: output + "/" + wavName)
+        let heard = SignalAnalysis.dominantFrequency(
+            in: wav.samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        #expect(abs(heard - 440) <= 10, "\(wavName) holds \(heard) Hz")
     }
 }
