@@ -58,6 +58,8 @@ public final class Room: Sendable {
         var localTracks: [LocalTrack] = []
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
+        /// The room's metadata, as the server last reported it.
+        var roomMetadata = ""
         /// This participant's attributes, as the server last reported them.
         var localAttributes: [String: String] = [:]
         /// Chat messages seen (sender/id → text), the latest 1 000: each is reported once
@@ -168,6 +170,9 @@ public final class Room: Sendable {
         state.withLock { $0.tasks.append(task) }
     }
 
+    /// The room's metadata (LiveKit), as the server last reported it.
+    public var metadata: String { state.withLock { $0.roomMetadata } }
+
     /// The remote participants now.
     public var participants: [ParticipantInfo] {
         state.withLock { Array($0.participants.values) }.sorted { $0.id < $1.id }
@@ -231,6 +236,14 @@ public final class Room: Sendable {
             break
         case .transcription(let transcription):
             sink.yield(.transcription(transcription))
+        case .roomMetadata(let metadata):
+            let before = state.withLock { s -> String in
+                defer { s.roomMetadata = metadata }
+                return s.roomMetadata
+            }
+            sink.yield(.roomMetadataChanged(metadata))
+            let (old, new) = (VisioRecording(metadata: before), VisioRecording(metadata: metadata))
+            if old != new, let new { sink.yield(.recording(new)) }
         case .reconnecting(let reason):
             sink.yield(.reconnecting(reason: reason))
         case .reconnected:

@@ -34,6 +34,10 @@ public enum RoomEvent: Sendable, Equatable {
     case data(RoomData)
     /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).
     case text(RoomText)
+    /// The room's metadata changed (LiveKit; the first report comes with the join).
+    case roomMetadataChanged(String)
+    /// Visio's recording or transcription status changed (read from the room metadata).
+    case recording(VisioRecording)
     /// Live subtitles: a transcription agent's segments of a participant's speech.
     case transcription(RoomTranscription)
     /// A chat message (Visio's convention: an `lk.chat` text stream or the legacy packet,

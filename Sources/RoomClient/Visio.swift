@@ -41,6 +41,39 @@ public enum Reaction: String, Sendable, CaseIterable {
     case foldedHands = "folded-hands"
 }
 
+/// A Visio meeting's recording or transcription, as its room metadata says
+/// (`recording_mode`, `recording_status`).
+public struct VisioRecording: Sendable, Hashable {
+    /// `transcript` or `screen_recording`.
+    public var mode: String
+    /// `starting`, `started`, `saving`, `aborted`, …
+    public var status: String
+
+    /// Reads the room metadata's JSON; nil when it says nothing of a recording.
+    public init?(metadata: String) {
+        guard metadata.utf8.count <= 1 << 16,
+            let object = try? JSONSerialization.jsonObject(with: Data(metadata.utf8)) as? [String: Any],
+            let status = object["recording_status"] as? String
+        else { return nil }
+        self.mode = object["recording_mode"] as? String ?? ""
+        self.status = status
+    }
+
+    /// Whether something is being recorded or transcribed now.
+    public var isActive: Bool { status == "starting" || status == "started" }
+}
+
+extension ParticipantInfo {
+    /// The colour Visio gives the participant (`color` attribute, e.g. `hsl(…)`).
+    public var visioColor: String? { attributes["color"] }
+    /// The participant's role in the Visio room (`room_role`: member, administrator, owner).
+    public var visioRole: String? { attributes["room_role"] }
+    /// Whether Visio knows the participant as a signed-in user (`is_authenticated`).
+    public var isAuthenticated: Bool { attributes["is_authenticated"] == "true" }
+    /// When the participant raised its hand (`handRaisedAt`), if it has.
+    public var handRaisedAt: Date? { VisioConventions.date(attributes[VisioConventions.handRaisedAt]) }
+}
+
 /// Visio's in-meeting conventions on LiveKit (La Suite Numérique's web client): chat sent
 /// twice — a text stream on `lk.chat` and a legacy user packet on `lk-chat-topic` — and
 /// received from either, once; reactions as user packets; raised hands as the

@@ -253,6 +253,9 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case text(RoomText)
     /// Transcription segments (live subtitles).
     case transcription(RoomTranscription)
+    /// The room's metadata (LiveKit: set by the server's API; Visio keeps its recording
+    /// and transcription status there), at the join and on every change.
+    case roomMetadata(String)
     /// The connection to the server was lost and is being restored (LiveKit: resumed);
     /// media goes on meanwhile.
     case reconnecting(reason: String)

@@ -1,6 +1,7 @@
 import Codec
 import Foundation
 import MeetKitTestSupport
+import Synchronization
 import Testing
 import Transport
 
@@ -151,5 +152,48 @@ struct VisioRoomTests {
         let heard = SignalAnalysis.dominantFrequency(
             in: wav.samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
         #expect(abs(heard - 440) <= 10, "\(wavName) holds \(heard) Hz")
+    }
+
+    /// Visio's recording status lives in the room metadata: set through LiveKit's server
+    /// API (as Visio's backend does), it reaches the room as metadata and as a recording
+    /// status; participants carry Visio's badges (colour, role, signed in).
+    @Test func recordingStatusAndBadgesFromTheServer() async throws {
+        let server = try await server()
+        defer { Task { await server.stop() } }
+        let room = try await VisioRoom.join(link: site(server) + "/standup", displayName: "Scribe", options: options)
+        let seen = Mutex<[RoomEvent]>([])
+        let listener = Task {
+            for await event in room.events {
+                switch event {
+                case .roomMetadataChanged, .recording: seen.withLock { $0.append(event) }
+                default: break
+                }
+            }
+        }
+        let admin = try await server.token(
+            room: "standup", identity: "backend", grant: VideoGrant(roomAdmin: true, room: "standup"))
+        var request = URLRequest(url: URL(string: site(server) + "/twirp/livekit.RoomService/UpdateRoomMetadata")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("Bearer \(admin)", forHTTPHeaderField: "Authorization")
+        let metadata = #"{"recording_mode":"transcript","recording_status":"started"}"#
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["room": "standup", "metadata": metadata])
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(await eventually(.seconds(10)) { seen.withLock { $0.count } >= 2 }, "\(seen.withLock { $0 })")
+        let events = seen.withLock { $0 }
+        #expect(events.contains(.roomMetadataChanged(metadata)) && room.metadata == metadata)
+        let recording = events.compactMap { if case .recording(let r) = $0 { r } else { nil } }.first
+        #expect(recording?.mode == "transcript" && recording?.status == "started" && recording?.isActive == true)
+        // The emulated API gives guests Visio's attributes.
+        let other = try await VisioRoom.join(link: site(server) + "/standup", displayName: "Second", options: options)
+        #expect(await eventually(.seconds(10)) { other.participants.contains { $0.name == "Scribe" } })
+        let scribe = try #require(other.participants.first { $0.name == "Scribe" })
+        #expect(
+            scribe.visioRole == "member" && scribe.isAuthenticated == false
+                && scribe.visioColor?.hasPrefix("hsl(") == true)
+        await other.leave()
+        await room.leave()
+        listener.cancel()
     }
 }

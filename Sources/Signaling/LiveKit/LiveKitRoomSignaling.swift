@@ -124,6 +124,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             for p in join.otherParticipants { s.remote[p.sid] = p }
             return join.otherParticipants
         }
+        if !join.room.metadata.isEmpty { sink.yield(.roomMetadata(join.room.metadata)) }
         let pinger = Task { await self.ping(every: join.pingInterval, timeout: join.pingTimeout) }
         state.withLock { $0.tasks.append(pinger) }
         return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
@@ -254,6 +255,12 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             published.resolve("track-\(response.cid)", response.track)
         case .trackUnpublished(let response):
             state.withLock { s in s.publishedByMid = s.publishedByMid.filter { $0.value != response.trackSid } }
+        case .roomUpdate(let update):
+            let changed = state.withLock { s -> Bool in
+                defer { s.join?.room.metadata = update.room.metadata }
+                return s.join?.room.metadata != update.room.metadata
+            }
+            if changed { sink.yield(.roomMetadata(update.room.metadata)) }
         case .speakersChanged(let changed):
             for speaker in changed.speakers { sink.yield(.speaking(participantID: speaker.sid, speaker.active)) }
         case .leave(let leave):
