@@ -347,7 +347,7 @@ extension RoomDirectory {
     /// announced as stream `PA_…|TR_…` (how LiveKit's clients find the track), then offered.
     func subscribe(_ q: Participant, to track: Livekit_TrackInfo, of p: Participant) async {
         guard q !== p, q.canSubscribe, q.subscriptions[track.sid] == nil, q.waitingSubscriptions[track.sid] == nil,
-            !track.mid.isEmpty, p.publisher != nil
+            !q.subscribing.contains(track.sid), !track.mid.isEmpty, p.publisher != nil
         else { return }
         if q.singlePeerConnection {
             // One connection, offered by the client: ask it for a section to receive on.
@@ -360,6 +360,11 @@ extension RoomDirectory {
         guard let sub = q.subscriber, let pub = p.publisher else { return }
         let kind: MediaKind = track.type == .audio ? .audio : .video
         let (streamID, trackID, publishedMid) = ("\(p.sid)|\(track.sid)", track.sid, track.mid)
+        // Two requests for the same track (auto-subscribe racing a newcomer's catch-up, or
+        // UpdateSubscription) must not add two sections with the same track: libwebrtc
+        // refuses such an offer.
+        q.subscribing.insert(track.sid)
+        defer { q.subscribing.remove(track.sid) }
         do {
             let mid = try await media.perform { router, now in
                 let mid = try router.withConnection(sub) { core in

@@ -34,6 +34,9 @@ final class Participant {
     var speaking = false
     /// The others' tracks it receives: track sid → the mid on its downlink connection.
     var subscriptions: [String: String] = [:]
+    /// Track sids whose subscription is being set up (the directory is an actor: another
+    /// request may come in while the media plane adds the section).
+    var subscribing: Set<String> = []
     /// `/rtc/v1`: subscriptions waiting for a section the participant offers to receive on
     /// (asked for with MediaSectionsRequirement): track sid → the track and its publisher.
     var waitingSubscriptions: [String: (track: Livekit_TrackInfo, publisher: String)] = [:]

@@ -360,12 +360,11 @@ struct LiveKitClientTests {
         _ = try await official.waitFor("participant_disconnected") { $0["identity"] as? String == "mika" }
     }
 
-    /// meet-bot records an official-client speaker on LiveKit: its WAV holds the tone, for
-    /// the time recorded; the timeline starts and stops.
-    @Test func meetBotRecordsAnOfficialClientSpeaker() async throws {
-        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
-        let room = try await OfficialClientRoom(mode: "v1")
-        defer { room.close() }
+    /// An official client speaking a 550 Hz tone, and `meet-bot record` for `seconds` in
+    /// the namespace: the client, the bot's process and its output folder (log beside it).
+    static func recordingBot(in room: OfficialClientRoom, seconds: Int) async throws -> (
+        OfficialClient, Process, String
+    ) {
         let official = try await room.join("olivia", mode: "v1")
         try official.command(["cmd": "publish_audio", "hz": 550])
         _ = try await official.waitFor("published")
@@ -373,8 +372,19 @@ struct LiveKitClientTests {
         let process = try room.namespace.spawn(
             [
                 ExampleBinary.path("meet-bot"), "record", "--livekit", room.url, "--token",
-                try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration", "4",
+                try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration",
+                String(seconds),
             ], log: output + ".log")
+        return (official, process, output)
+    }
+
+    /// meet-bot records an official-client speaker on LiveKit: its WAV holds the tone, for
+    /// the time recorded; the timeline starts and stops.
+    @Test func meetBotRecordsAnOfficialClientSpeaker() async throws {
+        try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
+        let room = try await OfficialClientRoom(mode: "v1")
+        defer { room.close() }
+        let (official, process, output) = try await Self.recordingBot(in: room, seconds: 4)
         // Once the bot is in, a chat message and a reaction as Visio's client sends them.
         _ = try await official.waitFor("participant_connected") { $0["identity"] as? String == "recorder" }
         try official.command(["cmd": "text", "text": "Bonjour le bot", "topic": "lk.chat"])
@@ -447,15 +457,7 @@ struct LiveKitClientTests {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let room = try await OfficialClientRoom(mode: "v1")
         defer { room.close() }
-        let official = try await room.join("olivia", mode: "v1")
-        try official.command(["cmd": "publish_audio", "hz": 550])
-        _ = try await official.waitFor("published")
-        let output = NSTemporaryDirectory() + "meet-bot-livekit-\(UInt32.random(in: 0...UInt32.max))"
-        let process = try room.namespace.spawn(
-            [
-                ExampleBinary.path("meet-bot"), "record", "--livekit", room.url, "--token",
-                try await room.token("recorder"), "--address", "10.99.0.1", "--output", output, "--duration", "60",
-            ], log: output + ".log")
+        let (official, process, output) = try await Self.recordingBot(in: room, seconds: 60)
         _ = try await official.waitFor("participant_connected") { $0["identity"] as? String == "recorder" }
         try await Task.sleep(for: .seconds(3))
         room.server.terminate()
