@@ -19,8 +19,6 @@ final class ForwardingRoom {
     let router: SimulatedMachine<MediaRouter>
     let publishers: [SimulatedMachine<PeerConnectionCore>]
     let publisherMids: [String]
-    var pubIDs: [MediaConnectionID] = []
-    var subIDs: [MediaConnectionID] = []
     let subscribers: [SimulatedMachine<PeerConnectionCore>]
     /// Frames each subscriber received, per track (mid on its connection).
     private(set) var framesReceived: [[String: Int]]
@@ -43,7 +41,6 @@ final class ForwardingRoom {
         }
         var publishers: [SimulatedMachine<PeerConnectionCore>] = []
         var publisherMids: [String] = []
-        var pubIDs: [MediaConnectionID] = []
         var publishedTracks: [MediaRouter.TrackEnd] = []
         for i in 0..<publisherCount {
             let peer = client(10 + i)
@@ -62,7 +59,6 @@ final class ForwardingRoom {
             publishers.append(peer)
             publisherMids.append(mid)
             publishedTracks.append(MediaRouter.TrackEnd(connection: id, mid: mid))
-            pubIDs.append(id)
         }
         var subscribers: [SimulatedMachine<PeerConnectionCore>] = []
         for s in 0..<subscriberCount {
@@ -86,11 +82,9 @@ final class ForwardingRoom {
                 router.machine.subscribe(MediaRouter.TrackEnd(connection: id, mid: mid), to: published, now: .zero)
             }
             subscribers.append(peer)
-            subIDs.append(id)
         }
         self.publishers = publishers
         self.publisherMids = publisherMids
-        self.pubIDs = pubIDs
         self.subscribers = subscribers
         framesReceived = Array(repeating: [:], count: subscriberCount)
         for (s, peer) in subscribers.enumerated() {

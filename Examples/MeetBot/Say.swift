@@ -24,23 +24,15 @@ struct Chat: AsyncParsableCommand {
 
 /// `meet-bot react`: one of Visio's reactions.
 struct React: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Send one reaction to a LiveKit room (\(Reaction.allCases.map(\.rawValue).joined(separator: ", "))).")
+    static let configuration = CommandConfiguration(abstract: "Send one of Visio's reactions to a LiveKit room.")
 
     @OptionGroup var join: RoomOptionsGroup
 
-    @Argument(help: "The reaction, as Visio names it (thumbs-up, clapping-hands, …).")
-    var reaction: String
-
-    func validate() throws {
-        guard Reaction(rawValue: reaction) != nil else {
-            throw ValidationError(
-                "unknown reaction \(reaction): \(Reaction.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-    }
+    @Argument(help: "The reaction, as Visio names it.")
+    var reaction: Reaction
 
     func run() async throws {
-        try await join.once { room in try await room.sendReaction(Reaction(rawValue: reaction)!) }
+        try await join.once { room in try await room.sendReaction(reaction) }
     }
 }
 
@@ -65,6 +57,9 @@ struct Hand: AsyncParsableCommand {
         }
     }
 }
+
+/// Visio's reaction names on the command line (the parser lists and checks them).
+extension Reaction: ExpressibleByArgument {}
 
 extension RoomOptionsGroup {
     /// Joins, runs `body`, and leaves (also when `body` fails).

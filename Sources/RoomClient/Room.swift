@@ -131,12 +131,7 @@ public final class Room: Sendable {
             try await channel.opened()
             try await channel.send(bytes)
         }
-        let offer = try await pc.createOffer()
-        try await pc.setLocalDescription(offer)
-        state.withLock { $0.publisherTrickle }?.described(offer)
-        let answer = try await signaling.publish(offer: offer, tracks: [])
-        try await pc.setRemoteDescription(answer)
-        await remoteDescribed(pc, publisher: true)
+        try await negotiatePublisher(pc, tracks: [])
     }
 
     /// Hands every binary message of `channel` to the signaling, which decodes it.
@@ -431,7 +426,7 @@ public final class Room: Sendable {
     /// Publishes tracks (one offer for all of them; later calls renegotiate to add more).
     /// Feed them with ``send(audio:on:)``, ``send(video:on:)`` or ``send(_:on:)``.
     public func publish(_ sources: [(kind: MediaKind, source: TrackSource)]) async throws -> [LocalTrack] {
-        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try ensureJoined()
         let pc = try await publisherConnection()
         var added: [LocalTrack] = []
         for s in sources {
@@ -442,14 +437,25 @@ public final class Room: Sendable {
             s.localTracks += added
             return s.localTracks
         }
+        try await negotiatePublisher(
+            pc, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
+        return added
+    }
+
+    /// Offers the publisher connection as it is now (the tracks it carries, `tracks`) and
+    /// applies the server's answer; the offer's candidates need no trickle.
+    private func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]) async throws {
         let offer = try await pc.createOffer()
         try await pc.setLocalDescription(offer)
         state.withLock { $0.publisherTrickle }?.described(offer)
-        let answer = try await signaling.publish(
-            offer: offer, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
+        let answer = try await signaling.publish(offer: offer, tracks: tracks)
         try await pc.setRemoteDescription(answer)
         await remoteDescribed(pc, publisher: true)
-        return added
+    }
+
+    /// Throws ``RoomError/notConnected`` once the room was left.
+    private func ensureJoined() throws(RoomError) {
+        if state.withLock({ $0.left }) { throw .notConnected }
     }
 
     /// The publisher connection, started when first needed.
@@ -553,7 +559,7 @@ public final class Room: Sendable {
     public func setVideoQuality(
         _ quality: VideoQuality, width: Int? = nil, height: Int? = nil, participantID: String, trackID: String
     ) async throws {
-        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try ensureJoined()
         try await signaling.setVideoQuality(quality, width: width, height: height, trackID: trackID)
     }
 
@@ -567,7 +573,7 @@ public final class Room: Sendable {
     public func updateLocalParticipant(name: String? = nil, metadata: String? = nil, attributes: [String: String] = [:])
         async throws
     {
-        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try ensureJoined()
         try await signaling.updateLocalParticipant(name: name, metadata: metadata, attributes: attributes)
     }
 
@@ -579,7 +585,7 @@ public final class Room: Sendable {
     public func send(data: [UInt8], topic: String? = nil, reliable: Bool = true, to identities: [String] = [])
         async throws
     {
-        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try ensureJoined()
         try await signaling.sendData(data, topic: topic, reliable: reliable, to: identities)
     }
 
@@ -587,7 +593,7 @@ public final class Room: Sendable {
     /// on `lk.chat`); returns the stream's id.
     @discardableResult
     public func send(text: String, topic: String, attributes: [String: String] = [:]) async throws -> String {
-        guard !state.withLock({ $0.left }) else { throw RoomError.notConnected }
+        try ensureJoined()
         return try await signaling.sendText(text, topic: topic, attributes: attributes)
     }
 
@@ -642,10 +648,7 @@ public final class Room: Sendable {
             }
             guard let pc, !tracks.isEmpty else { return }
             for t in tracks { try await pc.setDirection(.inactive, mid: t.mid) }
-            let offer = try await pc.createOffer()
-            try await pc.setLocalDescription(offer)
-            let answer = try await signaling.publish(offer: offer, tracks: [])
-            try await pc.setRemoteDescription(answer)
+            try await negotiatePublisher(pc, tracks: [])
             return
         }
         let pc = state.withLock { s -> PeerConnection? in

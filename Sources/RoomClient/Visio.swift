@@ -105,7 +105,7 @@ enum VisioConventions {
     static func ignoresLegacy(serverVersion: String?) -> Bool {
         guard let serverVersion else { return false }
         let parts = serverVersion.split(separator: ".").map { Int($0.prefix { $0.isNumber }) ?? 0 }
-        return parts.lexicographicallyPrecedes([1, 8, 2]) == false && parts != [1, 8, 2]
+        return [1, 8, 2].lexicographicallyPrecedes(parts)
     }
 
     static func legacyChat(id: String, text: String, at date: Date, ignoreLegacy: Bool) -> [UInt8] {

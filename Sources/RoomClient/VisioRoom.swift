@@ -83,10 +83,7 @@ public enum VisioRoom {
         let api = link.site + "/api/v1.0"
         let config = try await request("GET", api + "/config/")
         let configured = (config.object["livekit"] as? [String: Any])?["url"] as? String
-        var name = CharacterSet.alphanumerics
-        name.insert(charactersIn: "-._~")
-        let username = displayName.addingPercentEncoding(withAllowedCharacters: name) ?? ""
-        let room = try await request("GET", api + "/rooms/\(link.slug)/?username=\(username)")
+        let room = try await request("GET", api + "/rooms/\(link.slug)/?" + queryString([("username", displayName)]))
         if let access = livekit(room.object, fallback: configured) { return access }
         // A lobby: ask to enter until admitted, refused, or out of time.
         guard let id = room.object["id"] as? String else { throw .unexpectedAnswer("a room without id nor access") }

@@ -419,11 +419,7 @@ package final class MediaRouter: DatagramMachine {
             connection.channels[label] = handle
             connection.labels[handle] = label
             if label == "_reliable" {
-                for bytes in connection.waitingReliable {
-                    if (try? connection.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
-                        statistics.relayedDataPackets += 1
-                    }
-                }
+                for bytes in connection.waitingReliable { deliver(bytes, on: connection, channel: handle) }
                 connection.waitingReliable = []
             }
         case .dataChannel(.closed(let handle)):
@@ -466,6 +462,14 @@ package final class MediaRouter: DatagramMachine {
         send(packet, label: label, room: sender.room, to: destinations, except: connection.participant)
     }
 
+    /// Sends a data packet on one of `connection`'s channels, counted, its output polled.
+    private func deliver(_ bytes: [UInt8], on connection: Connection, channel handle: Int) {
+        if (try? connection.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
+            statistics.relayedDataPackets += 1
+        }
+        pending.insert(connection.id)
+    }
+
     /// Sends a data packet to the participants of `room` named in `identities` (all of
     /// them when empty), except `excluded`, on their downlink channel `label`.
     func send(
@@ -476,14 +480,11 @@ package final class MediaRouter: DatagramMachine {
             guard identities.isEmpty || identities.contains(member.identity) else { continue }
             for id in member.connections {
                 guard let c = connections[id], c.role.isDownlink else { continue }
-                guard let handle = c.channels[label] else {
-                    if label == "_reliable", c.waitingReliable.count < 64 { c.waitingReliable.append(bytes) }
-                    continue
+                if let handle = c.channels[label] {
+                    deliver(bytes, on: c, channel: handle)
+                } else if label == "_reliable", c.waitingReliable.count < 64 {
+                    c.waitingReliable.append(bytes)
                 }
-                if (try? c.core.sendData(.binary(bytes), channel: handle, now: now)) != nil {
-                    statistics.relayedDataPackets += 1
-                }
-                pending.insert(id)
             }
         }
     }

@@ -419,20 +419,17 @@ extension RoomDirectory {
     /// covers it) — or none while disabled.
     func updateTrackSettings(_ settings: Livekit_UpdateTrackSettings, of q: Participant, in room: Room) async {
         guard let sub = q.downlink else { return }
-        var wanted: [(mid: String, quality: Int)] = []
-        for sid in settings.trackSids {
-            guard let mid = q.subscriptions[sid] else { continue }
+        let bySize = settings.width > 0 || settings.height > 0
+        let wanted = settings.trackSids.compactMap { sid -> (mid: String, quality: Int)? in
+            guard let mid = q.subscriptions[sid] else { return nil }
             let layers = room.participants.lazy.compactMap { $0.tracks.first { $0.sid == sid } }.first?.layers ?? []
             let quality =
-                settings.width > 0 || settings.height > 0
-                ? Self.quality(width: settings.width, height: settings.height, layers: layers)
-                : settings.quality
-            wanted.append((mid, Self.rank(quality)))
+                bySize ? Self.quality(width: settings.width, height: settings.height, layers: layers) : settings.quality
+            return (mid, Self.rank(quality))
         }
-        let paused = settings.disabled || (settings.quality == .off && settings.width == 0 && settings.height == 0)
-        let selected = wanted
+        let paused = settings.disabled || (settings.quality == .off && !bySize)
         try? await media.perform { router, now in
-            for (mid, quality) in selected {
+            for (mid, quality) in wanted {
                 router.select(.init(connection: sub, mid: mid), quality: quality, paused: paused, now: now)
             }
         }
@@ -442,7 +439,8 @@ extension RoomDirectory {
     /// none is), as LiveKit picks a simulcast layer for the size a subscriber shows.
     nonisolated static func quality(width: UInt32, height: UInt32, layers: [Livekit_VideoLayer]) -> Livekit_VideoQuality
     {
-        let sorted = layers.sorted { $0.width * $0.height < $1.width * $1.height }
+        // In 64 bits: a client announces its layers' sizes, and two 32-bit ones overflow.
+        let sorted = layers.sorted { UInt64($0.width) * UInt64($0.height) < UInt64($1.width) * UInt64($1.height) }
         guard let largest = sorted.last else { return .high }
         return (sorted.first { $0.width >= width && $0.height >= height } ?? largest).quality
     }

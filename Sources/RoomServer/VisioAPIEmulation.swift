@@ -16,16 +16,15 @@ import NIOCore
 /// - `GET /api/v1.0/rooms/<id>/waiting-participants/` and `POST /api/v1.0/rooms/<id>/enter/`
 ///   `{"participant_id", "allow_entry"}`: what a Visio administrator's client calls.
 actor VisioAPIEmulation {
+    /// A room behind a lobby (the others need no record).
     struct RoomRecord {
         let id: String
         let slug: String
-        let lobby: Bool
     }
 
     struct Waiting {
         var username: String
         var status: String  // waiting | accepted | denied
-        var identity: String
     }
 
     private let keys: AccessTokenKeys
@@ -36,7 +35,7 @@ actor VisioAPIEmulation {
     init(keys: [String: String], lobbyRooms: Set<String>) {
         self.keys = AccessTokenKeys(keys)
         key = keys.keys.sorted().first ?? ""
-        for slug in lobbyRooms { rooms[slug] = RoomRecord(id: UUID().uuidString.lowercased(), slug: slug, lobby: true) }
+        for slug in lobbyRooms { rooms[slug] = RoomRecord(id: UUID().uuidString.lowercased(), slug: slug) }
     }
 
     /// The LiveKit URL of the server a request reached (`ws://` + its Host).
@@ -75,7 +74,7 @@ actor VisioAPIEmulation {
     {
         guard let record = rooms.values.first(where: { $0.id == roomID }) else { return nil }
         let id = participantID.flatMap { waiting[roomID]?[$0] != nil ? $0 : nil } ?? UUID().uuidString.lowercased()
-        var entry = waiting[roomID]?[id] ?? Waiting(username: username, status: "waiting", identity: id)
+        var entry = waiting[roomID]?[id] ?? Waiting(username: username, status: "waiting")
         entry.username = username
         waiting[roomID, default: [:]][id] = entry
         var body: [String: Any] = ["id": id, "username": username, "status": entry.status]
@@ -116,9 +115,7 @@ actor VisioAPIEmulation {
         }
         router.post("/api/v1.0/rooms/:id/request-entry/") { request, context -> Response in
             let roomID = context.parameters.get("id") ?? ""
-            let body = try? await request.body.collect(upTo: 64 * 1024)
-            let fields = body.flatMap { try? JSONSerialization.jsonObject(with: Data(buffer: $0)) as? [String: Any] }
-            let username = fields?["username"] as? String ?? ""
+            let username = await Self.fields(of: request)?["username"] as? String ?? ""
             let cookie = Self.cookie("lobbyParticipantId", in: request.headers[.cookie])
             do {
                 guard
@@ -139,13 +136,18 @@ actor VisioAPIEmulation {
             return Self.json(.ok, data: list)
         }
         router.post("/api/v1.0/rooms/:id/enter/") { request, context -> Response in
-            let body = try? await request.body.collect(upTo: 64 * 1024)
-            let fields = body.flatMap { try? JSONSerialization.jsonObject(with: Data(buffer: $0)) as? [String: Any] }
+            let fields = await Self.fields(of: request)
             guard let participant = fields?["participant_id"] as? String, let allow = fields?["allow_entry"] as? Bool,
                 await self.enter(roomID: context.parameters.get("id") ?? "", participantID: participant, allow: allow)
             else { return Self.json(.badRequest, ["detail": "participant not waiting"]) }
             return Self.json(.ok, ["message": "Participant was updated."])
         }
+    }
+
+    /// The JSON object a request's body holds (64 KiB at most), if any.
+    nonisolated static func fields(of request: Request) async -> [String: Any]? {
+        guard let body = try? await request.body.collect(upTo: 64 * 1024) else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
     }
 
     nonisolated static func cookie(_ name: String, in header: String?) -> String? {

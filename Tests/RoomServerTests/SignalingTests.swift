@@ -302,6 +302,9 @@ struct TrackSettingsTests {
         #expect(RoomDirectory.quality(width: 640, height: 480, layers: layers) == .high)
         #expect(RoomDirectory.quality(width: 3840, height: 2160, layers: layers) == .high)
         #expect(RoomDirectory.quality(width: 100, height: 100, layers: []) == .high)
+        // Sizes a hostile client may announce: no overflow, the largest still wins.
+        let hostile = [layer(.low, .max, .max), layer(.high, 70_000, 70_000)]
+        #expect(RoomDirectory.quality(width: 80_000, height: 80_000, layers: hostile) == .low)
         #expect(RoomDirectory.rank(.low) == 0 && RoomDirectory.rank(.medium) == 1 && RoomDirectory.rank(.high) == 2)
     }
 }

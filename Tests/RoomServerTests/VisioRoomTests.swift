@@ -108,6 +108,17 @@ struct VisioRoomTests {
         }
     }
 
+    /// Visio's client marks the legacy chat packet ignorable for servers newer than 1.8.2.
+    @Test func legacyChatIsIgnorableAfterLiveKit182() {
+        #expect(!VisioConventions.ignoresLegacy(serverVersion: nil))
+        for version in ["1.8.1", "1.8.2", "0.15.0", "1.7.10"] {
+            #expect(!VisioConventions.ignoresLegacy(serverVersion: version), "\(version)")
+        }
+        for version in ["1.8.3", "1.8.2.1", "1.9.4", "1.9.11", "2.0.0-rc1", "10.0"] {
+            #expect(VisioConventions.ignoresLegacy(serverVersion: version), "\(version)")
+        }
+    }
+
     @Test func badLinksAndAbsentSitesAreTypedErrors() async throws {
         for link in ["not a link", "ftp://visio.example/abc", "https://visio.example/", "https://visio.example/a/b"] {
             #expect(throws: VisioError.invalidLink(link)) { try VisioRoom.Link(link) }

@@ -35,6 +35,14 @@ public enum LiveKitError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether trying again cannot help: the token, the room or the server's decision.
+    var isFinalRefusal: Bool {
+        switch self {
+        case .unauthorized, .roomNotFound, .roomFull, .notAllowed, .removed: true
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .unauthorized(let why): "unauthorized: \(why)"

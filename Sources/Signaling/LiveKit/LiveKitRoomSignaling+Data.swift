@@ -184,7 +184,8 @@ extension LiveKitRoomSignaling {
             }
             return s.dataSender
         }
-        guard let sender else { throw RoomSignalingError.dataChannelUnavailable(reliable ? "_reliable" : "_lossy") }
-        try await sender(reliable ? "_reliable" : "_lossy", try packet.serializedBytes())
+        let label = reliable ? "_reliable" : "_lossy"
+        guard let sender else { throw RoomSignalingError.dataChannelUnavailable(label) }
+        try await sender(label, try packet.serializedBytes())
     }
 }

@@ -37,8 +37,10 @@ public struct LiveKitConnectOptions: Sendable {
 ///
 /// Subscriptions are explicit (`auto_subscribe=0`): ``RoomClient``'s `Room` asks for the
 /// tracks it wants with ``subscribe(to:)`` (UpdateSubscription) and the server offers them.
-/// The server's pings are answered; a server silent for longer than the ping timeout it
-/// announced ends the connection (``RoomSignalingEvent/disconnected(reason:)``).
+/// The server is pinged; a connection that closes, or whose server stays silent longer
+/// than the ping timeout it announced, is resumed
+/// (``RoomSignalingEvent/reconnecting(reason:)``, then ``RoomSignalingEvent/reconnected``
+/// or ``RoomSignalingEvent/disconnected(reason:)``).
 public final class LiveKitRoomSignaling: RoomSignaling {
     public let events: AsyncStream<RoomSignalingEvent>
     let sink: AsyncStream<RoomSignalingEvent>.Continuation
@@ -193,30 +195,26 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             } catch {
                 last = error
                 // A refusal that will not change (the token, the room) ends the session now.
-                switch error {
-                case .unauthorized, .roomNotFound, .roomFull, .notAllowed, .removed: break
-                default:
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(2))
-                    continue
-                }
-                break
+                if error.isFinalRefusal { break }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
             }
         }
         await end(.disconnected("could not resume after \(reason): \(last)"))
     }
 
-    /// Answers pings and ends a connection whose server went quiet for `timeout` seconds.
+    /// Pings the server every `interval` seconds with the last round-trip time, and closes a
+    /// connection whose server went quiet for `timeout` seconds (which starts a resume).
     private func ping(every interval: Int32, timeout: Int32) async {
         let interval = Duration.seconds(max(1, Int(interval)))
         let timeout = Duration.seconds(max(2, Int(timeout)))
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             guard !Task.isCancelled else { return }
-            let (channel, silent, rtt) = state.withLock {
-                ($0.channel, ContinuousClock.now - $0.lastPong, $0.roundTrip)
+            let (channel, silent, rtt, resuming) = state.withLock {
+                ($0.channel, ContinuousClock.now - $0.lastPong, $0.roundTrip, $0.resuming)
             }
-            if state.withLock({ $0.resuming }) { continue }
+            if resuming { continue }
             if silent > timeout {
                 // The connection is dead without having closed: closing it starts a resume.
                 logger.warning("no answer to pings", metadata: ["for": "\(silent)"])
@@ -290,7 +288,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             for info in infos where info.sid == s.join?.participant.sid {
                 guard let old = s.join?.participant, old.version <= info.version else { continue }
                 s.join?.participant = info
-                if (old.name, old.metadata, old.attributes) != (info.name, info.metadata, info.attributes) {
+                if !Self.describedAlike(old, info) {
                     out.append(.participantUpdated(Self.participant(info)))
                 }
             }
@@ -306,7 +304,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
                 s.remote[info.sid] = info
                 let now = Self.participant(info)
                 if let known {
-                    if (known.name, known.metadata, known.attributes) != (info.name, info.metadata, info.attributes) {
+                    if !Self.describedAlike(known, info) {
                         out.append(.participantUpdated(now))
                     }
                     if Self.participant(known).tracks != now.tracks {
@@ -318,6 +316,11 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         }
         for event in out { sink.yield(event) }
+    }
+
+    /// Whether two versions of a participant have the same name, metadata and attributes.
+    static func describedAlike(_ a: Livekit_ParticipantInfo, _ b: Livekit_ParticipantInfo) -> Bool {
+        (a.name, a.metadata, a.attributes) == (b.name, b.metadata, b.attributes)
     }
 
     /// The server offers the subscriber connection: each section's stream id names the
@@ -475,21 +478,15 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             return s.lastRequestID
         }
         try await send(.updateMetadata(update))
-        let verdict: Result<Livekit_RequestResponse, LiveKitError>
+        let response: Livekit_RequestResponse
         do {
-            verdict = .success(
-                try await requests.wait(
-                    for: "request-\(update.requestID)", timeout: .seconds(1), what: "the metadata update's response"))
+            response = try await requests.wait(
+                for: "request-\(update.requestID)", timeout: .seconds(1), what: "the metadata update's response")
         } catch {
-            verdict = .failure(error)
-        }
-        switch verdict {
-        case .success(let response) where response.reason != .ok: throw LiveKitError.notAllowed(response.message)
-        case .failure(let error):
             if case .timedOut = error { return }
             throw error
-        default: return
         }
+        if response.reason != .ok { throw LiveKitError.notAllowed(response.message) }
     }
 
     /// UpdateTrackSettings: the quality (or displayed size) wanted of a simulcast track.

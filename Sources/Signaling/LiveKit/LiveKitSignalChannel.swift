@@ -33,12 +33,16 @@ struct LiveKitEndpoint: Sendable {
     }
 
     /// The query string of `items`, each value percent-encoded.
-    static func query(_ items: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
-            .joined(separator: "&")
-    }
+    static func query(_ items: [(String, String)]) -> String { queryString(items) }
+}
+
+/// A URL query string of `items`, each value percent-encoded (all but RFC 3986's
+/// unreserved characters): for LiveKit's signalling URLs and Visio's room API.
+package func queryString(_ items: [(String, String)]) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+        .joined(separator: "&")
 }
 
 /// One LiveKit signalling connection: protobuf `SignalRequest`s out and `SignalResponse`s

@@ -4,7 +4,9 @@ import Synchronization
 /// anyone waits for it is kept (a few, the latest) for the next ``wait(for:timeout:what:)``.
 final class PendingReplies<Value: Sendable>: Sendable {
     private struct State {
-        var waiters: [String: CheckedContinuation<Value, any Error>] = [:]
+        /// Each waiter with its serial number, so that a deadline fails only its own wait.
+        var waiters: [String: (serial: Int, continuation: CheckedContinuation<Value, any Error>)] = [:]
+        var nextSerial = 0
         var early: [(key: String, value: Value)] = []
         var failure: LiveKitError?
     }
@@ -14,22 +16,25 @@ final class PendingReplies<Value: Sendable>: Sendable {
     func wait(for key: String, timeout: Duration, what: String) async throws(LiveKitError) -> Value {
         do {
             return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Value, any Error>) in
+                var serial = 0
                 let immediate = state.withLock { s -> Result<Value, LiveKitError>? in
                     if let failure = s.failure { return .failure(failure) }
                     if let i = s.early.firstIndex(where: { $0.key == key }) {
                         return .success(s.early.remove(at: i).value)
                     }
-                    s.waiters.removeValue(forKey: key)?.resume(throwing: LiveKitError.timedOut(what))
-                    s.waiters[key] = c
+                    s.waiters.removeValue(forKey: key)?.continuation.resume(throwing: LiveKitError.timedOut(what))
+                    s.nextSerial += 1
+                    serial = s.nextSerial
+                    s.waiters[key] = (serial, c)
                     return nil
                 }
                 switch immediate {
                 case .success(let value)?: c.resume(returning: value)
                 case .failure(let error)?: c.resume(throwing: error)
                 case nil:
-                    Task {
+                    Task { [serial] in
                         try? await Task.sleep(for: timeout)
-                        self.fail(key, .timedOut(what))
+                        self.fail(key, .timedOut(what), onlyWaiter: serial)
                     }
                 }
             }
@@ -43,7 +48,7 @@ final class PendingReplies<Value: Sendable>: Sendable {
     /// The reply for `key` arrived.
     func resolve(_ key: String, _ value: Value) {
         let waiter = state.withLock { s -> CheckedContinuation<Value, any Error>? in
-            if let w = s.waiters.removeValue(forKey: key) { return w }
+            if let w = s.waiters.removeValue(forKey: key) { return w.continuation }
             s.early.removeAll { $0.key == key }
             s.early.append((key, value))
             if s.early.count > 16 { s.early.removeFirst() }
@@ -52,9 +57,14 @@ final class PendingReplies<Value: Sendable>: Sendable {
         waiter?.resume(returning: value)
     }
 
-    /// The wait for `key` fails with `error`.
-    func fail(_ key: String, _ error: LiveKitError) {
-        state.withLock { $0.waiters.removeValue(forKey: key) }?.resume(throwing: error)
+    /// The wait for `key` fails with `error` (only if it is still wait `serial`, when given).
+    func fail(_ key: String, _ error: LiveKitError, onlyWaiter serial: Int? = nil) {
+        let waiter = state.withLock { s -> CheckedContinuation<Value, any Error>? in
+            guard let w = s.waiters[key], serial == nil || w.serial == serial else { return nil }
+            s.waiters[key] = nil
+            return w.continuation
+        }
+        waiter?.resume(throwing: error)
     }
 
     /// Every wait, now and later, fails with `error` (the connection ended).
@@ -62,7 +72,7 @@ final class PendingReplies<Value: Sendable>: Sendable {
         let waiters = state.withLock { s in
             s.failure = error
             defer { s.waiters = [:] }
-            return Array(s.waiters.values)
+            return s.waiters.values.map(\.continuation)
         }
         for w in waiters { w.resume(throwing: error) }
     }
