@@ -1,10 +1,11 @@
 // bot-room-bench — what one meeting bot costs as a room grows: N audio publishers (N = 10,
-// 50, 150; 150 is Visio's room size) on a local Janus, one `meet-bot record` subscribed to
-// all of them; the bot process's CPU and memory, printed as a table. Release mode, as root
-// (Janus runs in a network namespace of its own):
+// 50, 150; 150 is Visio's room size) on a local server, one `meet-bot record` subscribed to
+// all of them; the bot process's CPU and memory, printed as a table. Release mode. The
+// server is Janus (as root: it runs in a network namespace of its own) or meet-server (in
+// this process, on loopback; LiveKit's protocol, `/rtc/v1`):
 //
 //     swift build -c release --product meet-bot
-//     swift run -c release bot-room-bench [--counts 10,50,150] [--seconds 10]
+//     swift run -c release bot-room-bench [--server janus|meet-server] [--counts 10,50,150] [--seconds 10]
 //
 // The publishers live in this process and send one pre-encoded 20 ms Opus packet each per
 // tick (bring-your-own-media: no encoder cost here), so the bot and Janus do the work
@@ -15,6 +16,8 @@ import Foundation
 import MeetKitTestSupport
 import NIOCore
 import RoomClient
+import RoomServer
+import Signaling
 import Transport
 
 let arguments = CommandLine.arguments
@@ -24,6 +27,7 @@ func option(_ name: String) -> String? {
 }
 let counts = (option("--counts") ?? "10,50,150").split(separator: ",").compactMap { Int($0) }
 let seconds = Double(option("--seconds") ?? "10") ?? 10
+let onMeetServer = option("--server") == "meet-server"
 let bot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-bot")
     .path
 guard FileManager.default.isExecutableFile(atPath: bot) else {
@@ -52,9 +56,15 @@ let encoder = try OpusEncoder()
 var tone = ToneGenerator(frequency: 440)
 let packets = try (0..<50).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)) }
 
-print("One meet-bot recording N audio publishers on a local Janus (\(Int(seconds)) s measured per row)")
-print("  N   bot CPU (% of one core)   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded")
-for n in counts {
+/// A room of `n` publishers on one server, and a way to start the bot in it.
+struct Setup {
+    var rooms: [(Room, LocalTrack)]
+    var spawnBot: (_ output: String) throws -> Process
+    var stop: () async -> Void
+}
+
+/// N publishers on a local Janus (in its network namespace), the bot beside them.
+func janusRoom(_ n: Int) async throws -> Setup {
     let janus = try JanusServer.start()
     let group = try await janus.eventLoopGroup()
     var rooms: [(Room, LocalTrack)] = []
@@ -67,7 +77,59 @@ for n in counts {
             signaling: signaling, room: "1234", displayName: "speaker\(i)", options: options, group: group)
         rooms.append((room, try await room.publish([(.audio, .microphone)])[0]))
     }
-    let everyone = rooms
+    return Setup(
+        rooms: rooms,
+        spawnBot: { output in
+            try janus.spawn(
+                [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"],
+                log: output + ".log")
+        }, stop: { janus.stop() })
+}
+
+/// N publishers on meet-server in this process (loopback), the bot beside them.
+func meetServerRoom(_ n: Int) async throws -> Setup {
+    var configuration = RoomServerConfiguration.development
+    configuration.port = 0
+    configuration.udpPort = 0
+    configuration.maxParticipants = 0
+    let server = try await RoomServer.start(configuration: configuration)
+    let loopback = IPAddress("127.0.0.1")!
+    var rooms: [(Room, LocalTrack)] = []
+    for i in 0..<n {
+        let signaling = LiveKitRoomSignaling(
+            url: server.url, token: try await server.token(room: "bench", identity: "speaker\(i)"))
+        var options = RoomOptions()
+        options.localAddresses = [loopback]
+        options.autoSubscribe = false
+        let room = try await Room.join(signaling: signaling, room: "", displayName: "", options: options)
+        rooms.append((room, try await room.publish([(.audio, .microphone)])[0]))
+    }
+    let token = try await server.token(room: "bench", identity: "recorder")
+    return Setup(
+        rooms: rooms,
+        spawnBot: { output in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: bot)
+            process.arguments = [
+                "record", "--livekit", server.url, "--token", token, "--address", "127.0.0.1", "--output", output,
+                "--no-video",
+            ]
+            FileManager.default.createFile(atPath: output + ".log", contents: nil)
+            let log = FileHandle(forWritingAtPath: output + ".log")
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+            return process
+        }, stop: { await server.stop() })
+}
+
+print(
+    "One meet-bot recording N audio publishers on \(onMeetServer ? "meet-server (LiveKit /rtc/v1, loopback)" : "a local Janus") (\(Int(seconds)) s measured per row)"
+)
+print("  N   bot CPU (% of one core)   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded")
+for n in counts {
+    let setup = try await onMeetServer ? meetServerRoom(n) : janusRoom(n)
+    let everyone = setup.rooms
     let sender = Task {
         let start = ContinuousClock.now
         var tick = 0
@@ -81,9 +143,7 @@ for n in counts {
     }
     let output = NSTemporaryDirectory() + "bot-room-\(n)"
     try? FileManager.default.removeItem(atPath: output)
-    let process = try janus.spawn(
-        [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"],
-        log: output + ".log")
+    let process = try setup.spawnBot(output)
     // Let the bot subscribe to everyone, then measure.
     try await Task.sleep(for: .seconds(Double(n) / 25 + 3))
     let before = usage(of: process.processIdentifier)
@@ -103,6 +163,6 @@ for n in counts {
     } else {
         print("\(n): the bot exited early; see \(output).log")
     }
-    for (room, _) in rooms { await room.leave() }
-    janus.stop()
+    for (room, _) in setup.rooms { await room.leave() }
+    await setup.stop()
 }

@@ -8,6 +8,11 @@ import Transport
 /// original packets and an IVF of each video track, plus `timeline.jsonl` (joins, leaves,
 /// tracks, mutes, talking, and where each file starts).
 ///
+/// Files are per participant *identity* (``ParticipantInfo/identity``: LiveKit's stable
+/// identity, Janus's participant id), named `<name>-<identity>`: someone who drops out and
+/// comes back with a new participant id goes on in the same files (the WAV keeps its
+/// place on the timeline, with silence for the time away).
+///
 /// Every file of a recording shares one timeline, in media time: a WAV sample `n` is
 /// `n / rate` seconds after the recording started, whatever the network did. Audio is
 /// placed by its RTP-derived timestamps through a ``MediaTimeline`` (anchored once per
@@ -56,8 +61,9 @@ public final class MeetingRecorder: Sendable {
         var wav: WAVWriter?
         var wavRate = 0
         var samplesWritten = 0
-        /// Blocks waiting for their stream to be anchored, with their arrival.
-        var pending: [(AudioFrame<Int16>, Duration)] = []
+        /// Blocks waiting for their stream (a participant id's) to be anchored, with their
+        /// arrival.
+        var pending: [(AudioFrame<Int16>, Duration, stream: String)] = []
         var ogg: OggOpusWriter?
         /// The Ogg Opus file's name until its start is in the timeline.
         var oggUnplaced: String?
@@ -68,7 +74,10 @@ public final class MeetingRecorder: Sendable {
     }
 
     private struct State {
+        /// By identity.
         var speakers: [String: Speaker] = [:]
+        /// The identity of each participant id seen joining.
+        var identities: [String: String] = [:]
         var timeline: FileHandle
         var files: [String] = []
         var media = MediaTimeline()
@@ -120,10 +129,19 @@ public final class MeetingRecorder: Sendable {
             guard s.stoppedAt == nil else { return }
             switch event {
             case .participantJoined(let p):
-                s.speakers[p.id] = Speaker(name: p.name)
-                Self.note(["event": "joined", "participant": .string(p.id), "name": .string(p.name)], at: time, in: &s)
+                s.identities[p.id] = p.identity
+                if s.speakers[p.identity] == nil {
+                    s.speakers[p.identity] = Speaker(name: p.name)
+                } else {
+                    s.speakers[p.identity]?.present = true  // back, with a new id: same files
+                }
+                Self.note(
+                    [
+                        "event": "joined", "participant": .string(p.id), "name": .string(p.name),
+                        "identity": .string(p.identity),
+                    ], at: time, in: &s)
             case .participantLeft(let id, let reason):
-                s.speakers[id]?.present = false
+                s.speakers[s.identities[id] ?? id]?.present = false
                 Self.note(
                     ["event": "left", "participant": .string(id), "reason": reason.map { .string($0) } ?? .null],
                     at: time, in: &s)
@@ -210,17 +228,22 @@ public final class MeetingRecorder: Sendable {
         }
     }
 
-    private func fileName(_ id: String, _ name: String) -> String {
-        let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
-        return folder + "/" + (safe.isEmpty ? "participant" : String(safe)) + "-" + id
+    /// `<name>-<identity>`, both made safe for a file name.
+    private func fileName(_ identity: String, _ name: String) -> String {
+        func safe(_ text: String) -> String { String(text.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }) }
+        let shown = safe(name)
+        return folder + "/" + (shown.isEmpty ? "participant" : shown) + "-" + safe(identity)
     }
 
     // MARK: audio on the shared timeline
 
+    /// A block of participant `id`'s audio: into its identity's WAV, placed by the
+    /// timeline of its own stream (a participant back with a new id is a new stream).
     private func audio(_ pcm: AudioFrame<Int16>, of id: String, at time: Duration, in s: inout State) {
-        var speaker = s.speakers[id] ?? Speaker(name: "")
+        let key = s.identities[id] ?? id
+        var speaker = s.speakers[key] ?? Speaker(name: "")
         if speaker.wav == nil {
-            let path = fileName(id, speaker.name) + ".wav"
+            let path = fileName(key, speaker.name) + ".wav"
             speaker.wav = Self.file(&s) {
                 try WAVWriter(path: path, sampleRate: pcm.sampleRate, channels: pcm.channels)
             }
@@ -229,12 +252,16 @@ public final class MeetingRecorder: Sendable {
         }
         switch s.media.place(id, start: pcm.timestamp, duration: pcm.duration, arrival: time) {
         case .settling:
-            speaker.pending.append((pcm, time))
+            speaker.pending.append((pcm, time, id))
         case .at(let position):
             let pending = speaker.pending
             speaker.pending = []
-            for (block, _) in pending {
-                if let p = s.media.position(of: id, at: block.timestamp) { write(block, at: p, to: &speaker, in: &s) }
+            for (block, arrival, stream) in pending {
+                if let p = s.media.position(of: stream, at: block.timestamp) {
+                    write(block, at: p, to: &speaker, in: &s)
+                } else {
+                    speaker.pending.append((block, arrival, stream))
+                }
             }
             write(pcm, at: position, to: &speaker, in: &s)
             if let file = speaker.oggUnplaced, let start = s.media.position(of: id, at: .zero) {
@@ -243,7 +270,7 @@ public final class MeetingRecorder: Sendable {
                     ["event": "file-start", "file": .string(file), "start": .double(start.seconds)], at: time, in: &s)
             }
         }
-        s.speakers[id] = speaker
+        s.speakers[key] = speaker
     }
 
     /// Writes a block at `position`: silence first if the media had a gap, the overlapping
@@ -283,14 +310,15 @@ public final class MeetingRecorder: Sendable {
     private func encoded(
         _ frame: EncodedFrame, of id: String, track: String, video: Bool, at time: Duration, in s: inout State
     ) {
-        var speaker = s.speakers[id] ?? Speaker(name: "")
+        let key = s.identities[id] ?? id
+        var speaker = s.speakers[key] ?? Speaker(name: "")
         s.bytesThisSecond += frame.data.count
         switch frame.codec {
         case .opus:
             if speaker.ogg == nil {
                 // Channel mapping family 0 says mono or stereo: the packet's TOC tells.
                 let channels = (try? OpusPacket(frame.data))?.isStereo == true ? 2 : 1
-                let path = fileName(id, speaker.name) + ".opus"
+                let path = fileName(key, speaker.name) + ".opus"
                 speaker.ogg = Self.file(&s) {
                     try OggOpusWriter(path: path, channels: channels, comments: ["TITLE=\(speaker.name)"])
                 }
@@ -303,7 +331,7 @@ public final class MeetingRecorder: Sendable {
                 // An IVF header needs the picture size: start at the first keyframe.
                 guard let header = try? VP8FrameHeader(frame.data), let w = header.width, let h = header.height
                 else { break }
-                let path = fileName(id, speaker.name) + "-video\(track).ivf"
+                let path = fileName(key, speaker.name) + "-video\(track).ivf"
                 speaker.ivf[track] = Self.file(&s) { try IVFWriter(path: path, width: w, height: h) }
                 speaker.ivfUnplaced[track] = ((path as NSString).lastPathComponent, frame.timestamp)
                 s.files.append(path)
@@ -322,7 +350,7 @@ public final class MeetingRecorder: Sendable {
             }
         case .vp8: break
         }
-        s.speakers[id] = speaker
+        s.speakers[key] = speaker
     }
 
     // MARK: status and end
@@ -360,9 +388,9 @@ public final class MeetingRecorder: Sendable {
             for id in s.speakers.keys.sorted() {
                 var speaker = s.speakers[id]!
                 // A stream too short to be anchored: its blocks go where they arrived.
-                for (block, arrival) in speaker.pending {
+                for (block, arrival, stream) in speaker.pending {
                     let position =
-                        s.media.position(of: id, at: block.timestamp) ?? (arrival - block.duration.asDuration)
+                        s.media.position(of: stream, at: block.timestamp) ?? (arrival - block.duration.asDuration)
                     write(block, at: position, to: &speaker, in: &s)
                 }
                 speaker.pending = []

@@ -40,8 +40,8 @@ public final class Room: Sendable {
     private let addresses: [IPAddress]
     private let state = Mutex(State())
     private let logger = Logger(label: "meetkit.room")
-    /// Subscription requests and subscriber answers run one at a time, in order: the
-    /// server's offers and this side's requests must not interleave.
+    /// Subscription requests, subscriber answers and publisher offers run one at a time,
+    /// in order: the server's offers and this side's requests must not interleave.
     private let serial: AsyncStream<@Sendable () async -> Void>.Continuation
     private let serialWork: AsyncStream<@Sendable () async -> Void>
 
@@ -51,6 +51,8 @@ public final class Room: Sendable {
         var subscriberTracks: [String: SubscribedTrack] = [:]  // by subscriber mid
         var announced: Set<String> = []  // subscriber mids announced as trackSubscribed
         var publisher: PeerConnection?
+        /// The publisher connection's start, shared by whoever needs it first.
+        var publisherStart: Task<PeerConnection, any Error>?
         var subscriber: PeerConnection?
         /// Local candidates gathered after a description, for the server (by connection).
         var publisherTrickle: CandidateTrickler?
@@ -71,6 +73,10 @@ public final class Room: Sendable {
         /// Server candidates that came before the description they belong to, per
         /// connection (true: the publisher), and whether that connection has one.
         var earlyCandidates: [Bool: [ICECandidate]] = [:]
+        /// The Visio room API the room was joined through.
+        var visioAccess: VisioRoom.Access?
+        /// Receiving sections the server asked for (`/rtc/v1`) and not yet added.
+        var receiveSectionsWanted = (audio: 0, video: 0)
         var described: Set<Bool> = []
         var tasks: [Task<Void, Never>] = []
         var left = false
@@ -131,7 +137,22 @@ public final class Room: Sendable {
             try await channel.opened()
             try await channel.send(bytes)
         }
-        try await negotiatePublisher(pc, tracks: [])
+        try await inOrder { try await self.negotiatePublisher(pc, tracks: []) }
+    }
+
+    /// Runs `body` in turn with the subscription work and the other negotiations.
+    /// - Throws: what `body` throws; ``RoomError/notConnected`` once the room was left.
+    private func inOrder<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let queued = serial.yield {
+                do {
+                    continuation.resume(returning: try await body())
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            if case .terminated = queued { continuation.resume(throwing: RoomError.notConnected) }
+        }
     }
 
     /// Hands every binary message of `channel` to the signaling, which decodes it.
@@ -227,6 +248,12 @@ public final class Room: Sendable {
             }
         case .remoteCandidate(let candidate, let publisher):
             addRemoteCandidate(candidate, publisher: publisher)
+        case .receiveSectionsNeeded(let audio, let video):
+            state.withLock { s in
+                s.receiveSectionsWanted.audio += audio
+                s.receiveSectionsWanted.video += video
+            }
+            serial.yield { await self.addReceiveSections() }
         case .mediaConnected:
             break
         case .transcription(let transcription):
@@ -341,7 +368,7 @@ public final class Room: Sendable {
             configuration: options.peerConnection, localAddresses: addresses, group: group
         ) { [weak self] event in
             trickler.observe(event)
-            self?.dispatchSubscriberEvent(event)
+            self?.dispatch(event, publisher: false)
         }
         state.withLock {
             $0.subscriber = pc
@@ -351,8 +378,9 @@ public final class Room: Sendable {
         return pc
     }
 
-    /// One event of the subscriber connection, as room events.
-    private func dispatchSubscriberEvent(_ event: PeerConnection.Event) {
+    /// One event of a connection, as room events: received media comes on the subscriber
+    /// connection (on the only one with `/rtc/v1`).
+    private func dispatch(_ event: PeerConnection.Event, publisher: Bool) {
         switch event {
         case .audio(let mid, let frame):
             if let t = track(mid) { sink.yield(.audio(participantID: t.participantID, trackID: t.trackID, frame)) }
@@ -365,7 +393,7 @@ public final class Room: Sendable {
                 sink.yield(.senderReport(participantID: t.participantID, trackID: t.trackID, clock))
             }
         case .connectionState(let s):
-            sink.yield(.connectionState(s, publisher: false))
+            sink.yield(.connectionState(s, publisher: publisher))
         default: break
         }
     }
@@ -411,9 +439,10 @@ public final class Room: Sendable {
     public func statistics(participantID: String, trackID: String) async throws
         -> PeerConnectionCore.TransceiverStatistics?
     {
+        let single = signaling.singlePeerConnection
         let (pc, mid) = state.withLock { s in
             (
-                s.subscriber,
+                single ? s.publisher : s.subscriber,
                 s.subscriberTracks.first { $0.value.participantID == participantID && $0.value.trackID == trackID }?.key
             )
         }
@@ -433,24 +462,71 @@ public final class Room: Sendable {
             let mid = try await pc.addTransceiver(s.kind, direction: .sendonly)
             added.append(LocalTrack(mid: mid, kind: s.kind, source: s.source))
         }
-        let all = state.withLock { s -> [LocalTrack] in
-            s.localTracks += added
-            return s.localTracks
-        }
-        try await negotiatePublisher(
-            pc, tracks: all.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) })
+        state.withLock { $0.localTracks += added }
+        try await inOrder { try await self.negotiatePublisher(pc) }
         return added
     }
 
-    /// Offers the publisher connection as it is now (the tracks it carries, `tracks`) and
-    /// applies the server's answer; the offer's candidates need no trickle.
-    private func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]) async throws {
+    /// With a single connection (LiveKit `/rtc/v1`): adds the receive-only sections the
+    /// server asked for and offers again; the answer says which track each carries. Asks
+    /// that queued up meanwhile are served by one offer (a bot joining a room of 150).
+    private func addReceiveSections() async {
+        let (audio, video) = state.withLock { s in
+            defer { s.receiveSectionsWanted = (0, 0) }
+            return s.receiveSectionsWanted
+        }
+        guard audio + video > 0 else { return }
+        do {
+            let pc = try await publisherConnection()
+            for _ in 0..<audio { _ = try await pc.addTransceiver(.audio, direction: .recvonly) }
+            for _ in 0..<video { _ = try await pc.addTransceiver(.video, direction: .recvonly) }
+            try await negotiatePublisher(pc)
+        } catch {
+            logger.warning("could not add receiving sections", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Offers the publisher connection as it is now (with the local tracks it carries, or
+    /// `tracks`) and applies the server's answer; the offer's candidates need no trickle.
+    /// With a single connection, the answer also assigns remote tracks to receiving
+    /// sections: their output is set before media can arrive, new ones are announced.
+    /// Runs in order with the subscription work (``inOrder(_:)``).
+    private func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]? = nil) async throws {
+        let published =
+            tracks
+            ?? state.withLock { $0.localTracks }.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) }
         let offer = try await pc.createOffer()
         try await pc.setLocalDescription(offer)
         state.withLock { $0.publisherTrickle }?.described(offer)
-        let answer = try await signaling.publish(offer: offer, tracks: tracks)
+        let answer = try await signaling.publish(offer: offer, tracks: published)
+        let receiving = signaling.singlePeerConnection ? signaling.receivingTracks : []
+        for t in receiving {
+            try await pc.setReceiveOutput(t.kind == .audio ? options.audioOutput : options.videoOutput, mid: t.mid)
+        }
         try await pc.setRemoteDescription(answer)
         await remoteDescribed(pc, publisher: true)
+        if signaling.singlePeerConnection { announceReceiving(receiving) }
+    }
+
+    /// Records which remote track each receiving section carries (the answer lists them
+    /// all: a section it leaves out carries nothing now) and reports the new ones as
+    /// subscribed.
+    private func announceReceiving(_ tracks: [SubscribedTrack]) {
+        let fresh = state.withLock { s -> [SubscribedTrack] in
+            var fresh: [SubscribedTrack] = []
+            s.subscriberTracks = [:]
+            for t in tracks {
+                s.subscriberTracks[t.mid] = t
+                if s.announced.insert(t.mid + "|" + t.participantID + "/" + t.trackID).inserted { fresh.append(t) }
+            }
+            return fresh
+        }
+        for t in fresh {
+            let info =
+                state.withLock { $0.participants[t.participantID]?.tracks.first { $0.id == t.trackID } }
+                ?? TrackInfo(id: t.trackID, kind: t.kind, source: t.kind == .audio ? .microphone : .camera)
+            sink.yield(.trackSubscribed(participantID: t.participantID, info))
+        }
     }
 
     /// Throws ``RoomError/notConnected`` once the room was left.
@@ -458,23 +534,36 @@ public final class Room: Sendable {
         if state.withLock({ $0.left }) { throw .notConnected }
     }
 
-    /// The publisher connection, started when first needed.
+    /// The publisher connection, started when first needed (once: callers at the same time
+    /// get the same one). Its events are dispatched on its event loop, as the subscriber's
+    /// are (with `/rtc/v1` it receives the media too).
     private func publisherConnection() async throws -> PeerConnection {
-        if let existing = state.withLock({ $0.publisher }) { return existing }
-        let pc = try await PeerConnection.start(
-            configuration: options.peerConnection, localAddresses: addresses, group: group)
+        let starting = state.withLock { s -> Task<PeerConnection, any Error> in
+            if let existing = s.publisherStart { return existing }
+            let task = Task { try await self.startPublisherConnection() }
+            s.publisherStart = task
+            return task
+        }
+        do {
+            return try await starting.value
+        } catch {
+            state.withLock { s in if s.publisherStart == starting { s.publisherStart = nil } }
+            throw error
+        }
+    }
+
+    private func startPublisherConnection() async throws -> PeerConnection {
         let trickler = makeTrickler(publisher: true)
+        let pc = try await PeerConnection.start(
+            configuration: options.peerConnection, localAddresses: addresses, group: group
+        ) { [weak self] event in
+            trickler.observe(event)
+            self?.dispatch(event, publisher: true)
+        }
         state.withLock {
             $0.publisher = pc
             $0.publisherTrickle = trickler
         }
-        let task = Task {
-            for await event in pc.events {
-                trickler.observe(event)
-                if case .connectionState(let s) = event { self.sink.yield(.connectionState(s, publisher: true)) }
-            }
-        }
-        state.withLock { $0.tasks.append(task) }
         readRemoteChannels(of: pc)
         return pc
     }
@@ -544,12 +633,33 @@ public final class Room: Sendable {
     }
 
     /// Raises (or lowers) this participant's hand: the `handRaisedAt` attribute, set to
-    /// now (or emptied), through UpdateParticipantMetadata — when the token allows
-    /// updating one's own attributes (Visio's tokens do not: its room API's `toggle-hand`
-    /// does it for them).
+    /// now (or emptied) — through UpdateParticipantMetadata when the token allows updating
+    /// one's own attributes, else through Visio's room API (`toggle-hand`) for a room
+    /// joined with ``VisioRoom/join(link:displayName:options:lobby:group:)``, as Visio's
+    /// client does.
+    /// - Throws: ``LiveKitError/notAllowed(_:)`` when neither way is open;
+    ///   ``VisioError`` from the room API.
     public func setHandRaised(_ raised: Bool) async throws {
+        try ensureJoined()
+        let livekit = signaling as? LiveKitRoomSignaling
+        if let access = visioAccess, let livekit, livekit.canUpdateOwnMetadata != true {
+            try await VisioRoom.toggleHand(raised, access: access, token: livekit.accessToken)
+            return
+        }
         try await updateLocalParticipant(
             attributes: [VisioConventions.handRaisedAt: raised ? VisioConventions.timestamp(Date()) : ""])
+    }
+
+    /// This participant's attributes, as the server last reported them (LiveKit).
+    public var localAttributes: [String: String] { state.withLock { $0.localAttributes } }
+
+    /// When this participant raised its hand (Visio's `handRaisedAt`), if it has.
+    public var handRaisedAt: Date? { VisioConventions.date(localAttributes[VisioConventions.handRaisedAt]) }
+
+    /// The Visio room API this room was joined through, if it was.
+    var visioAccess: VisioRoom.Access? {
+        get { state.withLock { $0.visioAccess } }
+        set { state.withLock { $0.visioAccess = newValue } }
     }
 
     /// Asks for a quality of a subscribed video track its publisher sends in several
@@ -648,12 +758,13 @@ public final class Room: Sendable {
             }
             guard let pc, !tracks.isEmpty else { return }
             for t in tracks { try await pc.setDirection(.inactive, mid: t.mid) }
-            try await negotiatePublisher(pc, tracks: [])
+            try await inOrder { try await self.negotiatePublisher(pc, tracks: []) }
             return
         }
         let pc = state.withLock { s -> PeerConnection? in
             defer {
                 s.publisher = nil
+                s.publisherStart = nil
                 s.localTracks = []
                 s.described.remove(true)
             }

@@ -73,20 +73,36 @@ public enum VisioRoom {
         public init() {}
     }
 
+    /// What the room API grants: where to connect and with which token, and the room it
+    /// is about (for the room API's later calls, such as raising a hand).
+    public struct Access: Sendable, Hashable {
+        /// The LiveKit server's URL.
+        public var url: String
+        /// The LiveKit token (identity, display name, rights).
+        public var token: String
+        /// The site's API root, `https://HOST/api/v1.0`.
+        public var api: String
+        /// The room as the API names it: its id, or the slug of an unregistered room.
+        public var room: String
+    }
+
     /// The LiveKit server and token to join the meeting at `link` as `displayName`,
     /// waiting in the lobby when the room has one.
     /// - Throws: ``VisioError`` (``VisioError/lobbyDenied``, ``VisioError/lobbyTimeout`` …).
     public static func access(link: String, displayName: String, lobby: LobbyOptions = .init())
-        async throws(VisioError) -> (url: String, token: String)
+        async throws(VisioError) -> Access
     {
         let link = try Link(link)
         let api = link.site + "/api/v1.0"
         let config = try await request("GET", api + "/config/")
         let configured = (config.object["livekit"] as? [String: Any])?["url"] as? String
         let room = try await request("GET", api + "/rooms/\(link.slug)/?" + queryString([("username", displayName)]))
-        if let access = livekit(room.object, fallback: configured) { return access }
+        let id = room.object["id"] as? String
+        if let (url, token) = livekit(room.object, fallback: configured) {
+            return Access(url: url, token: token, api: api, room: id ?? link.slug)
+        }
         // A lobby: ask to enter until admitted, refused, or out of time.
-        guard let id = room.object["id"] as? String else { throw .unexpectedAnswer("a room without id nor access") }
+        guard let id else { throw .unexpectedAnswer("a room without id nor access") }
         var cookie: String?
         let deadline = ContinuousClock.now + lobby.timeout
         while ContinuousClock.now < deadline {
@@ -96,10 +112,10 @@ public enum VisioRoom {
             cookie = answer.cookies["lobbyParticipantId"] ?? cookie
             switch answer.object["status"] as? String {
             case "accepted":
-                guard let access = livekit(answer.object, fallback: configured) else {
+                guard let (url, token) = livekit(answer.object, fallback: configured) else {
                     throw .unexpectedAnswer("accepted without access")
                 }
-                return access
+                return Access(url: url, token: token, api: api, room: id)
             case "denied": throw .lobbyDenied
             case "waiting": break
             default: throw .unexpectedAnswer("lobby status \(answer.object["status"] ?? "none")")
@@ -110,16 +126,28 @@ public enum VisioRoom {
     }
 
     /// Joins the meeting at `link` as `displayName` (see ``access(link:displayName:lobby:)``).
+    /// The room raises hands as Visio does (``Room/setHandRaised(_:)``: through the room
+    /// API's `toggle-hand`, as Visio's tokens forbid changing one's own attributes).
     public static func join(
         link: String, displayName: String, options: RoomOptions = .init(), lobby: LobbyOptions = .init(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Room {
-        let (url, token) = try await access(link: link, displayName: displayName, lobby: lobby)
+        let access = try await access(link: link, displayName: displayName, lobby: lobby)
         var connect = LiveKitConnectOptions()
         connect.group = group
-        return try await Room.join(
-            signaling: LiveKitRoomSignaling(url: url, token: token, options: connect), room: "",
+        let room = try await Room.join(
+            signaling: LiveKitRoomSignaling(url: access.url, token: access.token, options: connect), room: "",
             displayName: displayName, options: options, group: group)
+        room.visioAccess = access
+        return room
+    }
+
+    /// Raises or lowers the hand of the token's participant through the room API
+    /// (`POST rooms/<room>/toggle-hand/` with the LiveKit token).
+    static func toggleHand(_ raised: Bool, access: Access, token: String) async throws(VisioError) {
+        _ = try await request(
+            "POST", access.api + "/rooms/\(access.room)/toggle-hand/", body: ["raised": raised],
+            authorization: "Bearer " + token)
     }
 
     private static func livekit(_ object: [String: Any], fallback: String?) -> (url: String, token: String)? {
@@ -131,7 +159,8 @@ public enum VisioRoom {
 
     /// One JSON request: the answer's object and cookies; an error status is an error.
     private static func request(
-        _ method: String, _ address: String, body: [String: Any]? = nil, cookie: String? = nil
+        _ method: String, _ address: String, body: [String: Any]? = nil, cookie: String? = nil,
+        authorization: String? = nil
     ) async throws(VisioError) -> (object: [String: Any], cookies: [String: String]) {
         guard let url = URL(string: address) else { throw .invalidLink(address) }
         var request = URLRequest(url: url)
@@ -143,6 +172,7 @@ public enum VisioRoom {
             request.httpBody = try? JSONSerialization.data(withJSONObject: body)
         }
         if let cookie { request.setValue(cookie, forHTTPHeaderField: "Cookie") }
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         let data: Data
         let response: URLResponse
         do {

@@ -114,7 +114,13 @@ package final class MediaRouter: DatagramMachine {
         var wanted: String?
         var current: String?
         var paused = false
+        /// When the wanted layer's keyframe was last asked for.
+        var askedAt: Duration?
     }
+
+    /// How long a switch of layers waits for the keyframe it asked for before asking again
+    /// (libwebrtc ignores a request that comes within 300 ms of its last keyframe).
+    static let keyframeRetry = Duration.milliseconds(500)
 
     /// Where each published track's packets go, and where each subscribed one comes from.
     private var subscribers: [TrackEnd: [TrackEnd]] = [:]
@@ -286,7 +292,15 @@ package final class MediaRouter: DatagramMachine {
                     // layer when the current one went silent (a sender drops its higher
                     // layers when its bandwidth or CPU runs short).
                     guard forwarded.startsKeyframe, forwarded.rid == s.wanted || isSilent(s.current, of: track)
-                    else { continue }
+                    else {
+                        if forwarded.rid == s.wanted, s.wanted != s.current, let asked = s.askedAt,
+                            now - asked >= Self.keyframeRetry
+                        {
+                            selections[end]?.askedAt = now
+                            requestKeyframe(of: track, rid: s.wanted, now: now)
+                        }
+                        continue
+                    }
                     selections[end]?.current = forwarded.rid
                 }
             }
@@ -329,9 +343,9 @@ package final class MediaRouter: DatagramMachine {
             s.wanted = layers[index]
         }
         selections[subscribed] = s
-        if !paused, s.wanted != s.current || layers.isEmpty, let c = connections[published.connection] {
-            try? c.core.requestKeyframe(mid: published.mid, rid: s.wanted, now: now)
-            pending.insert(published.connection)
+        if !paused, s.wanted != s.current || layers.isEmpty {
+            selections[subscribed]?.askedAt = now
+            requestKeyframe(of: published, rid: s.wanted, now: now)
         }
     }
 

@@ -96,7 +96,9 @@ public final class RoomServer: Sendable {
         Self.addRoutes(to: router, directory: directory, configuration: configuration)
         TwirpRoomService.addRoutes(to: router, directory: directory)
         if configuration.visioAPI {
-            VisioAPIEmulation(keys: configuration.keys, lobbyRooms: configuration.visioLobbyRooms).addRoutes(to: router)
+            VisioAPIEmulation(
+                keys: configuration.keys, lobbyRooms: configuration.visioLobbyRooms, directory: directory
+            ).addRoutes(to: router)
         }
         let maxSize = configuration.maxSignalMessageSize
         let singlePC = configuration.singlePeerConnection

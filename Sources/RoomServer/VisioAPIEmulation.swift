@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LiveKitProtocol
 import NIOCore
 
 /// An emulation of Visio's room API (La Suite Numérique's backend, `/api/v1.0/…`) — built
@@ -15,6 +16,9 @@ import NIOCore
 ///   `lobbyParticipantId` cookie it sets: `{status: waiting|accepted|denied, …, livekit}`.
 /// - `GET /api/v1.0/rooms/<id>/waiting-participants/` and `POST /api/v1.0/rooms/<id>/enter/`
 ///   `{"participant_id", "allow_entry"}`: what a Visio administrator's client calls.
+/// - `POST /api/v1.0/rooms/<id or slug>/toggle-hand/` `{"raised"}` with
+///   `Authorization: Bearer <LiveKit token>`: sets the caller's `handRaisedAt` attribute
+///   (now, or empty) — how Visio raises hands for tokens that may not change attributes.
 actor VisioAPIEmulation {
     /// A room behind a lobby (the others need no record).
     struct RoomRecord {
@@ -29,11 +33,13 @@ actor VisioAPIEmulation {
 
     private let keys: AccessTokenKeys
     private let key: String
+    private let directory: RoomDirectory
     private var rooms: [String: RoomRecord] = [:]  // by slug
     private var waiting: [String: [String: Waiting]] = [:]  // room id → participant id →
 
-    init(keys: [String: String], lobbyRooms: Set<String>) {
+    init(keys: [String: String], lobbyRooms: Set<String>, directory: RoomDirectory) {
         self.keys = AccessTokenKeys(keys)
+        self.directory = directory
         key = keys.keys.sorted().first ?? ""
         for slug in lobbyRooms { rooms[slug] = RoomRecord(id: UUID().uuidString.lowercased(), slug: slug) }
     }
@@ -96,6 +102,39 @@ actor VisioAPIEmulation {
         return true
     }
 
+    /// Why a toggle-hand call failed: its HTTP status and text.
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var detail: String
+    }
+
+    /// Raises or lowers the hand of the token's participant in the room `pk` (its id, or
+    /// the slug of an unregistered room) names.
+    func toggleHand(pk: String, authorization: String?, raised: Bool) async throws(Refusal) {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw Refusal(status: .unauthorized, detail: "Authentication credentials were not provided.")
+        }
+        let claims: AccessTokenClaims
+        do {
+            claims = try await keys.verify(String(authorization.dropFirst("Bearer ".count)))
+        } catch {
+            throw Refusal(status: .unauthorized, detail: "Invalid token.")
+        }
+        let meeting = rooms[pk]?.id ?? pk
+        guard let identity = claims.identity, let granted = claims.video?.room, granted == meeting else {
+            throw Refusal(status: .forbidden, detail: "You do not have permission to perform this action.")
+        }
+        var update = Livekit_UpdateParticipantRequest()
+        update.room = meeting
+        update.identity = identity
+        update.attributes = ["handRaisedAt": raised ? ISO8601DateFormatter().string(from: Date()) : ""]
+        do {
+            _ = try await directory.updateParticipant(update)
+        } catch {
+            throw Refusal(status: .notFound, detail: "Participant not found")
+        }
+    }
+
     // MARK: routes
 
     nonisolated func addRoutes(to router: Router<BasicRequestContext>) {
@@ -134,6 +173,21 @@ actor VisioAPIEmulation {
                 return Self.json(.notFound, ["detail": "No Room matches the given query."])
             }
             return Self.json(.ok, data: list)
+        }
+        router.post("/api/v1.0/rooms/:id/toggle-hand/") { request, context -> Response in
+            guard let raised = await Self.fields(of: request)?["raised"] as? Bool else {
+                return Self.json(.badRequest, ["raised": ["This field is required."]])
+            }
+            do {
+                try await self.toggleHand(
+                    pk: context.parameters.get("id") ?? "", authorization: request.headers[.authorization],
+                    raised: raised)
+                return Self.json(.ok, ["status": "success"])
+            } catch let refusal as Refusal {
+                return Self.json(refusal.status, ["detail": refusal.detail])
+            } catch {
+                return Self.json(.internalServerError, ["detail": "\(error)"])
+            }
         }
         router.post("/api/v1.0/rooms/:id/enter/") { request, context -> Response in
             let fields = await Self.fields(of: request)

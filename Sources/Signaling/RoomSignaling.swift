@@ -32,7 +32,8 @@ public struct ParticipantInfo: Sendable, Hashable {
     public var name: String
     /// What it publishes now.
     public var tracks: [TrackInfo]
-    /// Its stable identity (LiveKit: the token's subject; Janus: its display name).
+    /// Its identity (LiveKit: the token's subject, stable across reconnections; Janus, which
+    /// has none: its participant id).
     public var identity: String
     /// Application metadata (LiveKit), often JSON.
     public var metadata: String
@@ -244,6 +245,11 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     /// A candidate of the server's side of the publisher (or subscriber) connection,
     /// trickled after its description (LiveKit trickles; Janus puts them in its SDP).
     case remoteCandidate(ICECandidate, publisher: Bool)
+    /// A single-connection server (``RoomSignaling/singlePeerConnection``) wants this many
+    /// more receiving sections on the connection, for tracks it is to send: add them
+    /// (receive-only) and offer again; the answer assigns them
+    /// (``RoomSignaling/receivingTracks``).
+    case receiveSectionsNeeded(audio: Int, video: Int)
     /// The server's side of the publisher (or subscriber) connection is up.
     case mediaConnected(publisher: Bool)
     /// Bytes a participant sent.
@@ -299,6 +305,14 @@ public protocol RoomSignaling: AnyObject, Sendable {
     /// Leaves the room and closes the connection to the server.
     func leave() async
 
+    /// Whether one connection carries both ways (LiveKit's `/rtc/v1`): this side offers it,
+    /// remote tracks arrive on receive-only sections of it, and no subscriber offer comes.
+    /// Known once joined.
+    var singlePeerConnection: Bool { get }
+    /// With a single connection: the remote track each receiving section carries, as the
+    /// server's answer to the latest ``publish(offer:tracks:)`` assigned them.
+    var receivingTracks: [SubscribedTrack] { get }
+
     /// The data channels the server wants on the publisher connection from the join on
     /// (none: the room opens no publisher connection before something is published).
     var publisherDataChannels: [DataChannelRequest] { get }
@@ -320,6 +334,10 @@ public protocol RoomSignaling: AnyObject, Sendable {
 }
 
 extension RoomSignaling {
+    /// Two connections.
+    public var singlePeerConnection: Bool { false }
+    /// None.
+    public var receivingTracks: [SubscribedTrack] { [] }
     /// None.
     public var publisherDataChannels: [DataChannelRequest] { [] }
     /// Ignored.

@@ -328,3 +328,44 @@ extension MeetingRecorderTests {
         _ = recorder.finish()
     }
 }
+
+extension MeetingRecorderTests {
+    /// Someone who drops out and comes back with a new participant id (a LiveKit rejoin)
+    /// goes on in the same files, by identity: one WAV, the tone where it was spoken both
+    /// times, silence while away, the whole recording long.
+    @Test func aParticipantBackWithANewIDKeepsItsFiles() throws {
+        let folder = NSTemporaryDirectory() + "recorder-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recorder = try MeetingRecorder(folder: folder)
+        var tone = ToneGenerator(frequency: 440, sampleRate: 16_000)
+        /// Two seconds of tone from participant `id`, its media clock starting at `base`.
+        func speak(_ id: String, from start: Duration, base: Int64) {
+            for n in 0..<100 {
+                var block = tone.nextFrame(samplesPerChannel: 320)
+                block.timestamp = MediaTime(value: base + Int64(n) * 320, timescale: 16_000)
+                recorder.handle(.audio(participantID: id, trackID: "a", block), at: start + .milliseconds(20 * n))
+            }
+        }
+        recorder.handle(.participantJoined(ParticipantInfo(id: "PA_1", name: "Alice", identity: "alice")), at: .zero)
+        speak("PA_1", from: .zero, base: 0)
+        recorder.handle(.participantLeft(id: "PA_1", reason: nil), at: .seconds(2))
+        recorder.handle(
+            .participantJoined(ParticipantInfo(id: "PA_2", name: "Alice", identity: "alice")), at: .seconds(3))
+        speak("PA_2", from: .seconds(3), base: 987_654)
+        recorder.stop(at: .seconds(6))
+        let wavs = recorder.finish().filter { $0.hasSuffix(".wav") }
+        #expect(wavs.map { ($0 as NSString).lastPathComponent } == ["Alice-alice.wav"], "\(wavs)")
+        let wav = try WAVReader(path: try #require(wavs.first))
+        #expect(abs(wav.duration.seconds - 6) < 0.05, "\(wav.duration)")
+        func level(_ from: Double, _ to: Double) -> Double {
+            let part = wav.samples[Int(from * 16_000)..<Int(to * 16_000)]
+            return part.map { abs(Double($0.normalized)) }.max() ?? 0
+        }
+        #expect(level(0.2, 1.8) > 0.3 && level(3.2, 4.8) > 0.3, "the tone, both times")
+        #expect(level(2.3, 2.7) < 0.01, "silence while away")
+        let heard = SignalAnalysis.dominantFrequency(
+            in: wav.samples[Int(3.5 * 16_000)..<Int(4.5 * 16_000)].map(\.normalized), sampleRate: 16_000,
+            range: 200...1200)
+        #expect(abs(heard - 440) <= 10)
+    }
+}

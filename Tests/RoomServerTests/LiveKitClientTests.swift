@@ -47,10 +47,11 @@ struct LiveKitClientTests {
 
         init(
             url: String, token: String, address: IPAddress, frequency: Double,
-            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, mode: LiveKitSignalMode = .automatic
         ) async throws {
             var connect = LiveKitConnectOptions()
             connect.group = group
+            connect.mode = mode
             signaling = LiveKitRoomSignaling(url: url, token: token, options: connect)
             var options = RoomOptions()
             options.localAddresses = [address]
@@ -124,22 +125,26 @@ struct LiveKitClientTests {
         }
     }
 
-    /// Two MeetKit participants on an in-process meet-server (loopback): each hears the
-    /// other's tone, sees the other's mute, and sees it leave.
-    @Test func twoMeetKitParticipantsHearEachOther() async throws {
+    /// Two MeetKit participants on an in-process meet-server (loopback), with `/rtc/v1`
+    /// (one connection each) and with `/rtc` (two): each hears the other's tone, gets its
+    /// data, chat, reaction and raised hand, sees the other's mute, and sees it leave.
+    @Test(arguments: [LiveKitSignalMode.singlePeerConnection, .twoPeerConnections])
+    func twoMeetKitParticipantsHearEachOther(mode: LiveKitSignalMode) async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }
         let loopback = IPAddress("127.0.0.1")!
         let alice = try await Participant(
             url: server.url, token: try await server.token(room: "demo", identity: "alice", name: "Alice"),
-            address: loopback, frequency: 440)
+            address: loopback, frequency: 440, mode: mode)
         let bob = try await Participant(
             url: server.url,
             token: try await server.token(
                 room: "demo", identity: "bob",
                 grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true)),
-            address: loopback, frequency: 660)
+            address: loopback, frequency: 660, mode: mode)
         #expect(alice.id.hasPrefix("PA_") && bob.id.hasPrefix("PA_") && alice.id != bob.id)
+        let single = mode == .singlePeerConnection
+        #expect(alice.signaling.singlePeerConnection == single && bob.signaling.singlePeerConnection == single)
         #expect(
             await eventually(.seconds(10)) { bob.snapshot().joined[alice.id] == "Alice" },
             "bob sees alice already there: \(bob.snapshot().joined)")
@@ -222,6 +227,31 @@ struct LiveKitClientTests {
         await bob.leave()
     }
 
+    /// A server without `/rtc/v1` (LiveKit before 1.9.10, Visio's): the default mode falls
+    /// back to `/rtc` with two connections, and media flows.
+    @Test func aServerWithoutRTCv1IsJoinedOnRTC() async throws {
+        let server = try await startServer { $0.singlePeerConnection = false }
+        defer { Task { await server.stop() } }
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440)
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660)
+        #expect(!alice.signaling.singlePeerConnection && !bob.signaling.singlePeerConnection)
+        _ = try await alice.speak(seconds: 2)
+        #expect((bob.snapshot().heard[alice.id] ?? 0) >= 16_000, "bob heard \(bob.snapshot().heard)")
+        // `/rtc/v1` alone is refused as the server has no such endpoint.
+        await #expect(throws: LiveKitError.self) {
+            _ = try await Participant(
+                url: server.url, token: try await server.token(room: "demo", identity: "carol"), address: loopback,
+                frequency: 440, mode: .singlePeerConnection)
+        }
+        await alice.leave()
+        await bob.leave()
+    }
+
     /// Refused joins throw LiveKitError with the server's reason, quickly, and disturb no one.
     @Test func refusedJoinsAreTypedErrors() async throws {
         let server = try await startServer { $0.maxParticipants = 1 }
@@ -274,9 +304,11 @@ struct LiveKitClientTests {
         await first.leave()
     }
 
-    /// A MeetKit participant and LiveKit's official client in one room (`/rtc`): each hears
-    /// the other's tone; the official client sees MeetKit's mute and leave.
-    @Test func meetKitAndTheOfficialClientHearEachOther() async throws {
+    /// A MeetKit participant (on `/rtc/v1`, then on `/rtc`) and LiveKit's official client in
+    /// one room: each hears the other's tone, data and chat go both ways, the official
+    /// client reads Visio's chat, reaction and raised hand; it sees MeetKit's mute and leave.
+    @Test(arguments: [LiveKitSignalMode.singlePeerConnection, .twoPeerConnections])
+    func meetKitAndTheOfficialClientHearEachOther(mode: LiveKitSignalMode) async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let room = try await OfficialClientRoom(mode: "v1")
         defer { room.close() }
@@ -288,7 +320,8 @@ struct LiveKitClientTests {
             url: room.url,
             token: try await room.token(
                 "mika", grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true)),
-            address: IPAddress("10.99.0.1")!, frequency: 770, group: group)
+            address: IPAddress("10.99.0.1")!, frequency: 770, group: group, mode: mode)
+        #expect(meetkit.signaling.singlePeerConnection == (mode == .singlePeerConnection))
         _ = await eventually(.seconds(10)) { meetkit.snapshot().joined.values.contains("Olivia") }
         let olivia = try #require(
             meetkit.snapshot().joined.first { $0.value == "Olivia" }?.key, "\(meetkit.snapshot().joined)")
@@ -518,8 +551,10 @@ struct LiveKitClientTests {
 
     /// The official client publishes a 1280x720 camera in three simulcast layers; a MeetKit
     /// subscriber gets the quality it asks for (UpdateTrackSettings): the full picture, the
-    /// low layer's, then the full one again — by quality and by displayed size.
-    @Test func meetKitGetsTheSimulcastLayerItAsksFor() async throws {
+    /// low layer's, then the full one again — by quality and by displayed size; with
+    /// `/rtc/v1` and with `/rtc`.
+    @Test(arguments: [LiveKitSignalMode.singlePeerConnection, .twoPeerConnections])
+    func meetKitGetsTheSimulcastLayerItAsksFor(mode: LiveKitSignalMode) async throws {
         try #require(InteropPeers.isInstalled, "the interop venv is missing: run Scripts/bootstrap")
         let room = try await OfficialClientRoom(mode: "v1")
         defer { room.close() }
@@ -529,7 +564,7 @@ struct LiveKitClientTests {
         _ = try await official.waitFor("published")
         let meetkit = try await Participant(
             url: room.url, token: try await room.token("mika"), address: IPAddress("10.99.0.1")!, frequency: 770,
-            group: group)
+            group: group, mode: mode)
         _ = await eventually(.seconds(10)) { meetkit.snapshot().videoTracks.count == 1 }
         let (olivia, track) = try #require(meetkit.snapshot().videoTracks.first, "no video subscribed")
         func size(_ wanted: (Int, Int)) async -> (Int, Int)? {

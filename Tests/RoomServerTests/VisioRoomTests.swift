@@ -70,6 +70,23 @@ struct VisioRoomTests {
         let second = try await VisioRoom.join(link: site(server) + "/standup/", displayName: "Second", options: options)
         #expect(await eventually(.seconds(10)) { second.participants.contains { $0.name == "Scribe" } })
         #expect((second.signaling as? LiveKitRoomSignaling)?.roomName == "standup")
+        // A guest's token may not change its attributes: the hand goes up and down through
+        // the room API's toggle-hand, and the others see it.
+        #expect((first.signaling as? LiveKitRoomSignaling)?.canUpdateOwnMetadata == false)
+        await #expect(throws: LiveKitError.self) { try await first.updateLocalParticipant(attributes: ["x": "y"]) }
+        try await first.setHandRaised(true)
+        #expect(
+            await eventually(.seconds(10)) {
+                second.participants.first { $0.name == "Scribe" }?.handRaisedAt.map {
+                    abs($0.timeIntervalSinceNow) < 30
+                }
+                    == true
+            }, "\(second.participants)")
+        try await first.setHandRaised(false)
+        #expect(
+            await eventually(.seconds(10)) {
+                second.participants.first { $0.name == "Scribe" }.map { $0.handRaisedAt == nil } == true
+            })
         await first.leave()
         await second.leave()
     }
@@ -88,6 +105,9 @@ struct VisioRoomTests {
             body: ["participant_id": participant, "allow_entry": true])
         let room = try await joining.value
         #expect((room.signaling as? LiveKitRoomSignaling)?.roomName == roomID)
+        // The room API knows the room by its id: the hand goes up.
+        try await room.setHandRaised(true)
+        #expect(await eventually(.seconds(10)) { room.handRaisedAt != nil }, "its own hand is seen raised")
         await room.leave()
 
         // Refused.

@@ -210,6 +210,57 @@ struct PeerConnectionMediaTests {
         #expect(got.framesDecoded >= sent.framesSent - 2, "decoded \(got.framesDecoded) of \(sent.framesSent)")
     }
 
+    /// A keyframe request made too soon after the last one (within
+    /// `keyframeRequestInterval`) is paced, not lost: it goes out once the interval is
+    /// over (a relay switching simulcast layers depends on it).
+    @Test func aKeyframeRequestTooSoonGoesOutLater() throws {
+        let net = Self.network(seed: 39)
+        let a = try Side("203.0.113.1:5000", frequency: 440)
+        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let video = a.pc.addTransceiver(.video, direction: .sendonly)
+        try Self.negotiate(a, b)
+        try b.pc.setReceiveOutput(.encoded, mid: video)
+        let encoder = try VP8Encoder(configuration: .init(width: 160, height: 120))
+        var pattern = TestPatternGenerator(width: 160, height: 120, frameRate: 25)
+        var requestedAt: [Duration] = []
+        a.node.onEvent = { e, now in
+            if case .keyframeRequested = e { requestedAt.append(now) }
+        }
+        func feed(_ now: Duration) {
+            guard a.pc.connectionState == .connected, let frame = try? encoder.encode(pattern.nextFrame()) else {
+                a.node.timer = (now + .milliseconds(40), feed)
+                return
+            }
+            try? a.pc.send(frame, mid: video, now: now)
+            a.node.poll()
+            a.node.timer = (now + .milliseconds(40), feed)
+        }
+        a.node.timer = (.zero, feed)
+        net.run([a.node, b.node], until: .seconds(2))
+        let before = requestedAt.count
+        // Two requests 50 ms apart.
+        b.node.timer = (
+            .seconds(2),
+            { now in
+                try? b.pc.requestKeyframe(mid: video, now: now)
+                b.node.poll()
+                b.node.timer = (
+                    now + .milliseconds(50),
+                    { later in
+                        try? b.pc.requestKeyframe(mid: video, now: later)
+                        b.node.poll()
+                    }
+                )
+            }
+        )
+        net.run([a.node, b.node], until: .seconds(3))
+        let got = try #require(b.pc.statistics(mid: video))
+        let late = Array(requestedAt.dropFirst(before))
+        #expect(late.count == 2, "requests seen by the sender: \(late)")
+        if late.count == 2 { #expect(late[1] - late[0] >= .milliseconds(290), "\(late)") }
+        #expect(got.keyframeRequestsSent >= 2)
+    }
+
     /// Ten seconds of video from a to b with 5 % loss both ways (media, NACKs and
     /// retransmissions alike); returns what a sent and what b got.
     static func lossyVideo(nacks: Bool, seed: UInt64) throws -> (

@@ -271,7 +271,7 @@ public final class JanusRoomSignaling: RoomSignaling {
             sink.yield(isNew ? .participantJoined(p) : .tracksChanged(participantID: p.id, tracks: p.tracks))
         }
         if let joining = data["joining"], let id = joining["id"]?.int64, id != local {
-            let p = ParticipantInfo(id: String(id), name: joining["display"]?.string ?? "")
+            let p = ParticipantInfo(id: String(id), name: joining["display"]?.string ?? "", identity: String(id))
             let isNew = state.withLock { s -> Bool in
                 guard s.participants[id] == nil else { return false }
                 s.participants[id] = p
@@ -309,13 +309,16 @@ public final class JanusRoomSignaling: RoomSignaling {
                 let muted = parts.dropFirst().contains("muted") || s["send"]?.bool == false
                 return TrackInfo(id: mid, kind: kind, source: source, muted: muted)
             }
-            return ParticipantInfo(id: String(id), name: p["display"]?.string ?? "", tracks: tracks)
+            return ParticipantInfo(
+                id: String(id), name: p["display"]?.string ?? "", tracks: tracks, identity: String(id))
         }
     }
 
     private static func attendees(in value: JSONValue?) -> [ParticipantInfo] {
         (value?.array ?? []).compactMap { a in
-            a["id"]?.int64.map { ParticipantInfo(id: String($0), name: a["display"]?.string ?? "") }
+            a["id"]?.int64.map {
+                ParticipantInfo(id: String($0), name: a["display"]?.string ?? "", identity: String($0))
+            }
         }
     }
 

@@ -15,9 +15,24 @@ public struct LiveKitConnectOptions: Sendable {
     /// How long a lost signalling connection is tried again (resumed: same participant,
     /// same tracks, the media connections untouched) before the session ends.
     public var resumeWindow: Duration = .seconds(15)
+    /// Which of LiveKit's two signalling protocols to speak.
+    public var mode: LiveKitSignalMode = .automatic
 
-    /// The defaults: 10 s answers, NIO's shared event loops.
+    /// The defaults: 10 s answers, NIO's shared event loops, `/rtc/v1` when the server has it.
     public init() {}
+}
+
+/// LiveKit's two client protocols.
+public enum LiveKitSignalMode: Sendable, Hashable {
+    /// `/rtc/v1` first (one PeerConnection both ways), `/rtc` when the server answers 404
+    /// (LiveKit servers before 1.9.10, Visio's among them) — what LiveKit's SDKs do.
+    case automatic
+    /// `/rtc/v1` only: one PeerConnection this side offers, carrying what it publishes and
+    /// what it receives (the server asks for receiving sections with MediaSectionsRequirement).
+    case singlePeerConnection
+    /// `/rtc` only: a publisher connection this side offers, a subscriber connection the
+    /// server offers.
+    case twoPeerConnections
 }
 
 /// Joining a LiveKit room — Visio's server, LiveKit Cloud, `meet-server` — behind the
@@ -75,6 +90,10 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var ended = false
         /// A lost signalling connection is being resumed.
         var resuming = false
+        /// `/rtc/v1`: one connection both ways.
+        var single = false
+        /// `/rtc/v1`: the remote track each receiving section carries, by the latest answer.
+        var receiving: [SubscribedTrack] = []
         var tasks: [Task<Void, Never>] = []
     }
 
@@ -100,6 +119,16 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     /// The room's name, from the JoinResponse.
     public var roomName: String? { state.withLock { $0.join?.room.name } }
 
+    /// The token in use: the one given, or the last the server refreshed it with (for
+    /// calls to an application's API that take it, as Visio's do).
+    public var accessToken: String { state.withLock { $0.token } }
+
+    /// Whether this participant may change its own name, metadata and attributes (its
+    /// token's `canUpdateOwnMetadata`, as the server last reported it); nil before joining.
+    public var canUpdateOwnMetadata: Bool? {
+        state.withLock { $0.join.map { $0.participant.permission.canUpdateMetadata } }
+    }
+
     // MARK: joining
 
     /// Connects with the token and waits for the server's JoinResponse.
@@ -107,9 +136,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     ///   ``LiveKitError/timedOut(_:)``.
     public func join(room: String, displayName: String) async throws -> RoomJoinInfo {
         let endpoint = try endpoint.get()
-        let token = state.withLock { $0.token }
-        let channel = try await LiveKitSignalChannel.open(
-            endpoint, path: "/rtc", query: Self.query(token: token), group: options.group)
+        let channel = try await connect(endpoint, resuming: false)
         state.withLock { $0.channel = channel }
         let reader = Task { await self.read(channel) }
         state.withLock { $0.tasks.append(reader) }
@@ -132,6 +159,52 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
     }
 
+    /// Opens the signalling connection for a join (or a resume, with this participant's
+    /// sid): `/rtc/v1` as the mode says, `/rtc` when the server has no `/rtc/v1` (404).
+    private func connect(_ endpoint: LiveKitEndpoint, resuming: Bool) async throws(LiveKitError)
+        -> LiveKitSignalChannel
+    {
+        let (token, sid, single) = state.withLock { ($0.token, $0.join?.participant.sid ?? "", $0.single) }
+        let tryV1 = resuming ? single : options.mode != .twoPeerConnections
+        if tryV1 {
+            do {
+                let channel = try await LiveKitSignalChannel.open(
+                    endpoint, path: "/rtc/v1", query: try Self.v1Query(token: token, resumingSID: resuming ? sid : nil),
+                    group: options.group)
+                state.withLock { $0.single = true }
+                return channel
+            } catch {
+                // A server without `/rtc/v1` answers 404, as it does for a room it lacks:
+                // `/rtc` then tells which.
+                guard case .roomNotFound = error, options.mode == .automatic, !resuming else { throw error }
+                logger.debug("no /rtc/v1 here: joining on /rtc")
+            }
+        }
+        var query = Self.query(token: token)
+        if resuming { query += [("reconnect", "1"), ("sid", sid)] }
+        return try await LiveKitSignalChannel.open(endpoint, path: "/rtc", query: query, group: options.group)
+    }
+
+    /// The query of `/rtc/v1`: the token and the JoinRequest (who this client is, explicit
+    /// subscriptions; for a resume, the participant's sid), wrapped and compressed.
+    static func v1Query(token: String, resumingSID: String?) throws(LiveKitError) -> [(String, String)] {
+        var request = Livekit_JoinRequest()
+        request.clientInfo.sdk = .swift
+        request.clientInfo.version = "0.1.0"
+        request.clientInfo.protocol = 16
+        request.clientInfo.os = "linux"
+        request.connectionSettings.autoSubscribe = false
+        if let resumingSID {
+            request.reconnect = true
+            request.participantSid = resumingSID
+        }
+        do {
+            return [("access_token", token), ("join_request", try JoinRequestCodec.encode(request))]
+        } catch {
+            throw .protocolViolation("could not encode the join request: \(error)")
+        }
+    }
+
     /// The query of `/rtc`: the token, explicit subscriptions, who this client is.
     static func query(token: String) -> [(String, String)] {
         [
@@ -139,6 +212,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             ("protocol", "16"), ("adaptive_stream", "0"),
         ]
     }
+
+    /// Whether one PeerConnection carries both ways (`/rtc/v1`), known once joined.
+    public var singlePeerConnection: Bool { state.withLock { $0.single } }
+
+    /// `/rtc/v1`: the remote track each receiving section of the connection carries, as the
+    /// server's latest answer assigned them (`mid_to_track_id`).
+    public var receivingTracks: [SubscribedTrack] { state.withLock { $0.receiving } }
 
     /// Reads the server's messages until the connection ends; a joined session whose
     /// connection was lost (not left, not refused) is then resumed.
@@ -172,11 +252,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var delay = Duration.milliseconds(100)
         var last: LiveKitError = .disconnected(reason)
         while ContinuousClock.now < deadline, !state.withLock({ $0.ended }) {
-            let (token, sid) = state.withLock { ($0.token, $0.join?.participant.sid ?? "") }
             do {
-                let channel = try await LiveKitSignalChannel.open(
-                    endpoint, path: "/rtc", query: Self.query(token: token) + [("reconnect", "1"), ("sid", sid)],
-                    group: options.group)
+                let channel = try await connect(endpoint, resuming: true)
                 let old = state.withLock { s in
                     defer { s.channel = channel }
                     return s.channel
@@ -246,7 +323,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             guard let value = CandidateInit.attributeValue(fromJSON: trickle.candidateInit),
                 let candidate = try? ICECandidate(parsing: value)
             else { return }
-            sink.yield(.remoteCandidate(candidate, publisher: trickle.target == .publisher))
+            let single = state.withLock { $0.single }
+            sink.yield(.remoteCandidate(candidate, publisher: single || trickle.target == .publisher))
         case .update(let update):
             participantsChanged(update.participants)
         case .trackPublished(let response):
@@ -276,6 +354,9 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             requests.resolve("request-\(response.requestID)", response)
         case .refreshToken(let token):
             state.withLock { $0.token = token }
+        case .mediaSectionsRequirement(let requirement):
+            sink.yield(
+                .receiveSectionsNeeded(audio: Int(requirement.numAudios), video: Int(requirement.numVideos)))
         default:
             break
         }
@@ -404,6 +485,18 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         try await send(.offer(description))
         let answer = try await answers.wait(
             for: "answer-\(description.id)", timeout: options.timeout, what: "the server's answer")
+        state.withLock { s in
+            guard s.single else { return }
+            // Which remote track each receiving section carries, by the tracks' owners.
+            s.receiving = answer.midToTrackID.sorted { $0.key < $1.key }.compactMap { mid, sid in
+                for p in s.remote.values {
+                    guard let track = p.tracks.first(where: { $0.sid == sid }) else { continue }
+                    return SubscribedTrack(
+                        mid: mid, participantID: p.sid, trackID: sid, kind: track.type == .audio ? .audio : .video)
+                }
+                return nil
+            }
+        }
         do {
             return try SessionDescription(parsing: answer.sdp)
         } catch {
@@ -448,7 +541,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     public func trickle(_ candidate: ICECandidate?, publisher: Bool) async throws {
         var trickle = Livekit_TrickleRequest()
         trickle.candidateInit = CandidateInit.json(attributeValue: candidate?.attributeValue, mid: "0")
-        trickle.target = publisher ? .publisher : .subscriber
+        trickle.target = publisher || state.withLock({ $0.single }) ? .publisher : .subscriber
         trickle.final = candidate == nil
         try await send(.trickle(trickle))
     }

@@ -32,9 +32,14 @@ extension PeerConnectionCore {
 
     func keepForwarded(_ packet: RTPPacket, of t: Transceiver, rid: String?, codec: MediaCodec) {
         let levelID = t.negotiated?.extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"]
+        let keyframe = codec == .vp8 && VP8PayloadDescriptor.startsKeyframe(packet.payload)
+        if keyframe {
+            // A paced keyframe request of this stream is answered.
+            (rid.flatMap { t.layers[$0] } ?? t.receiver).keyframeRequestDue = nil
+        }
         forwardedPacket = ForwardedPacket(
             mid: t.mid, rid: rid, packet: packet, audioLevel: levelID.flatMap { packet.header.audioLevel(id: $0) },
-            startsKeyframe: codec == .vp8 && VP8PayloadDescriptor.startsKeyframe(packet.payload))
+            startsKeyframe: keyframe)
     }
 
     /// Sends a relayed packet on transceiver `mid` as part of its own stream: its SSRC,

@@ -307,10 +307,16 @@ extension PeerConnectionCore {
         self.now = now
     }
 
-    /// A PLI, unless one went out on this stream less than `keyframeRequestInterval` ago.
+    /// A PLI — or, when one went out on this stream less than `keyframeRequestInterval`
+    /// ago, one as soon as that interval is over (a request is paced, never lost: a relay
+    /// switching simulcast layers waits for the keyframe it asks for).
     func requestKeyframe(on t: Transceiver, receiver r: RTPReceiver, now: Duration) {
         guard let ssrc = r.remoteSSRC else { return }
-        if let last = r.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval { return }
+        if let last = r.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval {
+            r.keyframeRequestDue = r.keyframeRequestDue ?? last + configuration.keyframeRequestInterval
+            return
+        }
+        r.keyframeRequestDue = nil
         if (try? transport.sendRTCP([.pictureLossIndication(senderSSRC: t.track.ssrc, mediaSSRC: ssrc)])) != nil {
             r.lastKeyframeRequest = now
             t.stats.keyframeRequestsSent += 1

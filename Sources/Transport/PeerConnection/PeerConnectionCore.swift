@@ -222,6 +222,7 @@ public final class PeerConnectionCore: DatagramMachine {
                 receiverOutputs.removeAll(keepingCapacity: true)
                 r.poll(output: t.output, stats: &t.stats, now: now) { receiverOutputs.append($0) }
                 for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
+                if let due = r.keyframeRequestDue, due <= now { requestKeyframe(on: t, receiver: r, now: now) }
             }
         }
         self.now = now
@@ -234,8 +235,8 @@ public final class PeerConnectionCore: DatagramMachine {
         var deadline = earliest(earliest(transportDeadline, nextReportAt), dataDeadline)
         deadline = earliest(deadline, transportFeedback.nextDeadline)
         for t in transceivers {
-            deadline = earliest(deadline, t.receiver.nextDeadline)
-            for r in t.layers.values { deadline = earliest(deadline, r.nextDeadline) }
+            deadline = earliest(earliest(deadline, t.receiver.nextDeadline), t.receiver.keyframeRequestDue)
+            for r in t.layers.values { deadline = earliest(earliest(deadline, r.nextDeadline), r.keyframeRequestDue) }
         }
         return deadline
     }

@@ -38,6 +38,8 @@ final class RTPReceiver {
     var audioDecoder: OpusStreamDecoder?
     var videoDecoder: VP8Decoder?
     var lastKeyframeRequest: Duration?
+    /// When a keyframe request that came too soon after the last one goes out.
+    var keyframeRequestDue: Duration?
     private var sequence = SequenceUnwrapper(bits: 16)
     /// Whether a whole keyframe has come in on this stream.
     var keyframeReceived = false
@@ -124,7 +126,10 @@ final class RTPReceiver {
         switch assembled {
         case .frame(let f):
             stats.framesReceived += 1
-            if f.encoded.isKeyframe { keyframeReceived = true }
+            if f.encoded.isKeyframe {
+                keyframeReceived = true
+                keyframeRequestDue = nil  // what a paced request would have asked for came
+            }
             if output.encoded { emit(.frame(f.encoded)) }
             if output.decoded { decodeVideo(f.encoded, stats: &stats, emit: emit) }
         case .incomplete:
