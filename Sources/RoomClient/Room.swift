@@ -28,8 +28,9 @@ import Transport
 public final class Room: Sendable {
     /// Everything the room reports, until ``leave()`` or a disconnection.
     public let events: AsyncStream<RoomEvent>
-    /// This participant's id on the server.
-    public let localParticipantID: String
+    /// This participant's id on the server (a new one after a full reconnection,
+    /// ``RoomEvent/reconnected``).
+    public var localParticipantID: String { state.withLock { $0.localID } }
     /// The options it joined with.
     public let options: RoomOptions
     /// The server protocol adapter the room was joined through (``JanusRoomSignaling``,
@@ -46,6 +47,7 @@ public final class Room: Sendable {
     private let serialWork: AsyncStream<@Sendable () async -> Void>
 
     private struct State {
+        var localID = ""
         var participants: [String: ParticipantInfo] = [:]
         var subscribed: Set<String> = []  // "participant/track" asked for
         var subscriberTracks: [String: SubscribedTrack] = [:]  // by subscriber mid
@@ -58,6 +60,11 @@ public final class Room: Sendable {
         var publisherTrickle: CandidateTrickler?
         var subscriberTrickle: CandidateTrickler?
         var localTracks: [LocalTrack] = []
+        /// The publisher mid each local track has now, by the mid it was published on (they
+        /// differ after a full reconnection, which publishes again on a new connection).
+        var localMids: [String: String] = [:]
+        /// A full reconnection is under way: sending is skipped meanwhile.
+        var rejoining = false
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
         /// The room's metadata, as the server last reported it.
@@ -87,7 +94,7 @@ public final class Room: Sendable {
         addresses: [IPAddress]
     ) {
         self.signaling = signaling
-        self.localParticipantID = localID
+        state.withLock { $0.localID = localID }
         self.options = options
         self.group = group
         self.addresses = addresses
@@ -119,17 +126,9 @@ public final class Room: Sendable {
     /// Opens the data channels the server wants on the publisher connection (LiveKit's
     /// `_reliable` and `_lossy`) and negotiates them, so that data flows from the join on.
     private func openDataChannels() async throws {
-        let requests = signaling.publisherDataChannels
-        guard !requests.isEmpty else { return }
+        guard !signaling.publisherDataChannels.isEmpty else { return }
         let pc = try await publisherConnection()
-        var channels: [String: DataChannel] = [:]
-        for r in requests {
-            let channel = try await pc.createDataChannel(
-                label: r.label, options: DataChannelOptions(ordered: r.ordered, maxRetransmits: r.maxRetransmits))
-            channels[r.label] = channel
-            read(channel)
-        }
-        state.withLock { $0.channels = channels }
+        try await createDataChannels(on: pc)
         signaling.attachDataSender { [weak self] label, bytes in
             guard let channel = self?.state.withLock({ $0.channels[label] }) else {
                 throw RoomSignalingError.dataChannelUnavailable(label)
@@ -138,6 +137,18 @@ public final class Room: Sendable {
             try await channel.send(bytes)
         }
         try await inOrder { try await self.negotiatePublisher(pc, tracks: []) }
+    }
+
+    /// Creates the data channels the server wants on `pc`, read from now on.
+    private func createDataChannels(on pc: PeerConnection) async throws {
+        var channels: [String: DataChannel] = [:]
+        for r in signaling.publisherDataChannels {
+            let channel = try await pc.createDataChannel(
+                label: r.label, options: DataChannelOptions(ordered: r.ordered, maxRetransmits: r.maxRetransmits))
+            channels[r.label] = channel
+            read(channel)
+        }
+        state.withLock { $0.channels = channels }
     }
 
     /// Runs `body` in turn with the subscription work and the other negotiations.
@@ -270,6 +281,8 @@ public final class Room: Sendable {
             sink.yield(.reconnecting(reason: reason))
         case .reconnected:
             sink.yield(.reconnected)
+        case .rejoined(let info):
+            rejoined(info)
         case .disconnected(let reason):
             sink.yield(.disconnected(reason: reason))
         }
@@ -325,6 +338,78 @@ public final class Room: Sendable {
     public func unsubscribe(participantID: String, trackID: String) async throws {
         state.withLock { _ = $0.subscribed.remove(participantID + "/" + trackID) }
         try await signaling.unsubscribe(from: [(participantID, trackID)])
+    }
+
+    // MARK: full reconnection
+
+    /// The server started a new session (LiveKit's full reconnect): this participant has a
+    /// new id; participants gone meanwhile leave, new ones join, those still there stay;
+    /// the connections are made anew — data channels, local tracks published again (their
+    /// ``LocalTrack`` values stay valid), every wanted track subscribed again — and the
+    /// room reports ``RoomEvent/reconnected``.
+    private func rejoined(_ info: RoomJoinInfo) {
+        let (gone, still, again) = state.withLock { s -> ([String], [ParticipantInfo], [(String, String)]) in
+            s.localID = info.localID
+            s.rejoining = true
+            s.announced = []
+            let now = Set(info.participants.map(\.id))
+            let gone = s.participants.keys.filter { !now.contains($0) }
+            let still = info.participants.filter { s.participants[$0.id] != nil }
+            // The tracks subscribed before that are still there are asked for again.
+            var again: [(String, String)] = []
+            for p in still {
+                for t in p.tracks where s.subscribed.contains(p.id + "/" + t.id) { again.append((p.id, t.id)) }
+            }
+            return (gone, still, again)
+        }
+        for id in gone { handle(.participantLeft(id: id, reason: "not there after reconnecting")) }
+        serial.yield { await self.reconnectMedia() }
+        if !again.isEmpty {
+            let tracks = again.map { (participantID: $0.0, trackID: $0.1) }
+            serial.yield { await self.requestSubscription(tracks) }
+        }
+        for p in info.participants where !still.contains(where: { $0.id == p.id }) { handle(.participantJoined(p)) }
+        for p in still { handle(.tracksChanged(participantID: p.id, tracks: p.tracks)) }
+    }
+
+    /// Closes the connections of the previous session and makes new ones: the data
+    /// channels, then the local tracks on a new publisher connection.
+    private func reconnectMedia() async {
+        let (publisher, subscriber, tricklers) = state.withLock { s in
+            defer {
+                s.publisher = nil
+                s.publisherStart = nil
+                s.subscriber = nil
+                s.publisherTrickle = nil
+                s.subscriberTrickle = nil
+                s.described = []
+                s.earlyCandidates = [:]
+                s.subscriberTracks = [:]
+                s.channels = [:]
+                s.receiveSectionsWanted = (0, 0)
+            }
+            return (s.publisher, s.subscriber, [s.publisherTrickle, s.subscriberTrickle])
+        }
+        for t in tricklers { t?.finish() }
+        await publisher?.close()
+        await subscriber?.close()
+        do {
+            let pc = try await publisherConnection()
+            try await createDataChannels(on: pc)
+            let tracks = state.withLock { $0.localTracks }
+            var mids: [String: String] = [:]
+            for t in tracks { mids[t.mid] = try await pc.addTransceiver(t.kind, direction: .sendonly) }
+            state.withLock {
+                $0.localMids = mids
+                $0.rejoining = false
+            }
+            try await negotiatePublisher(pc)
+            sink.yield(.reconnected)
+        } catch {
+            state.withLock { $0.rejoining = false }
+            logger.warning("could not reconnect the media", metadata: ["error": "\(error)"])
+            sink.yield(.disconnected(reason: "could not reconnect the media: \(error)"))
+        }
     }
 
     // MARK: subscriber connection
@@ -494,7 +579,11 @@ public final class Room: Sendable {
     private func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]? = nil) async throws {
         let published =
             tracks
-            ?? state.withLock { $0.localTracks }.map { PublishedTrack(mid: $0.mid, kind: $0.kind, source: $0.source) }
+            ?? state.withLock { s in
+                s.localTracks.map {
+                    PublishedTrack(mid: s.localMids[$0.mid] ?? $0.mid, kind: $0.kind, source: $0.source)
+                }
+            }
         let offer = try await pc.createOffer()
         try await pc.setLocalDescription(offer)
         state.withLock { $0.publisherTrickle }?.described(offer)
@@ -707,31 +796,40 @@ public final class Room: Sendable {
         return try await signaling.sendText(text, topic: topic, attributes: attributes)
     }
 
-    private func publisher(for track: LocalTrack) throws -> PeerConnection {
-        guard let pc = state.withLock({ $0.publisher }), !state.withLock({ $0.left }) else {
-            throw RoomError.notConnected
+    /// The publisher connection and the mid `track` has on it now; nil while a full
+    /// reconnection is publishing again (what is sent meanwhile is dropped).
+    private func publisher(for track: LocalTrack) throws(RoomError) -> (PeerConnection, String)? {
+        let (pc, mid, left, rejoining) = state.withLock { s in
+            (s.publisher, s.localMids[track.mid] ?? track.mid, s.left, s.rejoining)
         }
-        return pc
+        if left { throw .notConnected }
+        if rejoining { return nil }
+        guard let pc else { throw .notConnected }
+        return (pc, mid)
     }
 
     /// Sends PCM (any block length) on a published audio track.
     public func send(audio: AudioFrame<Int16>, on track: LocalTrack) async throws {
-        try await publisher(for: track).send(audio: audio, mid: track.mid)
+        guard let (pc, mid) = try publisher(for: track) else { return }
+        try await pc.send(audio: audio, mid: mid)
     }
 
     /// Sends a picture on a published video track.
     public func send(video: VideoFrame, on track: LocalTrack) async throws {
-        try await publisher(for: track).send(video: video, mid: track.mid)
+        guard let (pc, mid) = try publisher(for: track) else { return }
+        try await pc.send(video: video, mid: mid)
     }
 
     /// Sends an encoded frame (Opus packet, VP8 frame) on a published track.
     public func send(_ frame: EncodedFrame, on track: LocalTrack) async throws {
-        try await publisher(for: track).send(frame, mid: track.mid)
+        guard let (pc, mid) = try publisher(for: track) else { return }
+        try await pc.send(frame, mid: mid)
     }
 
     /// Counters of a published track's m-line.
     public func statistics(of track: LocalTrack) async throws -> PeerConnectionCore.TransceiverStatistics? {
-        try await state.withLock({ $0.publisher })?.statistics(mid: track.mid)
+        guard let (pc, mid) = try publisher(for: track) else { return nil }
+        return try await pc.statistics(mid: mid)
     }
 
     /// Whether the publisher connection is connected (media can flow).
@@ -742,7 +840,7 @@ public final class Room: Sendable {
     /// Mutes or unmutes a published track: the server is told, and the caller should stop
     /// feeding it (frames sent while muted still go out).
     public func setMuted(_ muted: Bool, track: LocalTrack) async throws {
-        try await signaling.setMuted(muted, mid: track.mid)
+        try await signaling.setMuted(muted, mid: state.withLock { $0.localMids[track.mid] } ?? track.mid)
     }
 
     /// Stops publishing every track.
@@ -757,7 +855,8 @@ public final class Room: Sendable {
                 return (s.publisher, s.localTracks)
             }
             guard let pc, !tracks.isEmpty else { return }
-            for t in tracks { try await pc.setDirection(.inactive, mid: t.mid) }
+            let mids = state.withLock { s in tracks.map { s.localMids[$0.mid] ?? $0.mid } }
+            for mid in mids { try await pc.setDirection(.inactive, mid: mid) }
             try await inOrder { try await self.negotiatePublisher(pc, tracks: []) }
             return
         }

@@ -244,9 +244,12 @@ actor RoomDirectory {
         room.participants.removeAll { $0 === p }
         if tellIt {
             var leave = Livekit_LeaveRequest()
-            leave.canReconnect = false
+            // A server going down may come back (a restart): clients are told to try a
+            // full reconnection, as LiveKit tells them; any other removal is final.
+            let restart = reason == .serverShutdown
+            leave.canReconnect = restart
             leave.reason = reason
-            leave.action = .disconnect
+            leave.action = restart ? .reconnect : .disconnect
             p.send(.leave(leave))
         }
         p.outbox?.finish()

@@ -267,6 +267,11 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case reconnecting(reason: String)
     /// The connection to the server is back; the session goes on as before.
     case reconnected
+    /// The session could not be resumed and the server started a new one for this
+    /// participant (LiveKit's full reconnect: a restarted server, a session it dropped):
+    /// a new id, the participants there now. Connections, publications and
+    /// subscriptions are to be made again; then the room is reconnected.
+    case rejoined(RoomJoinInfo)
     /// The connection to the server ended.
     case disconnected(reason: String)
 }

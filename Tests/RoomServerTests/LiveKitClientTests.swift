@@ -549,6 +549,55 @@ struct LiveKitClientTests {
         await bob.leave()
     }
 
+    /// The server restarts (same address, none of the old sessions): the resume finds no
+    /// session and the server starts a new one — both participants rejoin with new ids,
+    /// publish again on new connections (alice's LocalTrack goes on being fed) and
+    /// subscribe again; bob hears alice's tone after, and keeps its recording's events
+    /// going. With `/rtc/v1` and `/rtc`.
+    @Test(arguments: [LiveKitSignalMode.singlePeerConnection, .twoPeerConnections])
+    func aRestartedServerIsRejoined(mode: LiveKitSignalMode) async throws {
+        var server = try await startServer()
+        let port = try #require(URL(string: server.url)?.port)
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440, mode: mode)
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660, mode: mode)
+        let firstID = alice.id
+        let track = try await alice.room.publish([(.audio, .microphone)])[0]
+        let speaking = Task {
+            var tone = ToneGenerator(frequency: 440)
+            let start = ContinuousClock.now
+            for tick in 0..<300 {  // 6 s
+                try await alice.room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+                try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+            }
+        }
+        #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[firstID] ?? 0) > 16_000 })
+        await server.stop()
+        server = try await startServer { $0.port = port }
+        defer { Task { [server] in await server.stop() } }
+        #expect(
+            await eventually(.seconds(15)) {
+                alice.snapshot().connection == ["reconnecting", "reconnected"]
+                    && bob.snapshot().connection == ["reconnecting", "reconnected"]
+            }, "alice: \(alice.snapshot().connection), bob: \(bob.snapshot().connection)")
+        let secondID = alice.id
+        #expect(secondID != firstID && secondID.hasPrefix("PA_"), "alice's new id")
+        #expect(alice.signaling.singlePeerConnection == (mode == .singlePeerConnection))
+        #expect(
+            await eventually(.seconds(10)) { (bob.snapshot().heard[secondID] ?? 0) >= 16_000 },
+            "bob heard \(bob.snapshot().heard) after the restart")
+        #expect(abs(bob.frequencyHeard(from: secondID) - 440) <= 10)
+        #expect(bob.snapshot().left.contains(firstID), "alice's old session is gone for bob")
+        try await speaking.value
+        #expect(alice.snapshot().disconnected == nil && bob.snapshot().disconnected == nil)
+        await alice.leave()
+        await bob.leave()
+    }
+
     /// The official client publishes a 1280x720 camera in three simulcast layers; a MeetKit
     /// subscriber gets the quality it asks for (UpdateTrackSettings): the full picture, the
     /// low layer's, then the full one again — by quality and by displayed size; with

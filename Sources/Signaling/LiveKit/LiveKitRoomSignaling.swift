@@ -66,7 +66,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private let published = PendingReplies<Livekit_TrackInfo>()
     private let answers = PendingReplies<Livekit_SessionDescription>()
     private let requests = PendingReplies<Livekit_RequestResponse>()
-    private let resumed = PendingReplies<Livekit_ReconnectResponse>()
+    private let resumed = PendingReplies<ResumeOutcome>()
+
+    /// How a lost session came back: resumed, or started anew by the server.
+    enum ResumeOutcome: Sendable {
+        case resumed
+        case rejoined(Livekit_JoinResponse)
+    }
     let logger = Logger(label: "meetkit.livekit")
 
     struct State {
@@ -147,16 +153,11 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             await end(.disconnected("join failed: \(error)"), announce: false)
             throw error
         }
-        let others = state.withLock { s in
-            s.join = join
-            s.lastPong = .now
-            for p in join.otherParticipants { s.remote[p.sid] = p }
-            return join.otherParticipants
-        }
+        let info = adopt(join, resuming: false)
         if !join.room.metadata.isEmpty { sink.yield(.roomMetadata(join.room.metadata)) }
         let pinger = Task { await self.ping(every: join.pingInterval, timeout: join.pingTimeout) }
         state.withLock { $0.tasks.append(pinger) }
-        return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
+        return info
     }
 
     /// Opens the signalling connection for a join (or a resume, with this participant's
@@ -228,12 +229,14 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             handle(message)
         }
         let reason = channel.closeReason ?? "the signalling connection closed"
-        let (ended, joined, resuming) = state.withLock { ($0.ended, $0.join != nil, $0.resuming) }
-        if ended { return }
+        let (ended, joined, resuming, current) = state.withLock {
+            ($0.ended, $0.join != nil, $0.resuming, $0.channel === channel)
+        }
+        if ended || !current { return }  // a connection already replaced ends unheard
         if resuming {
-            resumed.fail("resume", .disconnected(reason))  // the resume loop tries again
+            resumed.fail("resume", .disconnected(reason))  // the reconnect loop tries again
         } else if joined {
-            await resume(after: reason)
+            await reconnect(after: reason)
         } else {
             await end(.disconnected(reason))
         }
@@ -243,31 +246,45 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     /// until the server resumes the session, for ``LiveKitConnectOptions/resumeWindow``;
     /// the room reports ``RoomSignalingEvent/reconnecting(reason:)`` then
     /// ``RoomSignalingEvent/reconnected``, or the end. The media connections are left as
-    /// they are (they do not depend on the WebSocket).
-    private func resume(after reason: String) async {
+    /// they are (they do not depend on the WebSocket). A server that answers with a new
+    /// session (it no longer knows this one) — or any server, when `full` — gets a new
+    /// join: ``RoomSignalingEvent/rejoined(_:)``.
+    private func reconnect(after reason: String, full: Bool = false) async {
         guard let endpoint = try? endpoint.get() else { return }
-        state.withLock { $0.resuming = true }
+        let (already, channel) = state.withLock { s in
+            defer { s.resuming = true }
+            return (s.resuming, s.channel)
+        }
+        guard !already else { return }
         sink.yield(.reconnecting(reason: reason))
+        if full { await channel?.close() }
         let deadline = ContinuousClock.now + options.resumeWindow
         var delay = Duration.milliseconds(100)
         var last: LiveKitError = .disconnected(reason)
         while ContinuousClock.now < deadline, !state.withLock({ $0.ended }) {
             do {
-                let channel = try await connect(endpoint, resuming: true)
+                let channel = try await connect(endpoint, resuming: !full)
                 let old = state.withLock { s in
                     defer { s.channel = channel }
                     return s.channel
                 }
-                await old?.close()
+                if old !== channel { await old?.close() }
                 let reader = Task { await self.read(channel) }
                 state.withLock { $0.tasks.append(reader) }
-                _ = try await resumed.wait(for: "resume", timeout: options.timeout, what: "the server's resume")
-                state.withLock { s in
-                    s.resuming = false
-                    s.lastPong = .now
+                let outcome = try await resumed.wait(
+                    for: "resume", timeout: options.timeout, what: "the server's resume")
+                switch outcome {
+                case .resumed:
+                    state.withLock { s in
+                        s.resuming = false
+                        s.lastPong = .now
+                    }
+                    logger.info("signalling resumed", metadata: ["after": "\(reason)"])
+                    sink.yield(.reconnected)
+                case .rejoined(let join):
+                    logger.info("rejoined as a new participant", metadata: ["after": "\(reason)"])
+                    sink.yield(.rejoined(adopt(join, resuming: false)))
                 }
-                logger.info("signalling resumed", metadata: ["after": "\(reason)"])
-                sink.yield(.reconnected)
                 return
             } catch {
                 last = error
@@ -278,6 +295,23 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         }
         await end(.disconnected("could not resume after \(reason): \(last)"))
+    }
+
+    /// Takes a JoinResponse as the session's: this participant, the others, the room;
+    /// what belonged to a previous session (published tracks, receiving sections) is
+    /// forgotten. Returns what the room is told.
+    private func adopt(_ join: Livekit_JoinResponse, resuming: Bool) -> RoomJoinInfo {
+        let others = state.withLock { s in
+            s.join = join
+            s.lastPong = .now
+            s.remote = [:]
+            for p in join.otherParticipants { s.remote[p.sid] = p }
+            s.publishedByMid = [:]
+            s.receiving = []
+            s.resuming = resuming
+            return join.otherParticipants
+        }
+        return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
     }
 
     /// Pings the server every `interval` seconds with the last round-trip time, and closes a
@@ -313,7 +347,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private func handle(_ message: Livekit_SignalResponse.OneOf_Message) {
         switch message {
         case .join(let join):
-            joined.resolve("join", join)
+            // A JoinResponse while joined: the server could not resume this participant's
+            // session and started a new one.
+            if state.withLock({ $0.join != nil }) {
+                resumed.resolve("resume", .rejoined(join))
+            } else {
+                joined.resolve("join", join)
+            }
         case .answer(let answer):
             let id = answer.id != 0 ? answer.id : state.withLock { $0.lastOfferID }
             answers.resolve("answer-\(id)", answer)
@@ -340,7 +380,16 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         case .speakersChanged(let changed):
             for speaker in changed.speakers { sink.yield(.speaking(participantID: speaker.sid, speaker.active)) }
         case .leave(let leave):
-            Task { await self.end(.removed("\(leave.reason)")) }
+            switch leave.action {
+            case .resume, .reconnect:
+                // The server asks this client to come back (a resume, or a new session).
+                Task {
+                    await self.reconnect(
+                        after: "the server asked to reconnect (\(leave.reason))", full: leave.action == .reconnect)
+                }
+            default:
+                Task { await self.end(.removed("\(leave.reason)")) }
+            }
         case .pongResp(let pong):
             state.withLock { s in
                 s.lastPong = .now
@@ -348,8 +397,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         case .pong:
             state.withLock { $0.lastPong = .now }
-        case .reconnect(let response):
-            resumed.resolve("resume", response)
+        case .reconnect:
+            resumed.resolve("resume", .resumed)
         case .requestResponse(let response):
             requests.resolve("request-\(response.requestID)", response)
         case .refreshToken(let token):
