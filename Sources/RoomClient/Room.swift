@@ -36,18 +36,33 @@ public final class Room: Sendable {
     /// The server protocol adapter the room was joined through (``JanusRoomSignaling``,
     /// ``LiveKitRoomSignaling``), for what is particular to a server.
     public let signaling: any RoomSignaling
-    private let sink: AsyncStream<RoomEvent>.Continuation
+    let sink: AsyncStream<RoomEvent>.Continuation
     private let group: any EventLoopGroup
     private let addresses: [IPAddress]
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let logger = Logger(label: "meetkit.room")
     /// Subscription requests, subscriber answers and publisher offers run one at a time,
     /// in order: the server's offers and this side's requests must not interleave.
     private let serial: AsyncStream<@Sendable () async -> Void>.Continuation
     private let serialWork: AsyncStream<@Sendable () async -> Void>
 
-    private struct State {
+    struct State {
         var localID = ""
+        /// This participant as the server describes it.
+        var localInfo = ParticipantInfo(id: "", name: "")
+        /// Who is speaking now.
+        var speaking: Set<String> = []
+        /// The connection quality the server last reported, by participant id.
+        var connectionQuality: [String: ConnectionQuality] = [:]
+        /// The quality asked of remote video tracks, by "participant/track".
+        var qualities: [String: VideoQuality] = [:]
+        var connection = RoomConnectionState.connected
+        /// Other consumers of the events (``makeEvents(buffer:)``), by number.
+        var observers: [Int: AsyncStream<RoomEvent>.Continuation] = [:]
+        /// Per-track media consumers (``frames(participantID:trackID:buffer:)``), by track
+        /// then number.
+        var frameSinks: [TrackKey: [Int: FrameSink]] = [:]
+        var nextConsumer = 0
         var participants: [String: ParticipantInfo] = [:]
         var subscribed: Set<String> = []  // "participant/track" asked for
         var subscriberTracks: [String: SubscribedTrack] = [:]  // by subscriber mid
@@ -113,6 +128,10 @@ public final class Room: Sendable {
         let info = try await signaling.join(room: room, displayName: displayName)
         let room = Room(
             signaling: signaling, localID: info.localID, options: options, group: group, addresses: addresses)
+        room.state.withLock { s in
+            s.localInfo = info.local ?? ParticipantInfo(id: info.localID, name: displayName)
+            s.localAttributes = s.localInfo.attributes
+        }
         room.start(existing: info.participants)
         do {
             try await room.openDataChannels()
@@ -192,7 +211,11 @@ public final class Room: Sendable {
         let task = Task {
             for p in existing { self.handle(.participantJoined(p)) }
             for await event in self.signaling.events { self.handle(event) }
-            if !self.state.withLock({ $0.left }) { self.sink.finish() }
+            if !self.state.withLock({ $0.left }) {
+                self.state.withLock { $0.connection = .disconnected }
+                self.finishConsumers()
+                self.sink.finish()
+            }
         }
         state.withLock { $0.tasks.append(task) }
     }
@@ -214,44 +237,52 @@ public final class Room: Sendable {
             var bare = p
             bare.tracks = []
             state.withLock { $0.participants[p.id] = bare }
-            sink.yield(.participantJoined(bare))
+            emit(.participantJoined(bare))
             updateTracks(of: p.id, to: tracks)
         case .participantUpdated(let p):
             let (updated, handBefore) = state.withLock { s -> (ParticipantInfo, String?) in
                 var info = p
                 info.tracks = s.participants[p.id]?.tracks ?? []
                 let before: String?
-                if p.id == localParticipantID {
+                if p.id == s.localID {
                     before = s.localAttributes[VisioConventions.handRaisedAt]
                     s.localAttributes = p.attributes
+                    s.localInfo = p
                 } else {
                     before = s.participants[p.id]?.attributes[VisioConventions.handRaisedAt]
                     s.participants[p.id] = info
                 }
                 return (info, before)
             }
-            sink.yield(.participantUpdated(updated))
+            emit(.participantUpdated(updated))
             let hand = p.attributes[VisioConventions.handRaisedAt]
             if (hand ?? "") != (handBefore ?? "") {
-                sink.yield(.handRaised(participantID: p.id, at: VisioConventions.date(hand)))
+                emit(.handRaised(participantID: p.id, at: VisioConventions.date(hand)))
             }
         case .tracksChanged(let id, let tracks):
             updateTracks(of: id, to: tracks)
         case .participantLeft(let id, let reason):
             let known = state.withLock { s -> Bool in
                 s.subscribed = s.subscribed.filter { !$0.hasPrefix(id + "/") }
+                s.speaking.remove(id)
                 return s.participants.removeValue(forKey: id) != nil
             }
-            if known { sink.yield(.participantLeft(id: id, reason: reason)) }
+            if known { emit(.participantLeft(id: id, reason: reason)) }
+        case .connectionQuality(let id, let quality):
+            state.withLock { $0.connectionQuality[id] = quality }
+            emit(.connectionQuality(participantID: id, quality))
         case .speaking(let id, let on):
-            sink.yield(.speaking(participantID: id, on))
+            state.withLock { s in
+                if on { s.speaking.insert(id) } else { s.speaking.remove(id) }
+            }
+            emit(.speaking(participantID: id, on))
         case .subscriberOffer(let offer, let tracks):
             serial.yield { await self.answer(offer, tracks: tracks) }
         case .data(let data):
-            sink.yield(.data(data))
+            emit(.data(data))
             visioData(data)
         case .text(let text):
-            sink.yield(.text(text))
+            emit(.text(text))
             if text.topic == VisioConventions.chatTopic {
                 chatReceived(
                     ChatMessage(
@@ -268,23 +299,26 @@ public final class Room: Sendable {
         case .mediaConnected:
             break
         case .transcription(let transcription):
-            sink.yield(.transcription(transcription))
+            emit(.transcription(transcription))
         case .roomMetadata(let metadata):
             let before = state.withLock { s -> String in
                 defer { s.roomMetadata = metadata }
                 return s.roomMetadata
             }
-            sink.yield(.roomMetadataChanged(metadata))
+            emit(.roomMetadataChanged(metadata))
             let (old, new) = (VisioRecording(metadata: before), VisioRecording(metadata: metadata))
-            if old != new, let new { sink.yield(.recording(new)) }
+            if old != new, let new { emit(.recording(new)) }
         case .reconnecting(let reason):
-            sink.yield(.reconnecting(reason: reason))
+            state.withLock { $0.connection = .reconnecting }
+            emit(.reconnecting(reason: reason))
         case .reconnected:
-            sink.yield(.reconnected)
+            state.withLock { $0.connection = .connected }
+            emit(.reconnected)
         case .rejoined(let info):
             rejoined(info)
         case .disconnected(let reason):
-            sink.yield(.disconnected(reason: reason))
+            state.withLock { $0.connection = .disconnected }
+            emit(.disconnected(reason: reason))
         }
     }
 
@@ -303,14 +337,14 @@ public final class Room: Sendable {
         }
         for t in tracks {
             if let before = old.first(where: { $0.id == t.id }) {
-                if before.muted != t.muted { sink.yield(.trackMuted(participantID: id, trackID: t.id, muted: t.muted)) }
+                if before.muted != t.muted { emit(.trackMuted(participantID: id, trackID: t.id, muted: t.muted)) }
             } else {
-                sink.yield(.trackPublished(participantID: id, t))
+                emit(.trackPublished(participantID: id, t))
             }
         }
         for t in old where !tracks.contains(where: { $0.id == t.id }) {
             state.withLock { _ = $0.subscribed.remove(id + "/" + t.id) }
-            sink.yield(.trackUnpublished(participantID: id, trackID: t.id))
+            emit(.trackUnpublished(participantID: id, trackID: t.id))
         }
         if !wanted.isEmpty {
             let tracks = wanted.map { (participantID: id, trackID: $0.id) }
@@ -350,6 +384,7 @@ public final class Room: Sendable {
     private func rejoined(_ info: RoomJoinInfo) {
         let (gone, still, again) = state.withLock { s -> ([String], [ParticipantInfo], [(String, String)]) in
             s.localID = info.localID
+            if let local = info.local { s.localInfo = local }
             s.rejoining = true
             s.announced = []
             let now = Set(info.participants.map(\.id))
@@ -404,11 +439,13 @@ public final class Room: Sendable {
                 $0.rejoining = false
             }
             try await negotiatePublisher(pc)
-            sink.yield(.reconnected)
+            state.withLock { $0.connection = .connected }
+            emit(.reconnected)
         } catch {
             state.withLock { $0.rejoining = false }
             logger.warning("could not reconnect the media", metadata: ["error": "\(error)"])
-            sink.yield(.disconnected(reason: "could not reconnect the media: \(error)"))
+            state.withLock { $0.connection = .disconnected }
+            emit(.disconnected(reason: "could not reconnect the media: \(error)"))
         }
     }
 
@@ -436,7 +473,7 @@ public final class Room: Sendable {
                 let info =
                     state.withLock { $0.participants[t.participantID]?.tracks.first { $0.id == t.trackID } }
                     ?? TrackInfo(id: t.trackID, kind: t.kind, source: t.kind == .audio ? .microphone : .camera)
-                sink.yield(.trackSubscribed(participantID: t.participantID, info))
+                emit(.trackSubscribed(participantID: t.participantID, info))
             }
         } catch {
             logger.warning("could not answer the subscriber offer", metadata: ["error": "\(error)"])
@@ -468,17 +505,26 @@ public final class Room: Sendable {
     private func dispatch(_ event: PeerConnection.Event, publisher: Bool) {
         switch event {
         case .audio(let mid, let frame):
-            if let t = track(mid) { sink.yield(.audio(participantID: t.participantID, trackID: t.trackID, frame)) }
+            if let (t, sinks) = trackAndSinks(mid) {
+                if let sinks { Self.deliver(.audio(frame), to: sinks) }
+                emit(.audio(participantID: t.participantID, trackID: t.trackID, frame))
+            }
         case .video(let mid, let picture):
-            if let t = track(mid) { sink.yield(.video(participantID: t.participantID, trackID: t.trackID, picture)) }
+            if let (t, sinks) = trackAndSinks(mid) {
+                if let sinks { Self.deliver(.video(picture), to: sinks) }
+                emit(.video(participantID: t.participantID, trackID: t.trackID, picture))
+            }
         case .frame(let mid, let frame):
-            if let t = track(mid) { sink.yield(.encoded(participantID: t.participantID, trackID: t.trackID, frame)) }
+            if let (t, sinks) = trackAndSinks(mid) {
+                if let sinks { Self.deliver(.encoded(frame), to: sinks) }
+                emit(.encoded(participantID: t.participantID, trackID: t.trackID, frame))
+            }
         case .senderReport(let mid, let clock):
             if let t = track(mid) {
-                sink.yield(.senderReport(participantID: t.participantID, trackID: t.trackID, clock))
+                emit(.senderReport(participantID: t.participantID, trackID: t.trackID, clock))
             }
         case .connectionState(let s):
-            sink.yield(.connectionState(s, publisher: publisher))
+            emit(.connectionState(s, publisher: publisher))
         default: break
         }
     }
@@ -519,6 +565,18 @@ public final class Room: Sendable {
     }
 
     private func track(_ mid: String) -> SubscribedTrack? { state.withLock { $0.subscriberTracks[mid] } }
+
+    /// The remote track on subscriber (or single-connection) `mid`, with its per-track
+    /// consumers.
+    private func trackAndSinks(_ mid: String) -> (SubscribedTrack, [Int: FrameSink]?)? {
+        state.withLock { s in
+            guard let t = s.subscriberTracks[mid] else { return nil }
+            return (
+                t,
+                s.frameSinks.isEmpty ? nil : s.frameSinks[TrackKey(participantID: t.participantID, trackID: t.trackID)]
+            )
+        }
+    }
 
     /// Counters of the subscriber connection's m-line carrying a remote track.
     public func statistics(participantID: String, trackID: String) async throws
@@ -614,7 +672,7 @@ public final class Room: Sendable {
             let info =
                 state.withLock { $0.participants[t.participantID]?.tracks.first { $0.id == t.trackID } }
                 ?? TrackInfo(id: t.trackID, kind: t.kind, source: t.kind == .audio ? .microphone : .camera)
-            sink.yield(.trackSubscribed(participantID: t.participantID, info))
+            emit(.trackSubscribed(participantID: t.participantID, info))
         }
     }
 
@@ -668,7 +726,7 @@ public final class Room: Sendable {
                     id: chat.id, participantID: data.participantID, identity: data.identity, text: chat.message,
                     timestamp: chat.timestamp.map { Date(timeIntervalSince1970: $0 / 1000) }))
         } else if data.topic == nil, let reaction = VisioConventions.decodeReaction(data.payload) {
-            sink.yield(.reaction(participantID: data.participantID, identity: data.identity, reaction))
+            emit(.reaction(participantID: data.participantID, identity: data.identity, reaction))
         }
     }
 
@@ -688,7 +746,7 @@ public final class Room: Sendable {
             s.chatSeen[key] = message.text
             return message
         }
-        if let report { sink.yield(.chat(report)) }
+        if let report { emit(.chat(report)) }
     }
 
     /// Sends a chat message as Visio's web client does: a text stream on `lk.chat` and the
@@ -704,7 +762,8 @@ public final class Room: Sendable {
         try await send(
             data: VisioConventions.legacyChat(id: id, text: text, at: now, ignoreLegacy: ignoreLegacy),
             topic: VisioConventions.legacyChatTopic)
-        return ChatMessage(id: id, participantID: localParticipantID, identity: "", text: text, timestamp: now)
+        let me = state.withLock { $0.localInfo }
+        return ChatMessage(id: id, participantID: me.id, identity: me.identity, text: text, timestamp: now)
     }
 
     /// Sends a reaction to everyone, as Visio's client does (at most 10 a second).
@@ -760,6 +819,7 @@ public final class Room: Sendable {
     ) async throws {
         try ensureJoined()
         try await signaling.setVideoQuality(quality, width: width, height: height, trackID: trackID)
+        state.withLock { $0.qualities[participantID + "/" + trackID] = quality }
     }
 
     // MARK: this participant
@@ -810,20 +870,29 @@ public final class Room: Sendable {
 
     /// Sends PCM (any block length) on a published audio track.
     public func send(audio: AudioFrame<Int16>, on track: LocalTrack) async throws {
-        guard let (pc, mid) = try publisher(for: track) else { return }
-        try await pc.send(audio: audio, mid: mid)
+        try await sending(on: track) { pc, mid in try await pc.send(audio: audio, mid: mid) }
     }
 
     /// Sends a picture on a published video track.
     public func send(video: VideoFrame, on track: LocalTrack) async throws {
-        guard let (pc, mid) = try publisher(for: track) else { return }
-        try await pc.send(video: video, mid: mid)
+        try await sending(on: track) { pc, mid in try await pc.send(video: video, mid: mid) }
     }
 
     /// Sends an encoded frame (Opus packet, VP8 frame) on a published track.
     public func send(_ frame: EncodedFrame, on track: LocalTrack) async throws {
+        try await sending(on: track) { pc, mid in try await pc.send(frame, mid: mid) }
+    }
+
+    /// Runs a send on `track`'s connection; a frame that fails while the room reconnects
+    /// (its connection being replaced) is dropped, not an error.
+    private func sending(on track: LocalTrack, _ send: (PeerConnection, String) async throws -> Void) async throws {
         guard let (pc, mid) = try publisher(for: track) else { return }
-        try await pc.send(frame, mid: mid)
+        do {
+            try await send(pc, mid)
+        } catch {
+            if state.withLock({ $0.rejoining || $0.publisher !== pc || $0.connection == .reconnecting }) { return }
+            throw error
+        }
     }
 
     /// Counters of a published track's m-line.
@@ -896,6 +965,8 @@ public final class Room: Sendable {
         await publisher?.close()
         await subscriber?.close()
         for t in tasks { await t.value }
+        state.withLock { $0.connection = .disconnected }
+        finishConsumers()
         sink.finish()
     }
 }

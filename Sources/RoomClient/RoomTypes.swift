@@ -30,6 +30,9 @@ public enum RoomEvent: Sendable, Equatable {
     case senderReport(participantID: String, trackID: String, SenderClock)
     /// A participant started or stopped speaking (as the server detects it).
     case speaking(participantID: String, Bool)
+    /// A participant's connection quality changed, as the server judges it (this
+    /// participant's own too, with its id).
+    case connectionQuality(participantID: String, ConnectionQuality)
     /// A participant sent bytes to the room (LiveKit: a user packet).
     case data(RoomData)
     /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).

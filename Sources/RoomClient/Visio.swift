@@ -63,7 +63,16 @@ public struct VisioRecording: Sendable, Hashable {
     public var isActive: Bool { status == "starting" || status == "started" }
 }
 
-extension ParticipantInfo {
+/// A participant with key-value attributes: ``ParticipantInfo``, ``RemoteParticipant``,
+/// ``LocalParticipant`` — and Visio's badges read from them.
+public protocol ParticipantAttributed {
+    /// Key-value attributes (LiveKit; Visio: `handRaisedAt`, `color`, `room_role`, …).
+    var attributes: [String: String] { get }
+}
+
+extension ParticipantInfo: ParticipantAttributed {}
+
+extension ParticipantAttributed {
     /// The colour Visio gives the participant (`color` attribute, e.g. `hsl(…)`).
     public var visioColor: String? { attributes["color"] }
     /// The participant's role in the Visio room (`room_role`: member, administrator, owner).

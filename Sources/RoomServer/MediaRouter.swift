@@ -196,6 +196,7 @@ package final class MediaRouter: DatagramMachine {
         // What close produced goes out before the connection is forgotten.
         _ = connection.core.drainOutputs(transmit: { _ in }, event: { _ in })
         connections[id] = nil
+        receptionSeen = receptionSeen.filter { $0.key.connection != id }
         pending.remove(id)
         for (end, _) in sources where end.connection == id { unsubscribe(end) }
         for (published, ends) in subscribers where published.connection == id {
@@ -356,6 +357,33 @@ package final class MediaRouter: DatagramMachine {
         subscribers[published]?.removeAll { $0 == subscribed }
         if subscribers[published]?.isEmpty == true { subscribers[published] = nil }
     }
+
+    /// The media packets each participant's connections received and lost (by sequence
+    /// gaps) since the last call, by participant sid: what its connection quality is
+    /// judged on.
+    func takeReception() -> [String: (received: Int, lost: Int)] {
+        var out: [String: (received: Int, lost: Int)] = [:]
+        for c in connections.values {
+            for t in c.core.transceiverList {
+                guard let stats = c.core.statistics(mid: t.mid) else { continue }
+                let key = ReceptionKey(connection: c.id, mid: t.mid)
+                let before = receptionSeen[key] ?? (0, 0)
+                receptionSeen[key] = (stats.packetsReceived, stats.packetsLost)
+                var sum = out[c.participant] ?? (0, 0)
+                sum.received += max(0, stats.packetsReceived - before.received)
+                sum.lost += max(0, stats.packetsLost - before.lost)
+                out[c.participant] = sum
+            }
+        }
+        return out
+    }
+
+    /// A transceiver of a connection, for the reception counts last seen.
+    private struct ReceptionKey: Hashable {
+        let connection: MediaConnectionID
+        let mid: String
+    }
+    private var receptionSeen: [ReceptionKey: (received: Int, lost: Int)] = [:]
 
     /// The mean audio level (linear, 0…1) each participant sent since the last call.
     func takeAudioActivity() -> [String: Double] {

@@ -53,10 +53,14 @@ actor RoomDirectory {
         self.logger = logger
     }
 
+    /// Set once the server stops: joins and resumes are refused (503) from then on.
+    private var shuttingDown = false
+
     // MARK: admission
 
     /// Checks a join (token, rights, room) as `/rtc/validate` does; nothing changes.
     func validate(_ parameters: JoinParameters) async -> Result<Admission, JoinRefusal> {
+        if shuttingDown { return .failure(JoinRefusal(status: 503, message: "the server is shutting down")) }
         guard let token = parameters.token, !token.isEmpty else {
             return .failure(JoinRefusal(status: 401, message: "no permissions to access the room"))
         }
@@ -89,6 +93,7 @@ actor RoomDirectory {
     /// Joins (or resumes) a participant and opens its media connections; the first
     /// response queued is the JoinResponse (or ReconnectResponse).
     func join(_ admission: Admission) async throws(JoinRefusal) -> SignalSession {
+        if shuttingDown { throw JoinRefusal(status: 503, message: "the server is shutting down") }
         let (responses, outbox) = AsyncStream.makeStream(
             of: Livekit_SignalResponse.self, bufferingPolicy: .bufferingOldest(4096))
         let session = nextSession
@@ -310,6 +315,41 @@ actor RoomDirectory {
         }
     }
 
+    /// Tells every room how well each participant's media arrives (ConnectionQualityUpdate,
+    /// as LiveKit sends it every few seconds): from the packets its connections received
+    /// and lost since the last report; a participant whose signalling is lost is `lost`.
+    func reportConnectionQuality() async {
+        let reception = (try? await media.perform { router, _ in router.takeReception() }) ?? [:]
+        for room in rooms.values where !room.participants.isEmpty {
+            var update = Livekit_ConnectionQualityUpdate()
+            update.updates = room.participants.map { p in
+                var info = Livekit_ConnectionQualityInfo()
+                info.participantSid = p.sid
+                let r = reception[p.sid] ?? (0, 0)
+                info.quality = p.signalLostAt != nil ? .lost : Self.quality(received: r.received, lost: r.lost)
+                info.score =
+                    switch info.quality {
+                    case .excellent: 5
+                    case .good: 3.5
+                    case .poor: 2
+                    default: 0
+                    }
+                return info
+            }
+            for p in room.participants { p.send(.connectionQuality(update)) }
+        }
+    }
+
+    /// The quality of a connection that received `received` packets and lost `lost` over a
+    /// report's interval: under 2 % lost is excellent, under 10 % good, more poor; nothing
+    /// sent (nothing published, or muted) is excellent.
+    nonisolated static func quality(received: Int, lost: Int) -> Livekit_ConnectionQuality {
+        let total = received + lost
+        guard total > 0 else { return .excellent }
+        let loss = Double(lost) / Double(total)
+        return loss < 0.02 ? .excellent : loss < 0.10 ? .good : .poor
+    }
+
     /// Periodic upkeep: silent participants, expired resume windows, empty rooms.
     func tick() async {
         if logger.logLevel <= .trace, let s = try? await media.perform({ router, _ in router.statistics }) {
@@ -361,6 +401,7 @@ actor RoomDirectory {
 extension RoomDirectory {
     /// Tells every participant the server is going away, and forgets the rooms.
     func shutdown() async {
+        shuttingDown = true
         for room in Array(rooms.values) {
             for p in room.participants { await remove(p, from: room, reason: .serverShutdown) }
         }

@@ -85,10 +85,13 @@ public final class RoomServer: Sendable {
             for await event in mediaEvents { await directory.mediaEvent(event) }
         }
         let tickTask = Task {
+            var ticks = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))
                 await directory.reportSpeakers()
                 await directory.tick()
+                ticks += 1
+                if ticks % 4 == 0 { await directory.reportConnectionQuality() }  // every 2 s
             }
         }
 

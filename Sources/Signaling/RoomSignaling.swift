@@ -156,6 +156,14 @@ public struct RoomText: Sendable, Hashable {
     }
 }
 
+/// How well a participant's media gets through, as the server judges it (LiveKit's
+/// ConnectionQuality, from the loss it sees).
+public enum ConnectionQuality: String, Sendable, Hashable, CaseIterable {
+    case excellent, good, poor
+    /// Its connection is gone for now (reconnecting, or dropped).
+    case lost
+}
+
 /// The quality asked of a remote video track a publisher sends in several layers
 /// (simulcast): the server forwards the matching layer.
 public enum VideoQuality: String, Sendable, Hashable, CaseIterable {
@@ -222,6 +230,15 @@ public struct RoomJoinInfo: Sendable, Hashable {
     public var localID: String
     /// The participants already there.
     public var participants: [ParticipantInfo]
+    /// This participant as the server describes it (identity, name, metadata,
+    /// attributes), when it does.
+    public var local: ParticipantInfo?
+
+    public init(localID: String, participants: [ParticipantInfo], local: ParticipantInfo? = nil) {
+        self.localID = localID
+        self.participants = participants
+        self.local = local
+    }
 }
 
 /// What the server reports about the room.
@@ -239,6 +256,8 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     case participantLeft(id: String, reason: String?)
     /// Someone started or stopped speaking.
     case speaking(participantID: String, Bool)
+    /// A participant's connection quality changed (this participant's own too).
+    case connectionQuality(participantID: String, ConnectionQuality)
     /// The server offers (or re-offers) the subscriber connection; answer it with
     /// ``RoomSignaling/answerSubscription(_:)``.
     case subscriberOffer(SessionDescription, tracks: [SubscribedTrack])

@@ -227,26 +227,118 @@ struct LiveKitClientTests {
         await bob.leave()
     }
 
+    /// The Room as LiveKit's SDKs shape it: `Room.connect(url:token:)`, the local
+    /// participant, remote participants with their publications (subscribed, muted,
+    /// speaking), another consumer of the events, a track's frames as their own bounded
+    /// sequence (a consumer that never reads loses the oldest, counted), the connection
+    /// state.
+    @Test func theRoomIsShapedLikeLiveKits() async throws {
+        let server = try await startServer()
+        defer { Task { await server.stop() } }
+        var options = RoomOptions()
+        options.localAddresses = [IPAddress("127.0.0.1")!]
+        options.audioOutput = .decoded(audioSampleRate: 16_000)
+        let alice = try await RoomClient.Room.connect(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice", name: "Alice"),
+            options: options)
+        let bob = try await RoomClient.Room.connect(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), options: options)
+        #expect(alice.connectionState == .connected)
+        #expect(alice.localParticipant.identity == "alice" && alice.localParticipant.name == "Alice")
+        #expect(alice.localParticipant.sid == alice.localParticipantID)
+        let bobsEvents = bob.makeEvents()
+        let seen = Mutex<[String]>([])
+        let watcher = Task {
+            for await event in bobsEvents {
+                switch event {
+                case .trackSubscribed: seen.withLock { $0.append("subscribed") }
+                case .participantLeft: seen.withLock { $0.append("left") }
+                default: break
+                }
+            }
+            seen.withLock { $0.append("end") }
+        }
+        let track = try await alice.publish([(.audio, .microphone)])[0]
+        #expect(alice.localParticipant.tracks == [track])
+        #expect(
+            await eventually(.seconds(10)) {
+                bob.remoteParticipants.first?.tracks.first.map { $0.subscribed && $0.kind == .audio } == true
+            }, "\(bob.remoteParticipants)")
+        let remote = try #require(bob.remoteParticipants.first)
+        #expect(remote.identity == "alice" && remote.name == "Alice" && remote.tracks.first?.source == .microphone)
+        let trackID = try #require(remote.tracks.first?.sid)
+        // One consumer reads the track's frames; another never reads and keeps 4 at most.
+        let frames = bob.frames(participantID: remote.sid, trackID: trackID)
+        let idle = bob.frames(participantID: remote.sid, trackID: trackID, buffer: 4)
+        let reader = Task { () -> (Int, Double) in
+            var samples: [Int16] = []
+            for await frame in frames {
+                if case .audio(let pcm) = frame { samples += pcm.samples }
+                if samples.count >= 32_000 { break }
+            }
+            let heard = SignalAnalysis.dominantFrequency(
+                in: samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+            return (samples.count, heard)
+        }
+        var tone = ToneGenerator(frequency: 440)
+        let start = ContinuousClock.now
+        for tick in 0..<200 {
+            try await alice.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+            try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+        }
+        let (count, heard) = await reader.value
+        #expect(count >= 32_000 && abs(heard - 440) <= 10, "the track's own sequence: \(count) samples at \(heard) Hz")
+        #expect(idle.dropped >= 100, "the idle consumer dropped \(idle.dropped) frames")
+        #expect(
+            await eventually(.seconds(5)) { bob.remoteParticipants.first?.isSpeaking == true },
+            "the server's speakers update")
+        // Loopback loses nothing: the server says so every 2 s.
+        #expect(
+            await eventually(.seconds(5)) {
+                bob.remoteParticipants.first?.connectionQuality == .excellent
+                    && alice.localParticipant.connectionQuality == .excellent
+            }, "connection quality: \(String(describing: bob.remoteParticipants.first?.connectionQuality))")
+        let chat = try await alice.sendChat("bonjour")
+        #expect(chat.identity == "alice" && chat.participantID == alice.localParticipantID)
+        try await alice.setMuted(true, track: track)
+        #expect(await eventually(.seconds(10)) { bob.remoteParticipants.first?.tracks.first?.muted == true })
+        await alice.leave()
+        #expect(alice.connectionState == .disconnected)
+        #expect(await eventually(.seconds(10)) { bob.remoteParticipants.isEmpty })
+        await bob.leave()
+        await watcher.value
+        #expect(seen.withLock { $0 } == ["subscribed", "left", "end"], "the other consumer: \(seen.withLock { $0 })")
+    }
+
+    /// Alice (440 Hz) and bob (660 Hz): MeetKit participants of room "demo" on `server`,
+    /// over loopback.
+    static func aliceAndBob(on server: RoomServer, mode: LiveKitSignalMode = .automatic) async throws -> (
+        Participant, Participant
+    ) {
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440, mode: mode)
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660, mode: mode)
+        return (alice, bob)
+    }
+
     /// A server without `/rtc/v1` (LiveKit before 1.9.10, Visio's): the default mode falls
     /// back to `/rtc` with two connections, and media flows.
     @Test func aServerWithoutRTCv1IsJoinedOnRTC() async throws {
         let server = try await startServer { $0.singlePeerConnection = false }
         defer { Task { await server.stop() } }
-        let loopback = IPAddress("127.0.0.1")!
-        let alice = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
-            frequency: 440)
-        let bob = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
-            frequency: 660)
+        let (alice, bob) = try await Self.aliceAndBob(on: server)
         #expect(!alice.signaling.singlePeerConnection && !bob.signaling.singlePeerConnection)
         _ = try await alice.speak(seconds: 2)
         #expect((bob.snapshot().heard[alice.id] ?? 0) >= 16_000, "bob heard \(bob.snapshot().heard)")
         // `/rtc/v1` alone is refused as the server has no such endpoint.
         await #expect(throws: LiveKitError.self) {
             _ = try await Participant(
-                url: server.url, token: try await server.token(room: "demo", identity: "carol"), address: loopback,
-                frequency: 440, mode: .singlePeerConnection)
+                url: server.url, token: try await server.token(room: "demo", identity: "carol"),
+                address: IPAddress("127.0.0.1")!, frequency: 440, mode: .singlePeerConnection)
         }
         await alice.leave()
         await bob.leave()
@@ -518,13 +610,7 @@ struct LiveKitClientTests {
     @Test func aDroppedSignalConnectionResumes() async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }
-        let loopback = IPAddress("127.0.0.1")!
-        let alice = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
-            frequency: 440)
-        let bob = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
-            frequency: 660)
+        let (alice, bob) = try await Self.aliceAndBob(on: server)
         let speaking = Task { try await alice.speak(seconds: 6) }
         #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[alice.id] ?? 0) > 16_000 })
         try await alice.signaling.simulateSignalFailure()
@@ -558,21 +644,16 @@ struct LiveKitClientTests {
     func aRestartedServerIsRejoined(mode: LiveKitSignalMode) async throws {
         var server = try await startServer()
         let port = try #require(URL(string: server.url)?.port)
-        let loopback = IPAddress("127.0.0.1")!
-        let alice = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
-            frequency: 440, mode: mode)
-        let bob = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
-            frequency: 660, mode: mode)
+        let (alice, bob) = try await Self.aliceAndBob(on: server, mode: mode)
         let firstID = alice.id
         let track = try await alice.room.publish([(.audio, .microphone)])[0]
+        // Alice speaks until told to stop (whatever the reconnection takes).
         let speaking = Task {
             var tone = ToneGenerator(frequency: 440)
             let start = ContinuousClock.now
-            for tick in 0..<300 {  // 6 s
+            for tick in 0..<3000 where !Task.isCancelled {
                 try await alice.room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
-                try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+                try? await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
             }
         }
         #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[firstID] ?? 0) > 16_000 })
@@ -589,9 +670,11 @@ struct LiveKitClientTests {
         #expect(alice.signaling.singlePeerConnection == (mode == .singlePeerConnection))
         #expect(
             await eventually(.seconds(10)) { (bob.snapshot().heard[secondID] ?? 0) >= 16_000 },
-            "bob heard \(bob.snapshot().heard) after the restart")
+            "bob heard \(bob.snapshot().heard) after the restart; joined \(bob.snapshot().joined), subscribed \(bob.snapshot().subscribed), left \(bob.snapshot().left); remote \(bob.room.remoteParticipants)"
+        )
         #expect(abs(bob.frequencyHeard(from: secondID) - 440) <= 10)
         #expect(bob.snapshot().left.contains(firstID), "alice's old session is gone for bob")
+        speaking.cancel()
         try await speaking.value
         #expect(alice.snapshot().disconnected == nil && bob.snapshot().disconnected == nil)
         await alice.leave()

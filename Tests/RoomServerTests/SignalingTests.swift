@@ -308,3 +308,15 @@ struct TrackSettingsTests {
         #expect(RoomDirectory.rank(.low) == 0 && RoomDirectory.rank(.medium) == 1 && RoomDirectory.rank(.high) == 2)
     }
 }
+
+extension TrackSettingsTests {
+    /// ConnectionQuality from a report interval's packets: excellent under 2 % lost, good
+    /// under 10 %, poor beyond; nothing sent is excellent.
+    @Test func connectionQualityFollowsLoss() {
+        #expect(RoomDirectory.quality(received: 0, lost: 0) == .excellent)
+        #expect(RoomDirectory.quality(received: 1000, lost: 10) == .excellent)
+        #expect(RoomDirectory.quality(received: 1000, lost: 50) == .good)
+        #expect(RoomDirectory.quality(received: 1000, lost: 200) == .poor)
+        #expect(RoomDirectory.quality(received: 0, lost: 30) == .poor)
+    }
+}

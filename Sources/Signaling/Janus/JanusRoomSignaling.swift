@@ -102,7 +102,9 @@ public final class JanusRoomSignaling: RoomSignaling {
             for await event in publisher.events { self.handlePublisherEvent(event) }
         }
         state.withLock { $0.tasks.append(task) }
-        return RoomJoinInfo(localID: String(id), participants: others)
+        return RoomJoinInfo(
+            localID: String(id), participants: others,
+            local: ParticipantInfo(id: String(id), name: displayName, identity: String(id)))
     }
 
     public func publish(offer: SessionDescription, tracks: [PublishedTrack]) async throws -> SessionDescription {

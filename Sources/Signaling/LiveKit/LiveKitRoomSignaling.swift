@@ -96,6 +96,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var ended = false
         /// A lost signalling connection is being resumed.
         var resuming = false
+        /// The connection quality last reported per participant sid.
+        var quality: [String: ConnectionQuality] = [:]
         /// `/rtc/v1`: one connection both ways.
         var single = false
         /// `/rtc/v1`: the remote track each receiving section carries, by the latest answer.
@@ -282,8 +284,10 @@ public final class LiveKitRoomSignaling: RoomSignaling {
                     logger.info("signalling resumed", metadata: ["after": "\(reason)"])
                     sink.yield(.reconnected)
                 case .rejoined(let join):
-                    logger.info("rejoined as a new participant", metadata: ["after": "\(reason)"])
-                    sink.yield(.rejoined(adopt(join, resuming: false)))
+                    // Adopted and reported as it arrived (``handle(_:)``).
+                    logger.info(
+                        "rejoined as a new participant",
+                        metadata: ["after": "\(reason)", "sid": "\(join.participant.sid)"])
                 }
                 return
             } catch {
@@ -311,7 +315,9 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             s.resuming = resuming
             return join.otherParticipants
         }
-        return RoomJoinInfo(localID: join.participant.sid, participants: others.map(Self.participant))
+        return RoomJoinInfo(
+            localID: join.participant.sid, participants: others.map(Self.participant),
+            local: Self.participant(join.participant))
     }
 
     /// Pings the server every `interval` seconds with the last round-trip time, and closes a
@@ -350,6 +356,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             // A JoinResponse while joined: the server could not resume this participant's
             // session and started a new one.
             if state.withLock({ $0.join != nil }) {
+                // Reported here, in order: what the new session sends next (offers,
+                // candidates) belongs to it.
+                sink.yield(.rejoined(adopt(join, resuming: false)))
+                // Tracks, offers and requests of the old session get no answer now.
+                for pending in [published.failWaiting, answers.failWaiting, requests.failWaiting] {
+                    pending(.disconnected("the session was replaced"))
+                }
                 resumed.resolve("resume", .rejoined(join))
             } else {
                 joined.resolve("join", join)
@@ -379,6 +392,23 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             if changed { sink.yield(.roomMetadata(update.room.metadata)) }
         case .speakersChanged(let changed):
             for speaker in changed.speakers { sink.yield(.speaking(participantID: speaker.sid, speaker.active)) }
+        case .connectionQuality(let update):
+            // Only changes are reported.
+            let changed = state.withLock { s in
+                update.updates.compactMap { info -> (String, ConnectionQuality)? in
+                    let quality: ConnectionQuality =
+                        switch info.quality {
+                        case .excellent: .excellent
+                        case .good: .good
+                        case .lost: .lost
+                        default: .poor
+                        }
+                    guard s.quality[info.participantSid] != quality else { return nil }
+                    s.quality[info.participantSid] = quality
+                    return (info.participantSid, quality)
+                }
+            }
+            for (sid, quality) in changed { sink.yield(.connectionQuality(participantID: sid, quality)) }
         case .leave(let leave):
             switch leave.action {
             case .resume, .reconnect:

@@ -67,6 +67,19 @@ final class PendingReplies<Value: Sendable>: Sendable {
         waiter?.resume(throwing: error)
     }
 
+    /// Every wait now fails with `error`, and replies kept early are dropped; later waits
+    /// wait as usual (a new session began: what the old one was asked is not answered).
+    func failWaiting(_ error: LiveKitError) {
+        let waiters = state.withLock { s in
+            defer {
+                s.waiters = [:]
+                s.early = []
+            }
+            return s.waiters.values.map(\.continuation)
+        }
+        for w in waiters { w.resume(throwing: error) }
+    }
+
     /// Every wait, now and later, fails with `error` (the connection ended).
     func failAll(_ error: LiveKitError) {
         let waiters = state.withLock { s in
