@@ -40,10 +40,10 @@ public final class Room: Sendable {
     private let group: any EventLoopGroup
     private let addresses: [IPAddress]
     let state = Mutex(State())
-    private let logger = Logger(label: "meetkit.room")
+    let logger = Logger(label: "meetkit.room")
     /// Subscription requests, subscriber answers and publisher offers run one at a time,
     /// in order: the server's offers and this side's requests must not interleave.
-    private let serial: AsyncStream<@Sendable () async -> Void>.Continuation
+    let serial: AsyncStream<@Sendable () async -> Void>.Continuation
     private let serialWork: AsyncStream<@Sendable () async -> Void>
 
     struct State {
@@ -159,7 +159,7 @@ public final class Room: Sendable {
     }
 
     /// Creates the data channels the server wants on `pc`, read from now on.
-    private func createDataChannels(on pc: PeerConnection) async throws {
+    func createDataChannels(on pc: PeerConnection) async throws {
         var channels: [String: DataChannel] = [:]
         for r in signaling.publisherDataChannels {
             let channel = try await pc.createDataChannel(
@@ -172,7 +172,7 @@ public final class Room: Sendable {
 
     /// Runs `body` in turn with the subscription work and the other negotiations.
     /// - Throws: what `body` throws; ``RoomError/notConnected`` once the room was left.
-    private func inOrder<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func inOrder<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let queued = serial.yield {
                 do {
@@ -230,7 +230,7 @@ public final class Room: Sendable {
 
     // MARK: signaling events
 
-    private func handle(_ event: RoomSignalingEvent) {
+    func handle(_ event: RoomSignalingEvent) {
         switch event {
         case .participantJoined(let p):
             let tracks = p.tracks
@@ -354,7 +354,7 @@ public final class Room: Sendable {
 
     /// Asks the server for tracks (waiting for a track that is not ready yet is the
     /// adapter's business).
-    private func requestSubscription(_ tracks: [(participantID: String, trackID: String)]) async {
+    func requestSubscription(_ tracks: [(participantID: String, trackID: String)]) async {
         do {
             try await signaling.subscribe(to: tracks)
         } catch {
@@ -372,81 +372,6 @@ public final class Room: Sendable {
     public func unsubscribe(participantID: String, trackID: String) async throws {
         state.withLock { _ = $0.subscribed.remove(participantID + "/" + trackID) }
         try await signaling.unsubscribe(from: [(participantID, trackID)])
-    }
-
-    // MARK: full reconnection
-
-    /// The server started a new session (LiveKit's full reconnect): this participant has a
-    /// new id; participants gone meanwhile leave, new ones join, those still there stay;
-    /// the connections are made anew — data channels, local tracks published again (their
-    /// ``LocalTrack`` values stay valid), every wanted track subscribed again — and the
-    /// room reports ``RoomEvent/reconnected``.
-    private func rejoined(_ info: RoomJoinInfo) {
-        let (gone, still, again) = state.withLock { s -> ([String], [ParticipantInfo], [(String, String)]) in
-            s.localID = info.localID
-            if let local = info.local { s.localInfo = local }
-            s.rejoining = true
-            s.announced = []
-            let now = Set(info.participants.map(\.id))
-            let gone = s.participants.keys.filter { !now.contains($0) }
-            let still = info.participants.filter { s.participants[$0.id] != nil }
-            // The tracks subscribed before that are still there are asked for again.
-            var again: [(String, String)] = []
-            for p in still {
-                for t in p.tracks where s.subscribed.contains(p.id + "/" + t.id) { again.append((p.id, t.id)) }
-            }
-            return (gone, still, again)
-        }
-        for id in gone { handle(.participantLeft(id: id, reason: "not there after reconnecting")) }
-        serial.yield { await self.reconnectMedia() }
-        if !again.isEmpty {
-            let tracks = again.map { (participantID: $0.0, trackID: $0.1) }
-            serial.yield { await self.requestSubscription(tracks) }
-        }
-        for p in info.participants where !still.contains(where: { $0.id == p.id }) { handle(.participantJoined(p)) }
-        for p in still { handle(.tracksChanged(participantID: p.id, tracks: p.tracks)) }
-    }
-
-    /// Closes the connections of the previous session and makes new ones: the data
-    /// channels, then the local tracks on a new publisher connection.
-    private func reconnectMedia() async {
-        let (publisher, subscriber, tricklers) = state.withLock { s in
-            defer {
-                s.publisher = nil
-                s.publisherStart = nil
-                s.subscriber = nil
-                s.publisherTrickle = nil
-                s.subscriberTrickle = nil
-                s.described = []
-                s.earlyCandidates = [:]
-                s.subscriberTracks = [:]
-                s.channels = [:]
-                s.receiveSectionsWanted = (0, 0)
-            }
-            return (s.publisher, s.subscriber, [s.publisherTrickle, s.subscriberTrickle])
-        }
-        for t in tricklers { t?.finish() }
-        await publisher?.close()
-        await subscriber?.close()
-        do {
-            let pc = try await publisherConnection()
-            try await createDataChannels(on: pc)
-            let tracks = state.withLock { $0.localTracks }
-            var mids: [String: String] = [:]
-            for t in tracks { mids[t.mid] = try await pc.addTransceiver(t.kind, direction: .sendonly) }
-            state.withLock {
-                $0.localMids = mids
-                $0.rejoining = false
-            }
-            try await negotiatePublisher(pc)
-            state.withLock { $0.connection = .connected }
-            emit(.reconnected)
-        } catch {
-            state.withLock { $0.rejoining = false }
-            logger.warning("could not reconnect the media", metadata: ["error": "\(error)"])
-            state.withLock { $0.connection = .disconnected }
-            emit(.disconnected(reason: "could not reconnect the media: \(error)"))
-        }
     }
 
     // MARK: subscriber connection
@@ -545,7 +470,7 @@ public final class Room: Sendable {
 
     /// The server's description was applied to one connection: candidates that came early
     /// are added.
-    private func remoteDescribed(_ pc: PeerConnection, publisher: Bool) async {
+    func remoteDescribed(_ pc: PeerConnection, publisher: Bool) async {
         let early = state.withLock { s in
             s.described.insert(publisher)
             return s.earlyCandidates.removeValue(forKey: publisher) ?? []
@@ -634,7 +559,7 @@ public final class Room: Sendable {
     /// With a single connection, the answer also assigns remote tracks to receiving
     /// sections: their output is set before media can arrive, new ones are announced.
     /// Runs in order with the subscription work (``inOrder(_:)``).
-    private func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]? = nil) async throws {
+    func negotiatePublisher(_ pc: PeerConnection, tracks: [PublishedTrack]? = nil) async throws {
         let published =
             tracks
             ?? state.withLock { s in
@@ -658,7 +583,7 @@ public final class Room: Sendable {
     /// Records which remote track each receiving section carries (the answer lists them
     /// all: a section it leaves out carries nothing now) and reports the new ones as
     /// subscribed.
-    private func announceReceiving(_ tracks: [SubscribedTrack]) {
+    func announceReceiving(_ tracks: [SubscribedTrack]) {
         let fresh = state.withLock { s -> [SubscribedTrack] in
             var fresh: [SubscribedTrack] = []
             s.subscriberTracks = [:]
@@ -677,14 +602,14 @@ public final class Room: Sendable {
     }
 
     /// Throws ``RoomError/notConnected`` once the room was left.
-    private func ensureJoined() throws(RoomError) {
+    func ensureJoined() throws(RoomError) {
         if state.withLock({ $0.left }) { throw .notConnected }
     }
 
     /// The publisher connection, started when first needed (once: callers at the same time
     /// get the same one). Its events are dispatched on its event loop, as the subscriber's
     /// are (with `/rtc/v1` it receives the media too).
-    private func publisherConnection() async throws -> PeerConnection {
+    func publisherConnection() async throws -> PeerConnection {
         let starting = state.withLock { s -> Task<PeerConnection, any Error> in
             if let existing = s.publisherStart { return existing }
             let task = Task { try await self.startPublisherConnection() }
@@ -713,113 +638,6 @@ public final class Room: Sendable {
         }
         readRemoteChannels(of: pc)
         return pc
-    }
-
-    // MARK: Visio's conventions
-
-    /// Reactions and legacy chat packets among received data.
-    private func visioData(_ data: RoomData) {
-        if data.topic == VisioConventions.legacyChatTopic {
-            guard let chat = VisioConventions.decodeLegacyChat(data.payload), chat.ignoreLegacy != true else { return }
-            chatReceived(
-                ChatMessage(
-                    id: chat.id, participantID: data.participantID, identity: data.identity, text: chat.message,
-                    timestamp: chat.timestamp.map { Date(timeIntervalSince1970: $0 / 1000) }))
-        } else if data.topic == nil, let reaction = VisioConventions.decodeReaction(data.payload) {
-            emit(.reaction(participantID: data.participantID, identity: data.identity, reaction))
-        }
-    }
-
-    /// Reports a chat message once, whichever of its forms came first; again as an edit
-    /// when the same sender sends the same id with another text.
-    private func chatReceived(_ message: ChatMessage) {
-        let key = message.identity + "/" + message.id
-        let report = state.withLock { s -> ChatMessage? in
-            var message = message
-            if let seen = s.chatSeen[key] {
-                guard seen != message.text else { return nil }
-                message.isEdit = true
-            } else {
-                s.chatOrder.append(key)
-                if s.chatOrder.count > 1_000 { s.chatSeen[s.chatOrder.removeFirst()] = nil }
-            }
-            s.chatSeen[key] = message.text
-            return message
-        }
-        if let report { emit(.chat(report)) }
-    }
-
-    /// Sends a chat message as Visio's web client does: a text stream on `lk.chat` and the
-    /// legacy `lk-chat-topic` packet with the same id (which newer clients ignore). Returns
-    /// the message as sent.
-    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on a server without data (Janus).
-    @discardableResult
-    public func sendChat(_ text: String) async throws -> ChatMessage {
-        let id = try await send(text: text, topic: VisioConventions.chatTopic)
-        let now = Date()
-        let ignoreLegacy = VisioConventions.ignoresLegacy(
-            serverVersion: (signaling as? LiveKitRoomSignaling)?.serverVersion)
-        try await send(
-            data: VisioConventions.legacyChat(id: id, text: text, at: now, ignoreLegacy: ignoreLegacy),
-            topic: VisioConventions.legacyChatTopic)
-        let me = state.withLock { $0.localInfo }
-        return ChatMessage(id: id, participantID: me.id, identity: me.identity, text: text, timestamp: now)
-    }
-
-    /// Sends a reaction to everyone, as Visio's client does (at most 10 a second).
-    /// - Throws: ``RoomError/rateLimited`` beyond that.
-    public func sendReaction(_ reaction: Reaction) async throws {
-        let allowed = state.withLock { s -> Bool in
-            let now = ContinuousClock.now
-            s.reactionTimes.removeAll { now - $0 >= .seconds(1) }
-            guard s.reactionTimes.count < VisioConventions.reactionsPerSecond else { return false }
-            s.reactionTimes.append(now)
-            return true
-        }
-        guard allowed else { throw RoomError.rateLimited }
-        try await send(data: VisioConventions.reaction(reaction), topic: nil, reliable: true)
-    }
-
-    /// Raises (or lowers) this participant's hand: the `handRaisedAt` attribute, set to
-    /// now (or emptied) — through UpdateParticipantMetadata when the token allows updating
-    /// one's own attributes, else through Visio's room API (`toggle-hand`) for a room
-    /// joined with ``VisioRoom/join(link:displayName:options:lobby:group:)``, as Visio's
-    /// client does.
-    /// - Throws: ``LiveKitError/notAllowed(_:)`` when neither way is open;
-    ///   ``VisioError`` from the room API.
-    public func setHandRaised(_ raised: Bool) async throws {
-        try ensureJoined()
-        let livekit = signaling as? LiveKitRoomSignaling
-        if let access = visioAccess, let livekit, livekit.canUpdateOwnMetadata != true {
-            try await VisioRoom.toggleHand(raised, access: access, token: livekit.accessToken)
-            return
-        }
-        try await updateLocalParticipant(
-            attributes: [VisioConventions.handRaisedAt: raised ? VisioConventions.timestamp(Date()) : ""])
-    }
-
-    /// This participant's attributes, as the server last reported them (LiveKit).
-    public var localAttributes: [String: String] { state.withLock { $0.localAttributes } }
-
-    /// When this participant raised its hand (Visio's `handRaisedAt`), if it has.
-    public var handRaisedAt: Date? { VisioConventions.date(localAttributes[VisioConventions.handRaisedAt]) }
-
-    /// The Visio room API this room was joined through, if it was.
-    var visioAccess: VisioRoom.Access? {
-        get { state.withLock { $0.visioAccess } }
-        set { state.withLock { $0.visioAccess = newValue } }
-    }
-
-    /// Asks for a quality of a subscribed video track its publisher sends in several
-    /// layers (simulcast) — or for the size it is shown at (the server picks the smallest
-    /// layer covering it); `.off` pauses it. Switches happen at the next keyframe.
-    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on Janus.
-    public func setVideoQuality(
-        _ quality: VideoQuality, width: Int? = nil, height: Int? = nil, participantID: String, trackID: String
-    ) async throws {
-        try ensureJoined()
-        try await signaling.setVideoQuality(quality, width: width, height: height, trackID: trackID)
-        state.withLock { $0.qualities[participantID + "/" + trackID] = quality }
     }
 
     // MARK: this participant

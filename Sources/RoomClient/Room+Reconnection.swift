@@ -1,0 +1,81 @@
+import Codec
+import Foundation
+import Signaling
+import Transport
+
+extension Room {
+    // MARK: full reconnection
+
+    /// The server started a new session (LiveKit's full reconnect): this participant has a
+    /// new id; participants gone meanwhile leave, new ones join, those still there stay;
+    /// the connections are made anew — data channels, local tracks published again (their
+    /// ``LocalTrack`` values stay valid), every wanted track subscribed again — and the
+    /// room reports ``RoomEvent/reconnected``.
+    func rejoined(_ info: RoomJoinInfo) {
+        let (gone, still, again) = state.withLock { s -> ([String], [ParticipantInfo], [(String, String)]) in
+            s.localID = info.localID
+            if let local = info.local { s.localInfo = local }
+            s.rejoining = true
+            s.announced = []
+            let now = Set(info.participants.map(\.id))
+            let gone = s.participants.keys.filter { !now.contains($0) }
+            let still = info.participants.filter { s.participants[$0.id] != nil }
+            // The tracks subscribed before that are still there are asked for again.
+            var again: [(String, String)] = []
+            for p in still {
+                for t in p.tracks where s.subscribed.contains(p.id + "/" + t.id) { again.append((p.id, t.id)) }
+            }
+            return (gone, still, again)
+        }
+        for id in gone { handle(.participantLeft(id: id, reason: "not there after reconnecting")) }
+        serial.yield { await self.reconnectMedia() }
+        if !again.isEmpty {
+            let tracks = again.map { (participantID: $0.0, trackID: $0.1) }
+            serial.yield { await self.requestSubscription(tracks) }
+        }
+        for p in info.participants where !still.contains(where: { $0.id == p.id }) { handle(.participantJoined(p)) }
+        for p in still { handle(.tracksChanged(participantID: p.id, tracks: p.tracks)) }
+    }
+
+    /// Closes the connections of the previous session and makes new ones: the data
+    /// channels, then the local tracks on a new publisher connection.
+    func reconnectMedia() async {
+        let (publisher, subscriber, tricklers) = state.withLock { s in
+            defer {
+                s.publisher = nil
+                s.publisherStart = nil
+                s.subscriber = nil
+                s.publisherTrickle = nil
+                s.subscriberTrickle = nil
+                s.described = []
+                s.earlyCandidates = [:]
+                s.subscriberTracks = [:]
+                s.channels = [:]
+                s.receiveSectionsWanted = (0, 0)
+            }
+            return (s.publisher, s.subscriber, [s.publisherTrickle, s.subscriberTrickle])
+        }
+        for t in tricklers { t?.finish() }
+        await publisher?.close()
+        await subscriber?.close()
+        do {
+            let pc = try await publisherConnection()
+            try await createDataChannels(on: pc)
+            let tracks = state.withLock { $0.localTracks }
+            var mids: [String: String] = [:]
+            for t in tracks { mids[t.mid] = try await pc.addTransceiver(t.kind, direction: .sendonly) }
+            state.withLock {
+                $0.localMids = mids
+                $0.rejoining = false
+            }
+            try await negotiatePublisher(pc)
+            state.withLock { $0.connection = .connected }
+            emit(.reconnected)
+        } catch {
+            state.withLock { $0.rejoining = false }
+            logger.warning("could not reconnect the media", metadata: ["error": "\(error)"])
+            state.withLock { $0.connection = .disconnected }
+            emit(.disconnected(reason: "could not reconnect the media: \(error)"))
+        }
+    }
+}
