@@ -90,18 +90,10 @@ struct RoomOptionsGroup: ParsableArguments {
             log("meet-bot: joining \(visio) as \(name) (waiting in the lobby if there is one)")
             return try await VisioRoom.join(link: visio, displayName: name, options: options)
         }
-        let signaling: any RoomSignaling
         if let livekit, let token {
-            signaling = LiveKitRoomSignaling(url: livekit, token: token)
-        } else {
-            signaling = try await JanusRoomSignaling.connect(url: url ?? "")
+            return try await Room.connect(url: livekit, token: token, options: options)
         }
-        do {
-            return try await Room.join(signaling: signaling, room: room, displayName: name, options: options)
-        } catch {
-            await signaling.leave()
-            throw error
-        }
+        return try await Room.connect(janus: url ?? "", room: room, displayName: name, options: options)
     }
 }
 

@@ -38,8 +38,13 @@ extension Room {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Room {
         let signaling = try await JanusRoomSignaling.connect(url: url, group: group)
-        return try await join(
-            signaling: signaling, room: room, displayName: displayName, options: options, group: group)
+        do {
+            return try await join(
+                signaling: signaling, room: room, displayName: displayName, options: options, group: group)
+        } catch {
+            await signaling.leave()  // the Janus session closes with the refusal
+            throw error
+        }
     }
 
     // MARK: participants

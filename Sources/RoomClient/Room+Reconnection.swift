@@ -78,4 +78,52 @@ extension Room {
             emit(.disconnected(reason: "could not reconnect the media: \(error)"))
         }
     }
+
+    // MARK: media recovery
+
+    /// A connection whose media stopped (ICE consent expired: the network changed or went
+    /// away) is restarted: for the publisher connection — with LiveKit's `/rtc/v1`, the
+    /// only one — new ICE credentials in a new offer (RFC 8445 §9), the room reporting
+    /// `reconnecting` until the connection is back. (A failed subscriber connection, which
+    /// the server offers, waits for the server or a full reconnection.)
+    func mediaStateChanged(_ state: PeerConnectionState, publisher: Bool) {
+        guard publisher else { return }
+        switch state {
+        case .failed:
+            // (Again after a restart that did not connect: another one.)
+            let (start, announce) = self.state.withLock { s -> (Bool, Bool) in
+                guard !s.left, !s.rejoining else { return (false, false) }
+                defer {
+                    s.restartingICE = true
+                    s.connection = .reconnecting
+                }
+                return (true, !s.restartingICE)
+            }
+            guard start else { return }
+            if announce { emit(.reconnecting(reason: "the media connection failed")) }
+            serial.yield { await self.restartPublisherICE() }
+        case .connected:
+            let restarted = self.state.withLock { s -> Bool in
+                guard s.restartingICE else { return false }
+                s.restartingICE = false
+                if s.connection == .reconnecting { s.connection = .connected }
+                return true
+            }
+            if restarted { emit(.reconnected) }
+        default:
+            break
+        }
+    }
+
+    /// New ICE credentials for the publisher connection, offered to the server.
+    private func restartPublisherICE() async {
+        guard let pc = state.withLock({ $0.rejoining ? nil : $0.publisher }) else { return }
+        do {
+            try await pc.restartICE()
+            try await negotiatePublisher(pc)
+            logger.info("ICE restarted on the publisher connection")
+        } catch {
+            logger.warning("ICE restart failed", metadata: ["error": "\(error)"])
+        }
+    }
 }

@@ -80,6 +80,9 @@ public final class Room: Sendable {
         var localMids: [String: String] = [:]
         /// A full reconnection is under way: sending is skipped meanwhile.
         var rejoining = false
+        /// The publisher connection failed and restarts ICE (reported as reconnecting
+        /// until it is connected again).
+        var restartingICE = false
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
         /// The room's metadata, as the server last reported it.
@@ -450,6 +453,7 @@ public final class Room: Sendable {
             }
         case .connectionState(let s):
             emit(.connectionState(s, publisher: publisher))
+            mediaStateChanged(s, publisher: publisher)
         default: break
         }
     }

@@ -260,12 +260,23 @@ package final class MediaRouter: DatagramMachine {
             statistics.unroutedDatagrams += 1
             return
         }
+        if !outages.isEmpty, let until = outages[connection.participant] {
+            if now < until { return }
+            outages[connection.participant] = nil
+        }
         connection.core.handleDatagram(&data, from: source, to: advertisedAddress, now: now)
         pending.insert(id)
         if let forwarded = connection.core.takeForwardedPacket() {
             relay(forwarded, from: TrackEnd(connection: id, mid: forwarded.mid))
         }
     }
+
+    /// Participants whose datagrams are dropped until a time (a simulated network outage).
+    private var outages: [String: Duration] = [:]
+
+    /// Drops everything participant `sid` sends until `until`, as a network outage would
+    /// (its connection's consent then expires on its side): for tests of media recovery.
+    package func simulateOutage(of sid: String, until: Duration) { outages[sid] = until }
 
     // MARK: media
 

@@ -375,6 +375,9 @@ actor RoomDirectory {
 
     // MARK: helpers
 
+    /// The sid of participant `identity` of room `room`, if it is there.
+    func sid(of identity: String, in room: String) -> String? { rooms[room]?.participant(identity: identity)?.sid }
+
     func find(_ sid: String) -> (Participant, Room)? {
         for room in rooms.values {
             if let p = room.participant(sid: sid) { return (p, room) }

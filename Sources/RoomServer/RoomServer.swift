@@ -163,6 +163,13 @@ public final class RoomServer: Sendable {
         await media.close()
     }
 
+    /// Drops everything the participant `identity` of `room` sends for `duration`, as a
+    /// network outage would: for tests of a client's media recovery.
+    package func simulateMediaOutage(identity: String, room: String, for duration: Duration) async {
+        guard let sid = await directory.sid(of: identity, in: room) else { return }
+        try? await media.perform { router, now in router.simulateOutage(of: sid, until: now + duration) }
+    }
+
     /// A token for `identity` in `room`, signed with the first configured key.
     public func token(
         room: String, identity: String, name: String? = nil, grant: VideoGrant? = nil,

@@ -47,7 +47,8 @@ struct LiveKitClientTests {
 
         init(
             url: String, token: String, address: IPAddress, frequency: Double,
-            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, mode: LiveKitSignalMode = .automatic
+            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, mode: LiveKitSignalMode = .automatic,
+            configure: (inout RoomOptions) -> Void = { _ in }
         ) async throws {
             var connect = LiveKitConnectOptions()
             connect.group = group
@@ -57,6 +58,7 @@ struct LiveKitClientTests {
             options.localAddresses = [address]
             options.audioOutput = .decoded(audioSampleRate: 16_000)
             options.videoOutput = .encoded
+            configure(&options)
             room = try await RoomClient.Room.join(
                 signaling: signaling, room: "", displayName: "", options: options, group: group)
             self.frequency = frequency
@@ -677,6 +679,49 @@ struct LiveKitClientTests {
         speaking.cancel()
         try await speaking.value
         #expect(alice.snapshot().disconnected == nil && bob.snapshot().disconnected == nil)
+        await alice.leave()
+        await bob.leave()
+    }
+
+    /// Alice's network drops everything for 4 s (the server ignores her datagrams): her
+    /// connection's consent expires (2 s here), the room restarts ICE with a new offer —
+    /// reconnecting, then reconnected — and bob hears her again; nobody sees a leave.
+    @Test func aMediaOutageIsRecoveredByAnICERestart() async throws {
+        let server = try await startServer()
+        defer { Task { await server.stop() } }
+        let loopback = IPAddress("127.0.0.1")!
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440
+        ) { options in
+            options.peerConnection.ice.consentInterval = .milliseconds(500)
+            options.peerConnection.ice.consentTimeout = .seconds(2)
+        }
+        let bob = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
+            frequency: 660)
+        let track = try await alice.room.publish([(.audio, .microphone)])[0]
+        let speaking = Task {
+            var tone = ToneGenerator(frequency: 440)
+            let start = ContinuousClock.now
+            for tick in 0..<3000 where !Task.isCancelled {
+                try await alice.room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+                try? await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+            }
+        }
+        #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[alice.id] ?? 0) > 16_000 })
+        await server.simulateMediaOutage(identity: "alice", room: "demo", for: .seconds(4))
+        #expect(
+            await eventually(.seconds(20)) { alice.snapshot().connection == ["reconnecting", "reconnected"] },
+            "alice: \(alice.snapshot().connection)")
+        let heardAfter = bob.snapshot().heard[alice.id] ?? 0
+        #expect(
+            await eventually(.seconds(10)) { (bob.snapshot().heard[alice.id] ?? 0) - heardAfter >= 16_000 },
+            "bob heard \((bob.snapshot().heard[alice.id] ?? 0) - heardAfter) samples after the restart")
+        #expect(abs(bob.frequencyHeard(from: alice.id) - 440) <= 10)
+        #expect(bob.snapshot().left.isEmpty && alice.room.connectionState == .connected)
+        speaking.cancel()
+        try await speaking.value
         await alice.leave()
         await bob.leave()
     }
