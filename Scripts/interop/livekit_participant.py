@@ -12,6 +12,8 @@ line on stdout:
                                                            quality limitation, target bitrate)
     {"cmd": "data", "payload": "…", "reliable": true, "topic": "t", "to": ["bob"]}
     {"cmd": "text", "text": "…", "topic": "lk.chat"}      a text stream
+    {"cmd": "bytes", "size": 100000, "name": "f.bin", "topic": "files"}   a byte stream of
+                                                           bytes i % 251 (i = 0, 1, …)
     {"cmd": "attributes", "attributes": {"k": "v"}}
     {"cmd": "mute", "kind": "audio", "muted": true}
     {"cmd": "unpublish", "kind": "audio"}                stops publishing the track (renegotiates)
@@ -22,7 +24,7 @@ line on stdout:
     {"cmd": "leave"}
 
 Events: connected, participant_connected/disconnected, track_subscribed/unsubscribed,
-track_muted/unmuted, data, text, attributes, active_speakers, room_metadata, disconnected, stats (audio
+track_muted/unmuted, data, text, bytes (name, topic, size, checksum: the sum of (i + 1) * byte i, mod 2^61 - 1), attributes, active_speakers, room_metadata, disconnected, stats (audio
 frames and the dominant frequency of the last second per sender; video frames and the
 last size per sender), error.
 """
@@ -38,6 +40,14 @@ import numpy as np
 from livekit import rtc
 
 SAMPLE_RATE = 48000
+
+
+def checksum(data: bytes) -> int:
+    """A position-sensitive sum of `data`, which the Swift side computes the same way."""
+    total = 0
+    for i, b in enumerate(data):
+        total = (total + (i + 1) * b) % (2**61 - 1)
+    return total
 
 
 def emit(event: str, **fields) -> None:
@@ -90,11 +100,24 @@ class Participant:
         room.on("reconnecting", lambda: emit("reconnecting"))
         room.on("reconnected", lambda: emit("reconnected"))
         room.register_text_stream_handler("lk.chat", self.on_text)
+        room.register_byte_stream_handler("files", self.on_bytes)
 
     def on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
         async def read() -> None:
             text = await reader.read_all()
             emit("text", identity=identity, topic=reader.info.topic, text=text)
+
+        self.tasks.append(asyncio.ensure_future(read()))
+
+    def on_bytes(self, reader: rtc.ByteStreamReader, identity: str) -> None:
+        async def read() -> None:
+            data = b""
+            async for chunk in reader:
+                data += chunk
+            emit(
+                "bytes", identity=identity, topic=reader.info.topic, name=reader.info.name,
+                mime_type=reader.info.mime_type, size=len(data), checksum=checksum(data),
+            )
 
         self.tasks.append(asyncio.ensure_future(read()))
 
@@ -198,6 +221,12 @@ class Participant:
             )
         elif name == "text":
             await lp.send_text(c["text"], topic=c.get("topic", "lk.chat"))
+        elif name == "bytes":
+            data = bytes(i % 251 for i in range(int(c["size"])))
+            await lp.send_bytes(
+                data, topic=c.get("topic", "files"), name=c.get("name", "file.bin"),
+                mime_type="application/octet-stream",
+            )
         elif name == "attributes":
             await lp.set_attributes(c["attributes"])
         elif name == "mute":

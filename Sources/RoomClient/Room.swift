@@ -291,6 +291,8 @@ public final class Room: Sendable {
                     ChatMessage(
                         id: text.id, participantID: text.participantID, identity: text.identity, text: text.text))
             }
+        case .bytes(let bytes):
+            emit(.bytes(bytes))
         case .remoteCandidate(let candidate, let publisher):
             addRemoteCandidate(candidate, publisher: publisher)
         case .receiveSectionsNeeded(let audio, let video):
@@ -676,6 +678,19 @@ public final class Room: Sendable {
     public func send(text: String, topic: String, attributes: [String: String] = [:]) async throws -> String {
         try ensureJoined()
         return try await signaling.sendText(text, topic: topic, attributes: attributes)
+    }
+
+    /// Sends `bytes` as a byte stream named `name` on `topic` (LiveKit: what `send_bytes`
+    /// and `send_file` send; receivers get the whole stream); returns the stream's id.
+    /// - Throws: ``RoomSignalingError/unsupported(_:)`` on a server without data (Janus).
+    @discardableResult
+    public func send(
+        bytes: [UInt8], name: String, mimeType: String = "application/octet-stream", topic: String,
+        attributes: [String: String] = [:]
+    ) async throws -> String {
+        try ensureJoined()
+        return try await signaling.sendBytes(
+            bytes, name: name, mimeType: mimeType, topic: topic, attributes: attributes)
     }
 
     /// The publisher connection and the mid `track` has on it now; nil while a full

@@ -37,6 +37,8 @@ public enum RoomEvent: Sendable, Equatable {
     case data(RoomData)
     /// A participant sent a text stream (LiveKit: `send_text`; chat on `lk.chat`).
     case text(RoomText)
+    /// A participant sent a byte stream (LiveKit: `send_bytes`, `send_file`), whole.
+    case bytes(RoomBytes)
     /// The room's metadata changed (LiveKit; the first report comes with the join).
     case roomMetadataChanged(String)
     /// Visio's recording or transcription status changed (read from the room metadata).

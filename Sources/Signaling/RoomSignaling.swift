@@ -164,6 +164,40 @@ public enum ConnectionQuality: String, Sendable, Hashable, CaseIterable {
     case lost
 }
 
+/// Bytes a participant sent as a byte stream (LiveKit's `send_bytes` / `send_file`), whole.
+public struct RoomBytes: Sendable, Hashable {
+    /// The sender's id (nil when the server sent it).
+    public var participantID: String?
+    /// The sender's identity.
+    public var identity: String
+    /// The stream's topic.
+    public var topic: String
+    /// The name the sender gave it (a file name).
+    public var name: String
+    /// Its MIME type.
+    public var mimeType: String
+    /// The bytes.
+    public var bytes: [UInt8]
+    /// The stream's id.
+    public var id: String
+    /// The stream's attributes.
+    public var attributes: [String: String]
+
+    public init(
+        participantID: String?, identity: String, topic: String, name: String, mimeType: String, bytes: [UInt8],
+        id: String, attributes: [String: String] = [:]
+    ) {
+        self.participantID = participantID
+        self.identity = identity
+        self.topic = topic
+        self.name = name
+        self.mimeType = mimeType
+        self.bytes = bytes
+        self.id = id
+        self.attributes = attributes
+    }
+}
+
 /// The quality asked of a remote video track a publisher sends in several layers
 /// (simulcast): the server forwards the matching layer.
 public enum VideoQuality: String, Sendable, Hashable, CaseIterable {
@@ -276,6 +310,8 @@ public enum RoomSignalingEvent: Sendable, Equatable {
     /// A text stream a participant sent, complete (LiveKit's legacy ChatMessage packets
     /// come as text on `lk.chat`).
     case text(RoomText)
+    /// A byte stream a participant sent, complete.
+    case bytes(RoomBytes)
     /// Transcription segments (live subtitles).
     case transcription(RoomTranscription)
     /// The room's metadata (LiveKit: set by the server's API; Visio keeps its recording
@@ -349,6 +385,9 @@ public protocol RoomSignaling: AnyObject, Sendable {
     func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws
     /// Sends a text stream on `topic`; returns its id.
     func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String
+    /// Sends `bytes` as a byte stream named `name` on `topic`; returns its id.
+    func sendBytes(_ bytes: [UInt8], name: String, mimeType: String, topic: String, attributes: [String: String])
+        async throws -> String
     /// Changes this participant's name, metadata (nil: unchanged) and attributes (an empty
     /// value removes one), if its rights allow.
     func updateLocalParticipant(name: String?, metadata: String?, attributes: [String: String]) async throws
@@ -376,6 +415,12 @@ extension RoomSignaling {
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
         throw RoomSignalingError.unsupported("text streams")
+    }
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func sendBytes(
+        _ bytes: [UInt8], name: String, mimeType: String, topic: String, attributes: [String: String]
+    ) async throws -> String {
+        throw RoomSignalingError.unsupported("byte streams")
     }
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func setVideoQuality(_ quality: VideoQuality, width: Int?, height: Int?, trackID: String) async throws {

@@ -36,6 +36,7 @@ struct LiveKitClientTests {
             var disconnected: String?
             var data: [RoomData] = []
             var texts: [RoomText] = []
+            var bytes: [RoomBytes] = []
             var chats: [ChatMessage] = []
             var reactions: [(String, Reaction)] = []
             var hands: [(String, Date?)] = []
@@ -85,6 +86,7 @@ struct LiveKitClientTests {
                         case .disconnected(let reason): t.disconnected = reason
                         case .data(let data): t.data.append(data)
                         case .text(let text): t.texts.append(text)
+                        case .bytes(let bytes): t.bytes.append(bytes)
                         case .chat(let chat): t.chats.append(chat)
                         case .reaction(_, let identity, let reaction): t.reactions.append((identity, reaction))
                         case .handRaised(let who, let at): t.hands.append((who, at))
@@ -449,6 +451,22 @@ struct LiveKitClientTests {
         try await meetkit.room.send(text: "Bonjour de Swift", topic: "lk.chat")
         let text = try await official.waitFor("text") { $0["identity"] as? String == "mika" }
         #expect(text["text"] as? String == "Bonjour de Swift" && text["topic"] as? String == "lk.chat", "\(text)")
+        // Byte streams both ways (100 kB from the official client, 60 kB to it), byte-equal.
+        try official.command(["cmd": "bytes", "size": 100_000, "name": "notes.bin", "topic": "files"])
+        #expect(await eventually(.seconds(10)) { !meetkit.snapshot().bytes.isEmpty }, "no byte stream received")
+        let file = try #require(meetkit.snapshot().bytes.first)
+        #expect(file.identity == "olivia" && file.name == "notes.bin" && file.topic == "files")
+        #expect(file.bytes == (0..<100_000).map { UInt8($0 % 251) }, "the byte stream's content")
+        let sent = (0..<60_000).map { UInt8(($0 * 7) % 256) }
+        try await meetkit.room.send(bytes: sent, name: "from-swift.bin", topic: "files")
+        let arrived = try await official.waitFor("bytes") { $0["identity"] as? String == "mika" }
+        // The same position-sensitive sum as the script's.
+        let checksum = sent.enumerated().reduce(UInt64(0)) { total, element in
+            (total + UInt64(element.offset + 1) * UInt64(element.element)) % ((1 << 61) - 1)
+        }
+        #expect(
+            arrived["name"] as? String == "from-swift.bin" && arrived["size"] as? Int == 60_000
+                && (arrived["checksum"] as? NSNumber)?.uint64Value == checksum, "\(arrived)")
 
         // Visio's conventions, read by the official client: the chat's text stream and its
         // legacy packet, a reaction packet, the raised hand's attribute.

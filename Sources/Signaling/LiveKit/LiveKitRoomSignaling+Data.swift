@@ -2,8 +2,8 @@ import Foundation
 import LiveKitProtocol
 import SwiftProtobuf
 
-/// A text stream being received: its header and the chunks so far.
-struct IncomingText {
+/// A text or byte stream being received: its header and the chunks so far.
+struct IncomingStream {
     var header: Livekit_DataStream.Header
     var participantID: String?
     var identity: String
@@ -14,7 +14,7 @@ struct IncomingText {
 // Data over LiveKit: DataPackets on the `_reliable` and `_lossy` channels — user packets
 // and text streams (header, chunks, trailer; or the whole text inline in the header).
 extension LiveKitRoomSignaling {
-    /// The largest text stream kept while it arrives, and how many may be open at once.
+    /// The largest text or byte stream kept while it arrives, and how many may be open at once.
     static let maxTextStreamSize = 1 << 20
     static let maxOpenTextStreams = 32
     /// The largest chunk sent (LiveKit's JS sender uses at most 15 000 bytes).
@@ -69,8 +69,8 @@ extension LiveKitRoomSignaling {
                                 language: $0.language)
                         })))
         case .streamHeader(let header)?:
-            guard case .textHeader? = header.contentHeader else { return }  // byte streams: not yet
-            let incoming = IncomingText(header: header, participantID: sender, identity: packet.participantIdentity)
+            guard header.contentHeader != nil else { return }
+            let incoming = IncomingStream(header: header, participantID: sender, identity: packet.participantIdentity)
             if header.hasInlineContent {
                 finish(incoming, chunks: [header.inlineContent])
             } else {
@@ -98,15 +98,25 @@ extension LiveKitRoomSignaling {
         }
     }
 
-    private func finish(_ incoming: IncomingText, chunks: [Data]) {
+    private func finish(_ incoming: IncomingStream, chunks: [Data]) {
         // Compressed content is not advertised by this client, so not expected: dropped.
         guard incoming.header.compression == .none else { return }
-        let text = String(decoding: chunks.reduce(into: Data()) { $0.append($1) }, as: UTF8.self)
-        sink.yield(
-            .text(
-                RoomText(
-                    participantID: incoming.participantID, identity: incoming.identity, topic: incoming.header.topic,
-                    text: text, id: incoming.header.streamID, attributes: incoming.header.attributes)))
+        let content = chunks.reduce(into: Data()) { $0.append($1) }
+        let h = incoming.header
+        if case .byteHeader(let bytes)? = h.contentHeader {
+            sink.yield(
+                .bytes(
+                    RoomBytes(
+                        participantID: incoming.participantID, identity: incoming.identity, topic: h.topic,
+                        name: bytes.name, mimeType: h.mimeType, bytes: [UInt8](content), id: h.streamID,
+                        attributes: h.attributes)))
+        } else {
+            sink.yield(
+                .text(
+                    RoomText(
+                        participantID: incoming.participantID, identity: incoming.identity, topic: h.topic,
+                        text: String(decoding: content, as: UTF8.self), id: h.streamID, attributes: h.attributes)))
+        }
     }
 
     /// Sends a user packet on `_reliable` or `_lossy`.
@@ -125,26 +135,51 @@ extension LiveKitRoomSignaling {
     /// Sends `text` as a text stream on `topic`: a header, chunks of at most 15 000 bytes
     /// cut at character boundaries, a trailer — all reliable.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
+        var textHeader = Livekit_DataStream.TextHeader()
+        textHeader.operationType = .create
+        return try await sendStream(
+            topic: topic, mimeType: "text/plain", attributes: attributes, content: .textHeader(textHeader),
+            chunks: Self.chunks(of: text, maxBytes: Self.textChunkSize).map { Data($0.utf8) })
+    }
+
+    /// Sends `bytes` as a byte stream named `name` on `topic` (what LiveKit's `send_bytes`
+    /// sends): a header, chunks of at most 15 000 bytes, a trailer — all reliable.
+    public func sendBytes(
+        _ bytes: [UInt8], name: String, mimeType: String, topic: String, attributes: [String: String]
+    ) async throws -> String {
+        var byteHeader = Livekit_DataStream.ByteHeader()
+        byteHeader.name = name
+        let chunks = stride(from: 0, to: bytes.count, by: Self.textChunkSize).map {
+            Data(bytes[$0..<min($0 + Self.textChunkSize, bytes.count)])
+        }
+        return try await sendStream(
+            topic: topic, mimeType: mimeType, attributes: attributes, content: .byteHeader(byteHeader),
+            chunks: chunks)
+    }
+
+    /// One data stream: its header, its chunks, its trailer; returns its id.
+    private func sendStream(
+        topic: String, mimeType: String, attributes: [String: String],
+        content: Livekit_DataStream.Header.OneOf_ContentHeader, chunks: [Data]
+    ) async throws -> String {
         let id = UUID().uuidString
         var header = Livekit_DataStream.Header()
         header.streamID = id
         header.timestamp = Int64(Date().timeIntervalSince1970 * 1000)
         header.topic = topic
-        header.mimeType = "text/plain"
-        header.totalLength = UInt64(text.utf8.count)
+        header.mimeType = mimeType
+        header.totalLength = UInt64(chunks.reduce(0) { $0 + $1.count })
         header.attributes = attributes
-        var textHeader = Livekit_DataStream.TextHeader()
-        textHeader.operationType = .create
-        header.contentHeader = .textHeader(textHeader)
+        header.contentHeader = content
         var packet = Livekit_DataPacket()
         packet.kind = .reliable
         packet.value = .streamHeader(header)
         try await send(packet, reliable: true)
-        for (index, piece) in Self.chunks(of: text, maxBytes: Self.textChunkSize).enumerated() {
+        for (index, piece) in chunks.enumerated() {
             var chunk = Livekit_DataStream.Chunk()
             chunk.streamID = id
             chunk.chunkIndex = UInt64(index)
-            chunk.content = Data(piece.utf8)
+            chunk.content = piece
             packet.value = .streamChunk(chunk)
             try await send(packet, reliable: true)
         }

@@ -80,7 +80,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         /// Sends on the publisher's data channels (by label), once the room gave it.
         var dataSender: (@Sendable (String, [UInt8]) async throws -> Void)?
         /// Text streams being received, by stream id.
-        var incoming: [String: IncomingText] = [:]
+        var incoming: [String: IncomingStream] = [:]
         /// The sequence number of the last reliable data packet sent.
         var reliableSequence: UInt32 = 0
         var channel: LiveKitSignalChannel?
