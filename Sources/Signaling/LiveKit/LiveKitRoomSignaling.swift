@@ -167,13 +167,14 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     private func connect(_ endpoint: LiveKitEndpoint, resuming: Bool) async throws(LiveKitError)
         -> LiveKitSignalChannel
     {
+        let timeout = attemptTimeout
         let (token, sid, single) = state.withLock { ($0.token, $0.join?.participant.sid ?? "", $0.single) }
         let tryV1 = resuming ? single : options.mode != .twoPeerConnections
         if tryV1 {
             do {
                 let channel = try await LiveKitSignalChannel.open(
                     endpoint, path: "/rtc/v1", query: try Self.v1Query(token: token, resumingSID: resuming ? sid : nil),
-                    group: options.group)
+                    timeout: timeout, group: options.group)
                 state.withLock { $0.single = true }
                 return channel
             } catch {
@@ -185,7 +186,15 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         }
         var query = Self.query(token: token)
         if resuming { query += [("reconnect", "1"), ("sid", sid)] }
-        return try await LiveKitSignalChannel.open(endpoint, path: "/rtc", query: query, group: options.group)
+        return try await LiveKitSignalChannel.open(
+            endpoint, path: "/rtc", query: query, timeout: timeout, group: options.group)
+    }
+
+    /// How long one attempt may wait for the server (the upgrade, then its answer): the
+    /// answer timeout when joining; when reconnecting, a few seconds, so that a server that
+    /// accepted and went quiet (one shutting down) leaves time for more tries.
+    var attemptTimeout: Duration {
+        state.withLock { $0.join == nil } ? options.timeout : min(options.timeout, .seconds(3))
     }
 
     /// The query of `/rtc/v1`: the token and the JoinRequest (who this client is, explicit
@@ -274,7 +283,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
                 let reader = Task { await self.read(channel) }
                 state.withLock { $0.tasks.append(reader) }
                 let outcome = try await resumed.wait(
-                    for: "resume", timeout: options.timeout, what: "the server's resume")
+                    for: "resume", timeout: attemptTimeout, what: "the server's resume")
                 switch outcome {
                 case .resumed:
                     state.withLock { s in

@@ -87,12 +87,14 @@ final class LiveKitSignalChannel: Sendable {
     ///   ``LiveKitError/unreachable(_:)``. A 404 from the validation of `/rtc/v1` means the
     ///   server has no such endpoint: ``LiveKitError/roomNotFound(_:)`` then, as for a room.
     static func open(
-        _ endpoint: LiveKitEndpoint, path: String, query: [(String, String)], group: any EventLoopGroup
+        _ endpoint: LiveKitEndpoint, path: String, query: [(String, String)], timeout: Duration = .seconds(10),
+        group: any EventLoopGroup
     ) async throws(LiveKitError) -> LiveKitSignalChannel {
         let q = LiveKitEndpoint.query(query)
         do {
             let socket = try await WebSocketChannel.connect(
-                url: "\(endpoint.webSocketBase)\(path)?\(q)", maxMessageSize: 1 << 20, group: group)
+                url: "\(endpoint.webSocketBase)\(path)?\(q)", maxMessageSize: 1 << 20, connectTimeout: timeout,
+                group: group)
             let channel = LiveKitSignalChannel(socket: socket)
             channel.startReading()
             return channel

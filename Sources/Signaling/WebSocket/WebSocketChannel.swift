@@ -68,7 +68,7 @@ public final class WebSocketChannel: Sendable {
     /// - Throws: ``SignalingConnectionError/connectFailed(_:)``.
     public static func connect(
         url: String, subprotocol: String? = nil, headers: [(name: String, value: String)] = [],
-        maxMessageSize: Int = 1 << 22,
+        maxMessageSize: Int = 1 << 22, connectTimeout: Duration = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "meetkit.signaling.websocket")
     ) async throws(SignalingConnectionError) -> WebSocketChannel {
@@ -126,6 +126,18 @@ public final class WebSocketChannel: Sendable {
                 }
             }
             channel.task.withLock { $0 = task }
+            // A server that accepts the connection and never answers the upgrade (one
+            // shutting down, say) must not hold the caller for ever.
+            Task {
+                try? await Task.sleep(for: connectTimeout)
+                let pending = channel.state.withLock { s in
+                    defer { s.opened = nil }
+                    return s.opened
+                }
+                guard let pending else { return }
+                pending.resume(returning: .failure(.connectFailed("no WebSocket upgrade within \(connectTimeout)")))
+                task.cancel()
+            }
         }
         if case .failure(let error) = result { throw error }
         return channel
