@@ -81,28 +81,26 @@ extension Room {
 
     // MARK: media recovery
 
-    /// A connection whose media stopped (ICE consent expired: the network changed or went
-    /// away) is restarted: for the publisher connection — with LiveKit's `/rtc/v1`, the
-    /// only one — new ICE credentials in a new offer (RFC 8445 §9), the room reporting
-    /// `reconnecting` until the connection is back. (A failed subscriber connection, which
-    /// the server offers, waits for the server or a full reconnection.)
+    /// The publisher connection — with LiveKit's `/rtc/v1`, the only one — whose media
+    /// stopped (ICE consent expired: the network changed or went away) is restarted with
+    /// new ICE credentials in a new offer (RFC 8445 §9), the room reporting `reconnecting`
+    /// until it is back; a restart that has not connected after a few seconds (the network
+    /// still down) is made again. (A failed subscriber connection of `/rtc`, which the
+    /// server offers, is not restarted from this side yet.)
     func mediaStateChanged(_ state: PeerConnectionState, publisher: Bool) {
         guard publisher else { return }
-        switch state {
-        case .failed:
-            // (Again after a restart that did not connect: another one.)
-            let (start, announce) = self.state.withLock { s -> (Bool, Bool) in
-                guard !s.left, !s.rejoining else { return (false, false) }
-                defer {
-                    s.restartingICE = true
-                    s.connection = .reconnecting
-                }
-                return (true, !s.restartingICE)
-            }
-            guard start else { return }
-            if announce { emit(.reconnecting(reason: "the media connection failed")) }
-            serial.yield { await self.restartPublisherICE() }
-        case .connected:
+        let (recover, announce) = self.state.withLock { s -> (Bool, Bool) in
+            s.publisherState = state
+            guard state == .failed, !s.left, !s.rejoining, !s.recoveringPublisher else { return (false, false) }
+            s.recoveringPublisher = true
+            s.restartingICE = true
+            let announce = s.connection == .connected
+            s.connection = .reconnecting
+            return (true, announce)
+        }
+        if announce { emit(.reconnecting(reason: "the media connection failed")) }
+        if recover { Task { await self.recoverPublisher() } }
+        if state == .connected {
             let restarted = self.state.withLock { s -> Bool in
                 guard s.restartingICE else { return false }
                 s.restartingICE = false
@@ -110,8 +108,17 @@ extension Room {
                 return true
             }
             if restarted { emit(.reconnected) }
-        default:
-            break
+        }
+    }
+
+    /// Restarts the publisher connection's ICE until it is connected again (every 5 s, at
+    /// most 8 times), the room left, or a full reconnection replaced it.
+    private func recoverPublisher() async {
+        defer { state.withLock { $0.recoveringPublisher = false } }
+        for _ in 0..<8 {
+            try? await inOrder { await self.restartPublisherICE() }
+            try? await Task.sleep(for: .seconds(5))
+            if state.withLock({ $0.left || $0.rejoining || $0.publisherState == .connected }) { return }
         }
     }
 

@@ -83,6 +83,10 @@ public final class Room: Sendable {
         /// The publisher connection failed and restarts ICE (reported as reconnecting
         /// until it is connected again).
         var restartingICE = false
+        /// The publisher connection's last state, and whether it is being recovered after
+        /// a failure.
+        var publisherState: PeerConnectionState?
+        var recoveringPublisher = false
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
         /// The room's metadata, as the server last reported it.

@@ -708,13 +708,13 @@ struct LiveKitClientTests {
         let server = try await startServer()
         defer { Task { await server.stop() } }
         let loopback = IPAddress("127.0.0.1")!
-        let alice = try await Participant(
-            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
-            frequency: 440
-        ) { options in
+        let shortConsent: (inout RoomOptions) -> Void = { options in
             options.peerConnection.ice.consentInterval = .milliseconds(500)
             options.peerConnection.ice.consentTimeout = .seconds(2)
         }
+        let alice = try await Participant(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), address: loopback,
+            frequency: 440, configure: shortConsent)
         let bob = try await Participant(
             url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
             frequency: 660)
@@ -738,6 +738,7 @@ struct LiveKitClientTests {
             "bob heard \((bob.snapshot().heard[alice.id] ?? 0) - heardAfter) samples after the restart")
         #expect(abs(bob.frequencyHeard(from: alice.id) - 440) <= 10)
         #expect(bob.snapshot().left.isEmpty && alice.room.connectionState == .connected)
+
         speaking.cancel()
         try await speaking.value
         await alice.leave()
