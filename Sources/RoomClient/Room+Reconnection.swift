@@ -85,10 +85,14 @@ extension Room {
     /// stopped (ICE consent expired: the network changed or went away) is restarted with
     /// new ICE credentials in a new offer (RFC 8445 §9), the room reporting `reconnecting`
     /// until it is back; a restart that has not connected after a few seconds (the network
-    /// still down) is made again. (A failed subscriber connection of `/rtc`, which the
-    /// server offers, is not restarted from this side yet.)
+    /// still down) is made again. A failed subscriber connection (`/rtc`: the server
+    /// offers it, this side cannot restart it) takes a full reconnection.
     func mediaStateChanged(_ state: PeerConnectionState, publisher: Bool) {
-        guard publisher else { return }
+        guard publisher else {
+            let reconnect = state == .failed && self.state.withLock { s in !s.left && !s.rejoining }
+            if reconnect { Task { await signaling.reconnectFully(reason: "the subscriber connection failed") } }
+            return
+        }
         let (recover, announce) = self.state.withLock { s -> (Bool, Bool) in
             s.publisherState = state
             guard state == .failed, !s.left, !s.rejoining, !s.recoveringPublisher else { return (false, false) }

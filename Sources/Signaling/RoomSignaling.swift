@@ -381,6 +381,9 @@ public protocol RoomSignaling: AnyObject, Sendable {
     /// A message that arrived on a data channel `label` of either connection: the adapter
     /// decodes it and reports ``RoomSignalingEvent/data(_:)`` or ``RoomSignalingEvent/text(_:)``.
     func receiveData(_ bytes: [UInt8], label: String)
+    /// Starts the session anew (LiveKit's full reconnection: a new join, reported as
+    /// ``RoomSignalingEvent/rejoined(_:)``): for a connection this side cannot restart.
+    func reconnectFully(reason: String) async
     /// Sends bytes to the room (to the participants with `identities`, or everyone).
     func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws
     /// Sends a text stream on `topic`; returns its id.
@@ -408,6 +411,8 @@ extension RoomSignaling {
     }
     /// Ignored.
     public func receiveData(_ bytes: [UInt8], label: String) {}
+    /// Nothing (a server without sessions to start anew).
+    public func reconnectFully(reason: String) async {}
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws {
         throw RoomSignalingError.unsupported("data packets")

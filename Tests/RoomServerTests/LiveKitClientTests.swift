@@ -703,7 +703,8 @@ struct LiveKitClientTests {
 
     /// Alice's network drops everything for 4 s (the server ignores her datagrams): her
     /// connection's consent expires (2 s here), the room restarts ICE with a new offer —
-    /// reconnecting, then reconnected — and bob hears her again; nobody sees a leave.
+    /// reconnecting, then reconnected — and bob hears her again; nobody sees a leave. Then
+    /// bob's (on `/rtc`): his subscriber connection fails and he reconnects fully.
     @Test func aMediaOutageIsRecoveredByAnICERestart() async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }
@@ -717,7 +718,7 @@ struct LiveKitClientTests {
             frequency: 440, configure: shortConsent)
         let bob = try await Participant(
             url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
-            frequency: 660)
+            frequency: 660, mode: .twoPeerConnections, configure: shortConsent)
         let track = try await alice.room.publish([(.audio, .microphone)])[0]
         let speaking = Task {
             var tone = ToneGenerator(frequency: 440)
@@ -739,6 +740,16 @@ struct LiveKitClientTests {
         #expect(abs(bob.frequencyHeard(from: alice.id) - 440) <= 10)
         #expect(bob.snapshot().left.isEmpty && alice.room.connectionState == .connected)
 
+        // Bob, on `/rtc`, loses his network: his subscriber connection (the server offers
+        // it) fails and a full reconnection brings him back under a new id; he hears alice.
+        await server.simulateMediaOutage(identity: "bob", room: "demo", for: .seconds(4))
+        let firstBob = bob.id
+        #expect(await eventually(.seconds(30)) { bob.id != firstBob }, "bob reconnected fully")
+        let heardBefore = bob.snapshot().heard[alice.id] ?? 0
+        #expect(
+            await eventually(.seconds(20)) { (bob.snapshot().heard[alice.id] ?? 0) - heardBefore >= 16_000 },
+            "bob heard \((bob.snapshot().heard[alice.id] ?? 0) - heardBefore) samples after his reconnection")
+        #expect(bob.snapshot().disconnected == nil && bob.room.connectionState == .connected)
         speaking.cancel()
         try await speaking.value
         await alice.leave()

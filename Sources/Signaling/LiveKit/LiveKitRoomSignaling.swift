@@ -155,7 +155,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             await end(.disconnected("join failed: \(error)"), announce: false)
             throw error
         }
-        let info = adopt(join, resuming: false)
+        let info = adopt(join)
         if !join.room.metadata.isEmpty { sink.yield(.roomMetadata(join.room.metadata)) }
         let pinger = Task { await self.ping(every: join.pingInterval, timeout: join.pingTimeout) }
         state.withLock { $0.tasks.append(pinger) }
@@ -313,7 +313,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     /// Takes a JoinResponse as the session's: this participant, the others, the room;
     /// what belonged to a previous session (published tracks, receiving sections) is
     /// forgotten. Returns what the room is told.
-    private func adopt(_ join: Livekit_JoinResponse, resuming: Bool) -> RoomJoinInfo {
+    private func adopt(_ join: Livekit_JoinResponse) -> RoomJoinInfo {
         let others = state.withLock { s in
             s.join = join
             s.lastPong = .now
@@ -321,7 +321,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             for p in join.otherParticipants { s.remote[p.sid] = p }
             s.publishedByMid = [:]
             s.receiving = []
-            s.resuming = resuming
+            s.quality = [:]
+            s.resuming = false
             return join.otherParticipants
         }
         return RoomJoinInfo(
@@ -367,7 +368,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             if state.withLock({ $0.join != nil }) {
                 // Reported here, in order: what the new session sends next (offers,
                 // candidates) belongs to it.
-                sink.yield(.rejoined(adopt(join, resuming: false)))
+                sink.yield(.rejoined(adopt(join)))
                 // Tracks, offers and requests of the old session get no answer now.
                 for pending in [published.failWaiting, answers.failWaiting, requests.failWaiting] {
                     pending(.disconnected("the session was replaced"))
@@ -590,6 +591,12 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         } catch {
             throw LiveKitError.protocolViolation("unparsable answer: \(error)")
         }
+    }
+
+    /// Joins anew (LiveKit's full reconnection): the server replaces this participant's
+    /// session; the room is told with ``RoomSignalingEvent/rejoined(_:)``.
+    public func reconnectFully(reason: String) async {
+        await reconnect(after: reason, full: true)
     }
 
     /// Forgets the published tracks: LiveKit ends a track when the publisher connection
