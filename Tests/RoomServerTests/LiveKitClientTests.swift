@@ -123,6 +123,18 @@ struct LiveKitClientTests {
             return track
         }
 
+        /// Sends its tone on `track`, 20 ms per tick, until cancelled (at most a minute).
+        func speakUntilCancelled(on track: LocalTrack) -> Task<Void, any Error> {
+            Task { [room, frequency] in
+                var tone = ToneGenerator(frequency: frequency)
+                let start = ContinuousClock.now
+                for tick in 0..<3000 where !Task.isCancelled {
+                    try await room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+                    try? await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+                }
+            }
+        }
+
         func leave() async {
             await room.leave()
             await listener.withLock { $0 }?.value
@@ -668,14 +680,7 @@ struct LiveKitClientTests {
         let firstID = alice.id
         let track = try await alice.room.publish([(.audio, .microphone)])[0]
         // Alice speaks until told to stop (whatever the reconnection takes).
-        let speaking = Task {
-            var tone = ToneGenerator(frequency: 440)
-            let start = ContinuousClock.now
-            for tick in 0..<3000 where !Task.isCancelled {
-                try await alice.room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
-                try? await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
-            }
-        }
+        let speaking = alice.speakUntilCancelled(on: track)
         #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[firstID] ?? 0) > 16_000 })
         await server.stop()
         server = try await startServer { $0.port = port }
@@ -720,14 +725,7 @@ struct LiveKitClientTests {
             url: server.url, token: try await server.token(room: "demo", identity: "bob"), address: loopback,
             frequency: 660, mode: .twoPeerConnections, configure: shortConsent)
         let track = try await alice.room.publish([(.audio, .microphone)])[0]
-        let speaking = Task {
-            var tone = ToneGenerator(frequency: 440)
-            let start = ContinuousClock.now
-            for tick in 0..<3000 where !Task.isCancelled {
-                try await alice.room.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
-                try? await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
-            }
-        }
+        let speaking = alice.speakUntilCancelled(on: track)
         #expect(await eventually(.seconds(10)) { (bob.snapshot().heard[alice.id] ?? 0) > 16_000 })
         await server.simulateMediaOutage(identity: "alice", room: "demo", for: .seconds(4))
         #expect(
