@@ -7,20 +7,22 @@ import Signaling
 import Synchronization
 import Transport
 
-/// A meeting room, independent of the server: join through a ``RoomSignaling`` (Janus
-/// VideoRoom today), see participants come and go with their tracks, receive their audio
-/// and video decoded or encoded, publish microphone, camera and screen tracks from raw or
-/// encoded frames, and leave cleanly.
+/// A meeting room, independent of the server: connect to LiveKit (Visio, meet-server) or
+/// Janus VideoRoom, see participants come and go with their tracks, receive their audio
+/// and video decoded or encoded — in the room's events or per track
+/// (``frames(participantID:trackID:buffer:)``) —, publish microphone, camera and screen
+/// tracks from raw or encoded frames, send data and chat, and leave cleanly. A lost
+/// connection is resumed or made again (``RoomEvent/reconnecting(reason:)``, then
+/// ``RoomEvent/reconnected``).
 ///
-/// Two PeerConnections carry the media, as SFUs expect: a publisher connection this side
-/// offers and a subscriber connection the server offers (and re-offers as tracks come and
-/// go).
+/// The media travel as SFUs expect: a publisher connection this side offers and a
+/// subscriber connection the server offers (and re-offers as tracks come and go) — or, on
+/// LiveKit's `/rtc/v1`, one connection this side offers, which also receives.
 ///
 /// ```swift
-/// let signaling = try await JanusRoomSignaling.connect(url: "ws://janus.example:8188")
 /// var options = RoomOptions()
 /// options.audioOutput = .decoded(audioSampleRate: 16_000)     // for a speech engine
-/// let room = try await Room.join(signaling: signaling, room: "1234", displayName: "bot", options: options)
+/// let room = try await Room.connect(url: "wss://livekit.example", token: token, options: options)
 /// for await event in room.events {
 ///     if case .audio(let who, _, let pcm) = event { transcriber.feed(pcm, speaker: who) }
 /// }
