@@ -106,6 +106,8 @@ public final class Room: Sendable {
         var earlyCandidates: [Bool: [ICECandidate]] = [:]
         /// The Visio room API the room was joined through.
         var visioAccess: VisioRoom.Access?
+        /// When data (packets, text or byte streams) was last sent.
+        var lastDataSent: ContinuousClock.Instant?
         /// Receiving sections the server asked for (`/rtc/v1`) and not yet added.
         var receiveSectionsWanted = (audio: 0, video: 0)
         var described: Set<Bool> = []
@@ -676,6 +678,7 @@ public final class Room: Sendable {
     {
         try ensureJoined()
         try await signaling.sendData(data, topic: topic, reliable: reliable, to: identities)
+        state.withLock { $0.lastDataSent = .now }
     }
 
     /// Sends `text` as a text stream on `topic` (LiveKit: what `send_text` sends; chat is
@@ -683,6 +686,7 @@ public final class Room: Sendable {
     @discardableResult
     public func send(text: String, topic: String, attributes: [String: String] = [:]) async throws -> String {
         try ensureJoined()
+        defer { state.withLock { $0.lastDataSent = .now } }
         return try await signaling.sendText(text, topic: topic, attributes: attributes)
     }
 
@@ -695,6 +699,7 @@ public final class Room: Sendable {
         attributes: [String: String] = [:]
     ) async throws -> String {
         try ensureJoined()
+        defer { state.withLock { $0.lastDataSent = .now } }
         return try await signaling.sendBytes(
             bytes, name: name, mimeType: mimeType, topic: topic, attributes: attributes)
     }
@@ -803,6 +808,12 @@ public final class Room: Sendable {
             while ContinuousClock.now < deadline, (try? await channel.bufferedAmount()) ?? 0 > 0 {
                 try? await Task.sleep(for: .milliseconds(10))
             }
+        }
+        // Sent is not yet relayed: the leave travels on the WebSocket and may overtake data
+        // still on its way through the server (a receiver then drops a stream whose sender
+        // is gone). Data sent in the last second gets half a second more.
+        if let last = state.withLock({ $0.lastDataSent }), ContinuousClock.now - last < .seconds(1) {
+            try? await Task.sleep(for: .milliseconds(500))
         }
         await signaling.leave()
         await publisher?.close()
