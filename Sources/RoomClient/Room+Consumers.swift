@@ -11,6 +11,9 @@ struct TrackKey: Hashable, Sendable {
     var trackID: String
 }
 
+/// The room's other event consumers, by number.
+typealias Observers = [Int: AsyncStream<RoomEvent>.Continuation]
+
 /// One consumer of a remote track's media.
 struct FrameSink: Sendable {
     let continuation: AsyncStream<TrackFrame>.Continuation
@@ -54,7 +57,8 @@ extension Room {
         state.withLock { s in
             LocalParticipant(
                 sid: s.localID, identity: s.localInfo.identity, name: s.localInfo.name, metadata: s.localInfo.metadata,
-                attributes: s.localAttributes, tracks: s.localTracks, connectionQuality: s.connectionQuality[s.localID])
+                attributes: s.localInfo.attributes, tracks: s.localTracks,
+                connectionQuality: s.connectionQuality[s.localID])
         }
     }
 
@@ -140,8 +144,13 @@ extension Room {
 
     /// Reports an event to the room's event sequence and to every other consumer.
     func emit(_ event: RoomEvent) {
+        emit(event, to: state.withLock { $0.observers.isEmpty ? nil : $0.observers })
+    }
+
+    /// Reports an event to the room's event sequence and to `observers`, read by the caller
+    /// (received media reads them with its track, under one lock).
+    func emit(_ event: RoomEvent, to observers: Observers?) {
         sink.yield(event)
-        let observers = state.withLock { $0.observers.isEmpty ? nil : $0.observers }
         if let observers { for o in observers.values { o.yield(event) } }
     }
 

@@ -88,7 +88,7 @@ extension Room {
     }
 
     /// This participant's attributes, as the server last reported them (LiveKit).
-    public var localAttributes: [String: String] { state.withLock { $0.localAttributes } }
+    public var localAttributes: [String: String] { state.withLock { $0.localInfo.attributes } }
 
     /// When this participant raised its hand (Visio's `handRaisedAt`), if it has.
     public var handRaisedAt: Date? { VisioConventions.date(localAttributes[VisioConventions.handRaisedAt]) }

@@ -60,7 +60,7 @@ public final class Room: Sendable {
         var qualities: [String: VideoQuality] = [:]
         var connection = RoomConnectionState.connected
         /// Other consumers of the events (``makeEvents(buffer:)``), by number.
-        var observers: [Int: AsyncStream<RoomEvent>.Continuation] = [:]
+        var observers: Observers = [:]
         /// Per-track media consumers (``frames(participantID:trackID:buffer:)``), by track
         /// then number.
         var frameSinks: [TrackKey: [Int: FrameSink]] = [:]
@@ -93,8 +93,6 @@ public final class Room: Sendable {
         var channels: [String: DataChannel] = [:]
         /// The room's metadata, as the server last reported it.
         var roomMetadata = ""
-        /// This participant's attributes, as the server last reported them.
-        var localAttributes: [String: String] = [:]
         /// Chat messages seen (sender/id → text), the latest 1 000: each is reported once
         /// whichever of its two forms comes first, and again only when edited.
         var chatSeen: [String: String] = [:]
@@ -141,7 +139,6 @@ public final class Room: Sendable {
             signaling: signaling, localID: info.localID, options: options, group: group, addresses: addresses)
         room.state.withLock { s in
             s.localInfo = info.local ?? ParticipantInfo(id: info.localID, name: displayName)
-            s.localAttributes = s.localInfo.attributes
         }
         room.start(existing: info.participants)
         do {
@@ -256,8 +253,7 @@ public final class Room: Sendable {
                 info.tracks = s.participants[p.id]?.tracks ?? []
                 let before: String?
                 if p.id == s.localID {
-                    before = s.localAttributes[VisioConventions.handRaisedAt]
-                    s.localAttributes = p.attributes
+                    before = s.localInfo.attributes[VisioConventions.handRaisedAt]
                     s.localInfo = p
                 } else {
                     before = s.participants[p.id]?.attributes[VisioConventions.handRaisedAt]
@@ -420,22 +416,28 @@ public final class Room: Sendable {
 
     private func subscriberConnection() async throws -> PeerConnection {
         if let pc = state.withLock({ $0.subscriber }) { return pc }
-        let trickler = makeTrickler(publisher: false)
-        // Received media is dispatched on the connection's event loop, straight into the
-        // room's events: no task in between (a room of 150 speakers receives 7 500 packets
-        // a second).
-        let pc = try await PeerConnection.start(
-            configuration: options.peerConnection, localAddresses: addresses, group: group
-        ) { [weak self] event in
-            trickler.observe(event)
-            self?.dispatch(event, publisher: false)
-        }
+        let (pc, trickler) = try await startConnection(publisher: false)
         state.withLock {
             $0.subscriber = pc
             $0.subscriberTrickle = trickler
         }
-        readRemoteChannels(of: pc)
         return pc
+    }
+
+    /// Starts the publisher or the subscriber connection, with the trickler of its late
+    /// candidates, reading the data channels the server opens on it. Its events, received
+    /// media included, are dispatched on its event loop straight into the room's events:
+    /// no task in between (a room of 150 speakers receives 7 500 packets a second).
+    private func startConnection(publisher: Bool) async throws -> (PeerConnection, CandidateTrickler) {
+        let trickler = makeTrickler(publisher: publisher)
+        let pc = try await PeerConnection.start(
+            configuration: options.peerConnection, localAddresses: addresses, group: group
+        ) { [weak self] event in
+            trickler.observe(event)
+            self?.dispatch(event, publisher: publisher)
+        }
+        readRemoteChannels(of: pc)
+        return (pc, trickler)
     }
 
     /// One event of a connection, as room events: received media comes on the subscriber
@@ -443,19 +445,19 @@ public final class Room: Sendable {
     private func dispatch(_ event: PeerConnection.Event, publisher: Bool) {
         switch event {
         case .audio(let mid, let frame):
-            if let (t, sinks) = trackAndSinks(mid) {
+            if let (t, sinks, observers) = trackAndSinks(mid) {
                 if let sinks { Self.deliver(.audio(frame), to: sinks) }
-                emit(.audio(participantID: t.participantID, trackID: t.trackID, frame))
+                emit(.audio(participantID: t.participantID, trackID: t.trackID, frame), to: observers)
             }
         case .video(let mid, let picture):
-            if let (t, sinks) = trackAndSinks(mid) {
+            if let (t, sinks, observers) = trackAndSinks(mid) {
                 if let sinks { Self.deliver(.video(picture), to: sinks) }
-                emit(.video(participantID: t.participantID, trackID: t.trackID, picture))
+                emit(.video(participantID: t.participantID, trackID: t.trackID, picture), to: observers)
             }
         case .frame(let mid, let frame):
-            if let (t, sinks) = trackAndSinks(mid) {
+            if let (t, sinks, observers) = trackAndSinks(mid) {
                 if let sinks { Self.deliver(.encoded(frame), to: sinks) }
-                emit(.encoded(participantID: t.participantID, trackID: t.trackID, frame))
+                emit(.encoded(participantID: t.participantID, trackID: t.trackID, frame), to: observers)
             }
         case .senderReport(let mid, let clock):
             if let t = track(mid) {
@@ -507,12 +509,13 @@ public final class Room: Sendable {
 
     /// The remote track on subscriber (or single-connection) `mid`, with its per-track
     /// consumers.
-    private func trackAndSinks(_ mid: String) -> (SubscribedTrack, [Int: FrameSink]?)? {
+    private func trackAndSinks(_ mid: String) -> (SubscribedTrack, [Int: FrameSink]?, Observers?)? {
         state.withLock { s in
             guard let t = s.subscriberTracks[mid] else { return nil }
             return (
                 t,
-                s.frameSinks.isEmpty ? nil : s.frameSinks[TrackKey(participantID: t.participantID, trackID: t.trackID)]
+                s.frameSinks.isEmpty ? nil : s.frameSinks[TrackKey(participantID: t.participantID, trackID: t.trackID)],
+                s.observers.isEmpty ? nil : s.observers
             )
         }
     }
@@ -639,18 +642,11 @@ public final class Room: Sendable {
     }
 
     private func startPublisherConnection() async throws -> PeerConnection {
-        let trickler = makeTrickler(publisher: true)
-        let pc = try await PeerConnection.start(
-            configuration: options.peerConnection, localAddresses: addresses, group: group
-        ) { [weak self] event in
-            trickler.observe(event)
-            self?.dispatch(event, publisher: true)
-        }
+        let (pc, trickler) = try await startConnection(publisher: true)
         state.withLock {
             $0.publisher = pc
             $0.publisherTrickle = trickler
         }
-        readRemoteChannels(of: pc)
         return pc
     }
 
