@@ -44,6 +44,10 @@ struct LiveKitClientTests {
             /// The size of the last keyframe received per sender/track.
             var pictureSize: [String: (Int, Int)] = [:]
             var videoTracks: [String: String] = [:]  // sender → video track id
+            /// Pictures decoded per sender, the last one's size, and its luma gradients.
+            var decoded: [String: Int] = [:]
+            var decodedSize: [String: (Int, Int)] = [:]
+            var gradients: [String: (horizontal: Double, vertical: Double)] = [:]
         }
 
         init(
@@ -81,6 +85,10 @@ struct LiveKitClientTests {
                             {
                                 t.pictureSize[who] = (w, h)
                             }
+                        case .video(let who, _, let picture):
+                            t.decoded[who, default: 0] += 1
+                            t.decodedSize[who] = (picture.width, picture.height)
+                            t.gradients[who] = Self.lumaGradients(of: picture)
                         case .trackMuted(let who, _, let muted): t.muted[who] = muted
                         case .trackUnpublished(let who, _): t.unpublished[who, default: 0] += 1
                         case .disconnected(let reason): t.disconnected = reason
@@ -98,6 +106,21 @@ struct LiveKitClientTests {
                 }
             }
             listener.withLock { $0 = task }
+        }
+
+        /// The median change of luma over 8 pixels to the right and 8 pixels down, sampled
+        /// on a 16-pixel grid: the medians ignore where the sender's pattern wraps around.
+        static func lumaGradients(of picture: VideoFrame) -> (horizontal: Double, vertical: Double) {
+            var right: [Int] = [], down: [Int] = []
+            for y in stride(from: 0, to: picture.height - 8, by: 16) {
+                for x in stride(from: 0, to: picture.width - 8, by: 16) {
+                    let here = Int(picture.luma(x: x, y: y))
+                    right.append(Int(picture.luma(x: x + 8, y: y)) - here)
+                    down.append(Int(picture.luma(x: x, y: y + 8)) - here)
+                }
+            }
+            func median(_ values: [Int]) -> Double { values.isEmpty ? 0 : Double(values.sorted()[values.count / 2]) }
+            return (median(right), median(down))
         }
 
         var id: String { room.localParticipantID }
@@ -424,11 +447,14 @@ struct LiveKitClientTests {
         let official = try await room.join("olivia", mode: "v1")
         try official.command(["cmd": "publish_audio", "hz": 550])
         _ = try await official.waitFor("published")
+        try official.command(["cmd": "publish_video", "width": 320, "height": 240])
+        _ = try await official.waitFor("published") { $0["kind"] as? String == "video" }
         let meetkit = try await Participant(
             url: room.url,
             token: try await room.token(
                 "mika", grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true)),
-            address: IPAddress("10.99.0.1")!, frequency: 770, group: group, mode: mode)
+            address: IPAddress("10.99.0.1")!, frequency: 770, group: group, mode: mode
+        ) { $0.videoOutput = .decoded() }
         #expect(meetkit.signaling.singlePeerConnection == (mode == .singlePeerConnection))
         _ = await eventually(.seconds(10)) { meetkit.snapshot().joined.values.contains("Olivia") }
         let olivia = try #require(
@@ -442,6 +468,16 @@ struct LiveKitClientTests {
         #expect(
             abs(meetkit.frequencyHeard(from: olivia) - 550) <= 10,
             "MeetKit hears \(meetkit.frequencyHeard(from: olivia)) Hz")
+        // The official client's picture, decoded by MeetKit: its size, and the gradients of
+        // its pattern (red grows 1 per pixel to the right, green 1 per pixel down: about 2 and
+        // 4 levels of luma over 8 pixels).
+        #expect(
+            await eventually(.seconds(10)) { (meetkit.snapshot().decoded[olivia] ?? 0) >= 30 },
+            "MeetKit decoded \(meetkit.snapshot().decoded) pictures")
+        let seen = meetkit.snapshot()
+        #expect(seen.decodedSize[olivia].map { $0 == (320, 240) } == true, "\(String(describing: seen.decodedSize))")
+        let gradients = try #require(seen.gradients[olivia])
+        #expect((1...3.5).contains(gradients.horizontal) && (3...5.5).contains(gradients.vertical), "\(gradients)")
 
         // Data both ways: the official client's user packet and chat text stream reach
         // MeetKit with its identity; MeetKit's reach the official client's handlers.

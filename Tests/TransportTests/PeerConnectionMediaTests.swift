@@ -330,6 +330,41 @@ struct PeerConnectionMediaTests {
         #expect(b.pc.statistics(mid: first)?.packetsReceived == before.0, "and nothing landed on the first")
     }
 
+    /// A relay sends on a section as soon as it has answered the offer adding it; packets
+    /// reaching the offerer before it applies that answer are dropped, not claimed by
+    /// another section of their kind (its own send-only microphone), which kept the stream
+    /// for good: MeetKit in a LiveKit `/rtc/v1` room then never heard a participant.
+    @Test func mediaRacingTheAnswerIsNotClaimedByAnotherSection() throws {
+        let net = Self.network(seed: 37)
+        let a = try Side("203.0.113.1:5000", frequency: 440)
+        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let microphone = a.pc.addTransceiver(.audio, direction: .sendonly)
+        try Self.negotiate(a, b)
+        a.sending = [(microphone, .audio)]
+        a.produce(until: .seconds(6))
+        net.run([a.node, b.node], until: .seconds(1))
+        #expect(a.connected && b.connected)
+
+        let incoming = a.pc.addTransceiver(.audio, direction: .recvonly, receive: .decoded(audioSampleRate: 16_000))
+        let offer = try SessionDescription(parsing: a.pc.createOffer().serialized())
+        try a.pc.setLocalDescription(offer)
+        try b.pc.setRemoteDescription(offer, now: .seconds(1))
+        let answer = try SessionDescription(parsing: b.pc.createAnswer().serialized())
+        try b.pc.setLocalDescription(answer)
+        b.sending = [(incoming, .audio)]
+        b.produce(until: .seconds(6))
+        net.run([a.node, b.node], until: .seconds(2))  // the answer is still on its way
+        try a.pc.setRemoteDescription(answer, now: .seconds(2))
+        net.run([a.node, b.node], until: .seconds(6))
+
+        #expect(a.pc.statistics(mid: microphone)?.packetsReceived == 0, "nothing landed on the microphone")
+        let got = try #require(a.pc.statistics(mid: incoming))
+        #expect(got.framesDecoded >= 150, "decoded \(got.framesDecoded) frames after the answer")
+        let heard = SignalAnalysis.dominantFrequency(
+            in: (a.pcm[incoming] ?? []).suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        #expect(abs(heard - 880) <= 10, "heard \(heard) Hz")
+    }
+
     @Test func trickledCandidatesConnect() throws {
         let net = Self.network(seed: 33)
         let a = try Side("203.0.113.1:5000", frequency: 440)

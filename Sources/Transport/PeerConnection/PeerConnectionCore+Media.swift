@@ -136,20 +136,20 @@ extension PeerConnectionCore {
 
     private func transceiver(for packet: RTPPacket) -> Transceiver? {
         if let t = transceivers.first(where: { $0.receiver.remoteSSRC == packet.header.ssrc }) { return t }
-        // No a=ssrc from the peer: the mid header extension names the section (RFC 8843 §15)…
-        if let id = negotiatedExtensionID("urn:ietf:params:rtp-hdrext:sdes:mid"), let mid = packet.header.mid(id: id),
-            let t = transceiver(mid: mid), t.receiver.remoteSSRC == nil,
-            t.negotiated?.codec.payloadType == packet.header.payloadType
-        {
+        func unclaimed(_ t: Transceiver) -> Bool {
+            t.receives && t.receiver.remoteSSRC == nil && t.negotiated?.codec.payloadType == packet.header.payloadType
+        }
+        // No a=ssrc from the peer: the mid header extension names the section (RFC 8843 §15).
+        // A packet naming a section that cannot take it yet — a relay may start sending as
+        // soon as it has answered, before the answer is applied here — is dropped rather than
+        // given to another section, which would keep its stream for good.
+        if let id = negotiatedExtensionID("urn:ietf:params:rtp-hdrext:sdes:mid"), let mid = packet.header.mid(id: id) {
+            guard let t = transceiver(mid: mid), unclaimed(t) else { return nil }
             t.receiver.remoteSSRC = packet.header.ssrc
             return t
         }
-        // …or else the payload type tells the kind (first unclaimed section).
-        guard
-            let t = transceivers.first(where: {
-                $0.negotiated?.codec.payloadType == packet.header.payloadType && $0.receiver.remoteSSRC == nil
-            })
-        else { return nil }
+        // Without it, the payload type tells the kind (first unclaimed receiving section).
+        guard let t = transceivers.first(where: unclaimed) else { return nil }
         t.receiver.remoteSSRC = packet.header.ssrc
         return t
     }

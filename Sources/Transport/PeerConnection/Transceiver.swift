@@ -35,4 +35,5 @@ final class Transceiver {
     }
 
     var sends: Bool { direction == .sendrecv || direction == .sendonly }
+    var receives: Bool { direction == .sendrecv || direction == .recvonly }
 }
