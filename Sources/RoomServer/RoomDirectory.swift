@@ -124,6 +124,7 @@ actor RoomDirectory {
             if !request.metadata.isEmpty { p.metadata = request.metadata }
             for (k, v) in request.participantAttributes { p.attributes[k] = v }
             p.clientProtocol = request.clientInfo.clientProtocol
+            p.capabilities = request.clientInfo.capabilities
         }
         room.participants.append(p)
         room.emptySince = nil

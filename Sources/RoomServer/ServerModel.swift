@@ -19,6 +19,8 @@ final class Participant {
     let joinedAtMs: Int64
     var version: UInt32 = 1
     var clientProtocol: Int32 = 0
+    /// What its client advertised (ClientInfo), mirrored to the others.
+    var capabilities: [Livekit_ClientInfo.Capability] = []
     var autoSubscribe = true
     let singlePeerConnection: Bool
     /// The signalling session's outbox; nil while the WebSocket is gone (until resumed).
@@ -99,6 +101,7 @@ final class Participant {
         p.kind = kind
         p.isPublisher = !tracks.isEmpty
         p.clientProtocol = clientProtocol
+        p.capabilities = capabilities
         var permission = Livekit_ParticipantPermission()
         permission.canPublish = canPublish
         permission.canSubscribe = canSubscribe

@@ -505,7 +505,13 @@ struct LiveKitClientTests {
         let file = try #require(meetkit.snapshot().bytes.first)
         #expect(file.identity == "olivia" && file.name == "notes.bin" && file.topic == "files")
         #expect(file.bytes == (0..<100_000).map { UInt8($0 % 251) }, "the byte stream's content")
-        let sent = (0..<60_000).map { UInt8(($0 * 7) % 256) }
+        // Letters of an 8-letter alphabet: compressed (the official client advertises
+        // deflate-raw) to more than one chunk.
+        var seed: UInt32 = 3
+        let sent = (0..<60_000).map { _ -> UInt8 in
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return UInt8(ascii: "a") + UInt8(seed >> 29)
+        }
         try await meetkit.room.send(bytes: sent, name: "from-swift.bin", topic: "files")
         let arrived = try await official.waitFor("bytes") { $0["identity"] as? String == "mika" }
         // The same position-sensitive sum as the script's.
@@ -515,6 +521,13 @@ struct LiveKitClientTests {
         #expect(
             arrived["name"] as? String == "from-swift.bin" && arrived["size"] as? Int == 60_000
                 && (arrived["checksum"] as? NSNumber)?.uint64Value == checksum, "\(arrived)")
+        // Compression: MeetKit compressed what it sent (the text inline, the bytes in chunks);
+        // it advertises deflate-raw in /rtc/v1's JoinRequest (/rtc's query has no place for
+        // it), and then the official client compressed its 100 kB to it.
+        let streams = meetkit.signaling.dataStreams
+        #expect(streams.sent == 2 && streams.sentCompressed == 1 && streams.sentInline == 1, "\(streams)")
+        #expect(streams.received == 2 && streams.dropped == 0, "\(streams)")
+        #expect(streams.receivedCompressed == (mode == .singlePeerConnection ? 1 : 0), "\(streams)")
 
         // Visio's conventions, read by the official client: the chat's text stream and its
         // legacy packet, a reaction packet, the raised hand's attribute.

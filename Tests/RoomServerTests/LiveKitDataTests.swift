@@ -105,6 +105,96 @@ struct LiveKitDataTests {
         #expect(texts.allSatisfy { $0.identity == "olivia" && $0.participantID == "PA_olivia" })
     }
 
+    /// Deflate-raw streams (which this client advertises): inline and chunked ones are
+    /// inflated; corrupt, truncated, bomb-sized and unknown compressions are dropped and counted.
+    @Test func compressedStreamsAreInflatedAndHostileOnesDropped() async throws {
+        func header(
+            _ id: String, bytes: Bool = false, length: Int = 0,
+            compression: Livekit_DataStream.CompressionType = .deflateRaw
+        ) -> Livekit_DataStream.Header {
+            var h = Livekit_DataStream.Header()
+            h.streamID = id
+            h.totalLength = UInt64(length)  // of the content once inflated
+            h.topic = "t"
+            h.compression = compression
+            if bytes {
+                var b = Livekit_DataStream.ByteHeader()
+                b.name = id + ".bin"
+                h.contentHeader = .byteHeader(b)
+            } else {
+                h.contentHeader = .textHeader(Livekit_DataStream.TextHeader())
+            }
+            return h
+        }
+        func chunked(_ id: String, _ content: Data, length: Int, bytes: Bool = false) throws -> [[UInt8]] {
+            let pieces = LiveKitRoomSignaling.pieces(of: content)
+            var out = [try packet(.streamHeader(header(id, bytes: bytes, length: length)))]
+            for (i, piece) in pieces.enumerated().reversed() {  // out of order
+                var c = Livekit_DataStream.Chunk()
+                c.streamID = id
+                c.chunkIndex = UInt64(i)
+                c.content = piece
+                out.append(try packet(.streamChunk(c)))
+            }
+            var t = Livekit_DataStream.Trailer()
+            t.streamID = id
+            return out + [try packet(.streamTrailer(t))]
+        }
+        let phrase = String(repeating: "Bonjour à toutes et à tous, ", count: 40)
+        var inline = header("inline", length: phrase.utf8.count)
+        inline.inlineContent = DeflateRaw.compress(Array(phrase.utf8))
+        #expect(inline.inlineContent.count < phrase.utf8.count / 5)
+        // Letters of an 8-letter alphabet: three bits of entropy a byte (it compresses, to
+        // several chunks).
+        var seed: UInt32 = 7
+        let file = (0..<200_000).map { _ -> UInt8 in
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return UInt8(ascii: "a") + UInt8(seed >> 29)
+        }
+        let compressedFile = DeflateRaw.compress(file)
+        #expect(compressedFile.count > LiveKitRoomSignaling.textChunkSize, "more than one chunk")
+        var corrupt = header("corrupt")
+        corrupt.inlineContent = Data((0..<64).map { UInt8(($0 * 37 + 11) % 256) })
+        var unknown = header("unknown", compression: .UNRECOGNIZED(7))
+        unknown.inlineContent = Data("?".utf8)
+        let bomb = DeflateRaw.compress([UInt8](repeating: 0, count: 8 << 20))  // 8 MiB of zeros
+        #expect(bomb.count < 16_000)
+
+        let signaling = LiveKitRoomSignaling(url: "ws://127.0.0.1:9", token: "unused")
+        var packets = [try packet(.streamHeader(inline))]
+        packets += try chunked("file", compressedFile, length: file.count, bytes: true)
+        packets += [try packet(.streamHeader(corrupt)), try packet(.streamHeader(unknown))]
+        packets += try chunked("truncated", compressedFile.prefix(compressedFile.count / 2), length: file.count)
+        packets += try chunked("bomb", bomb, length: 8 << 20)
+        for bytes in packets { signaling.receiveData(bytes, label: "_reliable") }
+        await signaling.leave()
+        var texts: [RoomText] = [], files: [RoomBytes] = []
+        for await event in signaling.events {
+            if case .text(let t) = event { texts.append(t) }
+            if case .bytes(let b) = event { files.append(b) }
+        }
+        #expect(texts.map(\.id) == ["inline"] && texts.first?.text == phrase)
+        #expect(files.map(\.id) == ["file"] && files.first?.bytes == file && files.first?.name == "file.bin")
+        #expect(
+            signaling.dataStreams
+                == LiveKitDataStreamStatistics(received: 2, receivedCompressed: 2, dropped: 4),
+            "\(signaling.dataStreams)")
+    }
+
+    @Test func deflateRawRoundTripsAndRefusesWhatItCannotRead() throws {
+        for content in [
+            [UInt8](), Array("a".utf8), (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) },
+        ] {
+            let compressed = DeflateRaw.compress(content)
+            #expect(try DeflateRaw.inflate(compressed, maxSize: 1 << 20) == Data(content))
+        }
+        let zeros = DeflateRaw.compress([UInt8](repeating: 0, count: 100_000))
+        #expect(throws: DeflateRaw.Failure.tooLarge) { try DeflateRaw.inflate(zeros, maxSize: 50_000) }
+        #expect(throws: DeflateRaw.Failure.self) {
+            try DeflateRaw.inflate(Data([0xff, 0xfe, 0x00, 0x13]), maxSize: 1000)
+        }
+    }
+
     @Test func chunksAreCutAtCharacterBoundaries() {
         let text = "é👋" + String(repeating: "a", count: 10) + "漢字"
         for limit in [1, 2, 4, 5, 7, 16] {

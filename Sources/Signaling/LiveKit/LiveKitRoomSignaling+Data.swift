@@ -11,9 +11,33 @@ struct IncomingStream {
     var size = 0
 }
 
+/// Counts of the data streams (texts and bytes) a LiveKit client received and sent.
+public struct LiveKitDataStreamStatistics: Sendable, Equatable {
+    /// Streams received whole and reported.
+    public var received = 0
+    /// Of those, the ones that came deflate-raw compressed.
+    public var receivedCompressed = 0
+    /// Streams dropped: too large, too many open at once, corrupt compressed content, or an
+    /// unknown compression.
+    public var dropped = 0
+    /// Streams sent.
+    public var sent = 0
+    /// Of those, the ones sent compressed (every recipient advertised deflate-raw).
+    public var sentCompressed = 0
+    /// Of those, the ones sent inline: the whole content in the header, no chunk, no trailer.
+    public var sentInline = 0
+}
+
 // Data over LiveKit: DataPackets on the `_reliable` and `_lossy` channels — user packets
 // and text streams (header, chunks, trailer; or the whole text inline in the header).
 extension LiveKitRoomSignaling {
+    /// The data stream version this client reads (LiveKit's `client_protocol`): 2 — whole
+    /// contents inline in the header — with deflate-raw compression as a capability.
+    static let clientProtocol: Int32 = 2
+
+    /// Counts of the data streams received and sent.
+    public var dataStreams: LiveKitDataStreamStatistics { state.withLock { $0.streams } }
+
     /// The largest text or byte stream kept while it arrives, and how many may be open at once.
     static let maxTextStreamSize = 1 << 20
     static let maxOpenTextStreams = 32
@@ -75,7 +99,10 @@ extension LiveKitRoomSignaling {
                 finish(incoming, chunks: [header.inlineContent])
             } else {
                 state.withLock { s in
-                    guard s.incoming.count < Self.maxOpenTextStreams else { return }
+                    guard s.incoming.count < Self.maxOpenTextStreams else {
+                        s.streams.dropped += 1
+                        return
+                    }
                     s.incoming[header.streamID] = incoming
                 }
             }
@@ -85,6 +112,7 @@ extension LiveKitRoomSignaling {
                 incoming.size += chunk.content.count
                 guard incoming.size <= Self.maxTextStreamSize else {
                     s.incoming[chunk.streamID] = nil
+                    s.streams.dropped += 1
                     return
                 }
                 incoming.chunks[chunk.chunkIndex] = chunk.content
@@ -99,9 +127,28 @@ extension LiveKitRoomSignaling {
     }
 
     private func finish(_ incoming: IncomingStream, chunks: [Data]) {
-        // Compressed content is not advertised by this client, so not expected: dropped.
-        guard incoming.header.compression == .none else { return }
-        let content = chunks.reduce(into: Data()) { $0.append($1) }
+        var content = chunks.reduce(into: Data()) { $0.append($1) }
+        switch incoming.header.compression {
+        case .none: break
+        case .deflateRaw:
+            // The whole stream was compressed once, then cut into chunks.
+            // A truncated stream inflates without error: its announced length tells.
+            let inflated = try? DeflateRaw.inflate(content, maxSize: Self.maxTextStreamSize)
+            guard let inflated, !incoming.header.hasTotalLength || inflated.count == incoming.header.totalLength
+            else {
+                logger.debug("compressed data stream dropped", metadata: ["stream": "\(incoming.header.streamID)"])
+                state.withLock { $0.streams.dropped += 1 }
+                return
+            }
+            content = inflated
+        case .UNRECOGNIZED:
+            state.withLock { $0.streams.dropped += 1 }
+            return
+        }
+        state.withLock { s in
+            s.streams.received += 1
+            if incoming.header.compression == .deflateRaw { s.streams.receivedCompressed += 1 }
+        }
         let h = incoming.header
         if case .byteHeader(let bytes)? = h.contentHeader {
             sink.yield(
@@ -132,35 +179,57 @@ extension LiveKitRoomSignaling {
         try await send(packet, reliable: reliable)
     }
 
-    /// Sends `text` as a text stream on `topic`: a header, chunks of at most 15 000 bytes
-    /// cut at character boundaries, a trailer — all reliable.
+    /// Sends `text` as a text stream on `topic`, as LiveKit's senders do: inline in its
+    /// header when every recipient reads that (and it fits), else a header, chunks of at
+    /// most 15 000 bytes cut at character boundaries and a trailer — all reliable;
+    /// deflate-raw compressed when every recipient advertises it.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
         var textHeader = Livekit_DataStream.TextHeader()
         textHeader.operationType = .create
         return try await sendStream(
             topic: topic, mimeType: "text/plain", attributes: attributes, content: .textHeader(textHeader),
-            chunks: Self.chunks(of: text, maxBytes: Self.textChunkSize).map { Data($0.utf8) })
+            bytes: Data(text.utf8)
+        ) { Self.chunks(of: text, maxBytes: Self.textChunkSize).map { Data($0.utf8) } }
     }
 
     /// Sends `bytes` as a byte stream named `name` on `topic` (what LiveKit's `send_bytes`
-    /// sends): a header, chunks of at most 15 000 bytes, a trailer — all reliable.
+    /// sends), inline, chunked and compressed as ``sendText(_:topic:attributes:)`` is.
     public func sendBytes(
         _ bytes: [UInt8], name: String, mimeType: String, topic: String, attributes: [String: String]
     ) async throws -> String {
         var byteHeader = Livekit_DataStream.ByteHeader()
         byteHeader.name = name
-        let chunks = stride(from: 0, to: bytes.count, by: Self.textChunkSize).map {
-            Data(bytes[$0..<min($0 + Self.textChunkSize, bytes.count)])
-        }
+        let content = Data(bytes)
         return try await sendStream(
-            topic: topic, mimeType: mimeType, attributes: attributes, content: .byteHeader(byteHeader),
-            chunks: chunks)
+            topic: topic, mimeType: mimeType, attributes: attributes, content: .byteHeader(byteHeader), bytes: content
+        ) { Self.pieces(of: content) }
     }
 
-    /// One data stream: its header, its chunks, its trailer; returns its id.
+    /// What every recipient of a broadcast (every remote participant) reads: whole
+    /// contents inline, and deflate-raw compression. An empty room reads everything.
+    var streamEligibility: (inline: Bool, compression: Bool) {
+        state.withLock { s in
+            let recipients = s.remote.values
+            let inline = recipients.allSatisfy { $0.clientProtocol >= Self.clientProtocol }
+            let compression =
+                inline && recipients.allSatisfy { $0.capabilities.contains(.capCompressionDeflateRaw) }
+            return (inline, compression)
+        }
+    }
+
+    /// `content` in pieces of at most ``textChunkSize`` bytes.
+    static func pieces(of content: Data) -> [Data] {
+        stride(from: 0, to: content.count, by: textChunkSize).map {
+            content.subdata(in: $0..<min($0 + textChunkSize, content.count))
+        }
+    }
+
+    /// One data stream; returns its id. Its whole content (`bytes`) goes inline when every
+    /// recipient reads that and the header stays within a chunk's size, else as a header,
+    /// chunks and a trailer: the compressed content cut anywhere, or `uncompressedChunks`.
     private func sendStream(
         topic: String, mimeType: String, attributes: [String: String],
-        content: Livekit_DataStream.Header.OneOf_ContentHeader, chunks: [Data]
+        content: Livekit_DataStream.Header.OneOf_ContentHeader, bytes: Data, uncompressedChunks: () -> [Data]
     ) async throws -> String {
         let id = UUID().uuidString
         var header = Livekit_DataStream.Header()
@@ -168,14 +237,36 @@ extension LiveKitRoomSignaling {
         header.timestamp = Int64(Date().timeIntervalSince1970 * 1000)
         header.topic = topic
         header.mimeType = mimeType
-        header.totalLength = UInt64(chunks.reduce(0) { $0 + $1.count })
+        header.totalLength = UInt64(bytes.count)
         header.attributes = attributes
         header.contentHeader = content
         var packet = Livekit_DataPacket()
         packet.kind = .reliable
+        let eligible = streamEligibility
+        let compressed = eligible.compression ? DeflateRaw.compress(bytes) : nil
+        if eligible.inline {
+            var inline = header
+            if let compressed, compressed.count < bytes.count {
+                inline.inlineContent = compressed
+                inline.compression = .deflateRaw
+            } else {
+                inline.inlineContent = bytes
+            }
+            packet.value = .streamHeader(inline)
+            if (try? packet.serializedBytes() as [UInt8])?.count ?? .max <= Self.textChunkSize {
+                try await send(packet, reliable: true)
+                state.withLock { s in
+                    s.streams.sent += 1
+                    s.streams.sentInline += 1
+                    if inline.compression == .deflateRaw { s.streams.sentCompressed += 1 }
+                }
+                return id
+            }
+        }
+        if compressed != nil { header.compression = .deflateRaw }
         packet.value = .streamHeader(header)
         try await send(packet, reliable: true)
-        for (index, piece) in chunks.enumerated() {
+        for (index, piece) in (compressed.map(Self.pieces(of:)) ?? uncompressedChunks()).enumerated() {
             var chunk = Livekit_DataStream.Chunk()
             chunk.streamID = id
             chunk.chunkIndex = UInt64(index)
@@ -187,6 +278,10 @@ extension LiveKitRoomSignaling {
         trailer.streamID = id
         packet.value = .streamTrailer(trailer)
         try await send(packet, reliable: true)
+        state.withLock { s in
+            s.streams.sent += 1
+            if compressed != nil { s.streams.sentCompressed += 1 }
+        }
         return id
     }
 

@@ -102,6 +102,8 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var single = false
         /// `/rtc/v1`: the remote track each receiving section carries, by the latest answer.
         var receiving: [SubscribedTrack] = []
+        /// Counts of the data streams received and sent.
+        var streams = LiveKitDataStreamStatistics()
         var tasks: [Task<Void, Never>] = []
     }
 
@@ -205,6 +207,10 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         request.clientInfo.version = "0.1.0"
         request.clientInfo.protocol = 16
         request.clientInfo.os = "linux"
+        // Data streams: whole texts inline in their header, and deflate-raw compression,
+        // are both read (LiveKit's senders use them when every recipient advertises them).
+        request.clientInfo.clientProtocol = Self.clientProtocol
+        request.clientInfo.capabilities = [.capCompressionDeflateRaw]
         request.connectionSettings.autoSubscribe = false
         if let resumingSID {
             request.reconnect = true
@@ -221,7 +227,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     static func query(token: String) -> [(String, String)] {
         [
             ("access_token", token), ("auto_subscribe", "0"), ("sdk", "swift"), ("version", "0.1.0"),
-            ("protocol", "16"), ("adaptive_stream", "0"),
+            ("protocol", "16"), ("client_protocol", "\(clientProtocol)"), ("adaptive_stream", "0"),
         ]
     }
 
