@@ -105,7 +105,7 @@ class Participant:
     def on_text(self, reader: rtc.TextStreamReader, identity: str) -> None:
         async def read() -> None:
             text = await reader.read_all()
-            emit("text", identity=identity, topic=reader.info.topic, text=text)
+            emit("text", identity=identity, topic=reader.info.topic, text=text, id=reader.info.stream_id)
 
         self.tasks.append(asyncio.ensure_future(read()))
 

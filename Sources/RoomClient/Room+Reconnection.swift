@@ -86,11 +86,17 @@ extension Room {
     /// new ICE credentials in a new offer (RFC 8445 §9), the room reporting `reconnecting`
     /// until it is back; a restart that has not connected after a few seconds (the network
     /// still down) is made again. A failed subscriber connection (`/rtc`: the server
-    /// offers it, this side cannot restart it) takes a full reconnection.
+    /// offers it) is restarted by the server, asked by a resume; when that does not bring
+    /// it back, by a full reconnection.
     func mediaStateChanged(_ state: PeerConnectionState, publisher: Bool) {
         guard publisher else {
-            let reconnect = state == .failed && self.state.withLock { s in !s.left && !s.rejoining }
-            if reconnect { Task { await signaling.reconnectFully(reason: "the subscriber connection failed") } }
+            let recover = self.state.withLock { s -> Bool in
+                s.subscriberState = state
+                guard state == .failed, !s.left, !s.rejoining, !s.recoveringSubscriber else { return false }
+                s.recoveringSubscriber = true
+                return true
+            }
+            if recover { Task { await self.recoverSubscriber() } }
             return
         }
         let (recover, announce) = self.state.withLock { s -> (Bool, Bool) in
@@ -124,6 +130,18 @@ extension Room {
             try? await Task.sleep(for: .seconds(5))
             if state.withLock({ $0.left || $0.rejoining || $0.publisherState == .connected }) { return }
         }
+    }
+
+    /// Asks the server to restart the subscriber connection's ICE, every 5 s while it is
+    /// not connected (the network may still be down), at most 6 times; then joins anew.
+    private func recoverSubscriber() async {
+        defer { state.withLock { $0.recoveringSubscriber = false } }
+        for _ in 0..<6 {
+            await signaling.restartSubscriberConnection()
+            try? await Task.sleep(for: .seconds(5))
+            if state.withLock({ $0.left || $0.rejoining || $0.subscriberState == .connected }) { return }
+        }
+        await signaling.reconnectFully(reason: "the subscriber connection failed")
     }
 
     /// New ICE credentials for the publisher connection, offered to the server.

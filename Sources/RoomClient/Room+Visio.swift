@@ -55,6 +55,36 @@ extension Room {
         return ChatMessage(id: id, participantID: me.id, identity: me.identity, text: text, timestamp: now)
     }
 
+    /// Edits a chat message this participant sent: the new text goes out as the same
+    /// message (its id) — a new version of its `lk.chat` text stream, and the legacy packet
+    /// with its edit time — which Visio's client and MeetKit show in place of the old text.
+    /// Returns the message as edited.
+    /// - Throws: ``RoomError/notOwnMessage`` for a message another participant sent;
+    ///   ``RoomSignalingError/unsupported(_:)`` on a server without data (Janus).
+    @discardableResult
+    public func editChat(_ message: ChatMessage, text: String) async throws -> ChatMessage {
+        try ensureJoined()
+        let me = state.withLock { $0.localInfo }
+        guard message.identity == me.identity else { throw RoomError.notOwnMessage }
+        let version = state.withLock { s in
+            s.chatVersions[message.id, default: 0] += 1
+            return s.chatVersions[message.id]!
+        }
+        try await signaling.sendTextUpdate(
+            text, id: message.id, version: version, topic: VisioConventions.chatTopic, attributes: [:])
+        let now = Date()
+        let ignoreLegacy = VisioConventions.ignoresLegacy(
+            serverVersion: (signaling as? LiveKitRoomSignaling)?.serverVersion)
+        try await send(
+            data: VisioConventions.legacyChat(
+                id: message.id, text: text, at: message.timestamp ?? now, editedAt: now, ignoreLegacy: ignoreLegacy),
+            topic: VisioConventions.legacyChatTopic)
+        var edited = message
+        edited.text = text
+        edited.isEdit = true
+        return edited
+    }
+
     /// Sends a reaction to everyone, as Visio's client does (at most 10 a second).
     /// - Throws: ``RoomError/rateLimited`` beyond that.
     public func sendReaction(_ reaction: Reaction) async throws {

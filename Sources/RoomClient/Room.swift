@@ -89,6 +89,8 @@ public final class Room: Sendable {
         /// a failure.
         var publisherState: PeerConnectionState?
         var recoveringPublisher = false
+        var subscriberState: PeerConnectionState?
+        var recoveringSubscriber = false
         /// This side's data channels on the publisher connection, by label.
         var channels: [String: DataChannel] = [:]
         /// The room's metadata, as the server last reported it.
@@ -96,6 +98,8 @@ public final class Room: Sendable {
         /// Chat messages seen (sender/id → text), the latest 1 000: each is reported once
         /// whichever of its two forms comes first, and again only when edited.
         var chatSeen: [String: String] = [:]
+        /// The last version sent of each chat message this participant edited, by id.
+        var chatVersions: [String: Int] = [:]
         var chatOrder: [String] = []
         /// When the latest reactions were sent (at most 10 a second).
         var reactionTimes: [ContinuousClock.Instant] = []

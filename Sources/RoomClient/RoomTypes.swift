@@ -101,12 +101,15 @@ public enum RoomError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownTrack(String)
     /// Too many in too short a time (reactions: 10 a second, as Visio's client allows).
     case rateLimited
+    /// Only the participant who sent a chat message can edit it.
+    case notOwnMessage
 
     public var description: String {
         switch self {
         case .notConnected: "the room is not connected"
         case .unknownTrack(let mid): "no local track \(mid)"
         case .rateLimited: "rate limited"
+        case .notOwnMessage: "the message was sent by another participant"
         }
     }
 }

@@ -94,12 +94,14 @@ enum VisioConventions {
     /// Visio's client sends at most this many reactions a second.
     static let reactionsPerSecond = 10
 
-    /// The legacy chat packet: `{"id","timestamp","message","ignoreLegacy"}`.
+    /// The legacy chat packet: `{"id","timestamp","message","ignoreLegacy"}`, and
+    /// `editTimestamp` for an edit.
     struct LegacyChat: Codable {
         var id: String
         var timestamp: Double?
         var message: String
         var ignoreLegacy: Bool?
+        var editTimestamp: Double?
     }
 
     /// A reaction packet: `{"type":"reactionReceived","data":{"emoji":…}}`.
@@ -117,9 +119,12 @@ enum VisioConventions {
         return [1, 8, 2].lexicographicallyPrecedes(parts)
     }
 
-    static func legacyChat(id: String, text: String, at date: Date, ignoreLegacy: Bool) -> [UInt8] {
+    static func legacyChat(id: String, text: String, at date: Date, editedAt: Date? = nil, ignoreLegacy: Bool)
+        -> [UInt8]
+    {
         let packet = LegacyChat(
-            id: id, timestamp: (date.timeIntervalSince1970 * 1000).rounded(), message: text, ignoreLegacy: ignoreLegacy)
+            id: id, timestamp: (date.timeIntervalSince1970 * 1000).rounded(), message: text, ignoreLegacy: ignoreLegacy,
+            editTimestamp: editedAt.map { ($0.timeIntervalSince1970 * 1000).rounded() })
         return Array((try? JSONEncoder().encode(packet)) ?? Data())
     }
 

@@ -202,6 +202,23 @@ extension RoomDirectory {
         }
     }
 
+    /// New ICE credentials for `p`'s subscriber connection, offered to it (the client said
+    /// that connection failed: the network changed or went away).
+    func restartSubscriberICE(_ p: Participant) async {
+        guard let id = p.subscriber else { return }
+        do {
+            try await media.perform { router, now in try router.withConnection(id) { $0.restartICE(now: now) } }
+        } catch {
+            logger.warning(
+                "subscriber ICE restart failed", metadata: ["participant": "\(p.identity)", "error": "\(error)"])
+            return
+        }
+        // An offer still unanswered (lost with the connection's signal) does not hold this one.
+        p.awaitingAnswer = false
+        logger.info("subscriber ICE restart", metadata: ["participant": "\(p.identity)"])
+        await negotiateSubscriber(p)
+    }
+
     /// A description the server cannot use: the participant is told with a leave.
     private func refuseDescription(_ p: Participant, _ why: String) {
         logger.warning("negotiation failed", metadata: ["participant": "\(p.identity)", "error": "\(why)"])

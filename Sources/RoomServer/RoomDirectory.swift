@@ -10,6 +10,8 @@ struct JoinParameters: Sendable {
     var token: String?
     var autoSubscribe = true
     var reconnect = false
+    /// Why a resuming client reconnects (`/rtc`'s `reconnect_reason`).
+    var reconnectReason = Livekit_ReconnectReason.rrUnknown
     var participantSID: String?
     var clientProtocol: Int32 = 0
     /// `/rtc/v1`: one PeerConnection, offered with the join.
@@ -104,6 +106,7 @@ actor RoomDirectory {
             let sid = p.sid
             let lastSequence = (try? await media.perform { router, _ in router.lastReliableSequence(of: sid) }) ?? 0
             resume(p, in: room, outbox: outbox, session: session, lastReliableSequence: lastSequence)
+            if admission.parameters.reconnectReason == .rrSubscriberFailed { await restartSubscriberICE(p) }
             return SignalSession(participant: sid, session: session, responses: responses)
         }
         let room = self.room(named: admission.room)

@@ -298,6 +298,9 @@ enum SignalPath {
             p.reconnect = query["reconnect"].map { $0 == "1" || $0 == "true" } ?? false
             p.participantSID = query["sid"].map(String.init)
             p.clientProtocol = query["client_protocol"].flatMap { Int32($0) } ?? 0
+            p.reconnectReason =
+                query["reconnect_reason"].flatMap { Int($0) }.flatMap(Livekit_ReconnectReason.init(rawValue:))
+                ?? .rrUnknown
         case .v1:
             p.singlePeerConnection = true
             if let wrapped = query["join_request"], let request = try? JoinRequestCodec.decode(String(wrapped)) {

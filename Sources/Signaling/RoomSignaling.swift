@@ -384,10 +384,17 @@ public protocol RoomSignaling: AnyObject, Sendable {
     /// Starts the session anew (LiveKit's full reconnection: a new join, reported as
     /// ``RoomSignalingEvent/rejoined(_:)``): for a connection this side cannot restart.
     func reconnectFully(reason: String) async
+    /// Asks the server to restart the ICE of the connection it offers (the subscriber),
+    /// which failed: it sends an offer with new credentials.
+    func restartSubscriberConnection() async
     /// Sends bytes to the room (to the participants with `identities`, or everyone).
     func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws
     /// Sends a text stream on `topic`; returns its id.
     func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String
+    /// Sends a new version (`version`, from 1) of the text stream `id` on `topic`: an edit,
+    /// which receivers apply to the text they got with that id from this participant.
+    func sendTextUpdate(_ text: String, id: String, version: Int, topic: String, attributes: [String: String])
+        async throws
     /// Sends `bytes` as a byte stream named `name` on `topic`; returns its id.
     func sendBytes(_ bytes: [UInt8], name: String, mimeType: String, topic: String, attributes: [String: String])
         async throws -> String
@@ -413,12 +420,20 @@ extension RoomSignaling {
     public func receiveData(_ bytes: [UInt8], label: String) {}
     /// Nothing (a server without sessions to start anew).
     public func reconnectFully(reason: String) async {}
+    /// Nothing (a server that cannot restart it).
+    public func restartSubscriberConnection() async {}
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendData(_ payload: [UInt8], topic: String?, reliable: Bool, to identities: [String]) async throws {
         throw RoomSignalingError.unsupported("data packets")
     }
     /// Throws ``RoomSignalingError/unsupported(_:)``.
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
+        throw RoomSignalingError.unsupported("text streams")
+    }
+    /// Throws ``RoomSignalingError/unsupported(_:)``.
+    public func sendTextUpdate(
+        _ text: String, id: String, version: Int, topic: String, attributes: [String: String]
+    ) async throws {
         throw RoomSignalingError.unsupported("text streams")
     }
     /// Throws ``RoomSignalingError/unsupported(_:)``.

@@ -212,6 +212,26 @@ struct ICESimulationTests {
         #expect(s.a.agent.localCredentials.ufrag == oldUfrag)
     }
 
+    /// The controlled side's consent expired (its network went away) while the controlling
+    /// side, slower to give up, still has its pair: a restart from the controlling side
+    /// checks the same addresses again and must nominate the pair anew — the same key as
+    /// its old selection — or the controlled side stays checking for good (a relay's
+    /// subscriber connection, restarted by the relay, never came back).
+    @Test func aRestartNominatesAgainThePairItHadSelected() {
+        let s = ICEScenario(seed: 14) { _, b in b.consentTimeout = .seconds(3) }
+        #expect(s.connect())
+        s.net.setConnected(s.b.ip, false)
+        s.net.run(s.endpoints, until: s.net.now + .seconds(10)) { s.b.agent.state == .failed }
+        #expect(s.b.agent.state == .failed && s.a.agent.selectedPair != nil)
+        s.net.setConnected(s.b.ip, true)
+        s.a.agent.restart(now: s.net.now)
+        s.b.agent.restart(now: s.net.now)
+        s.a.learn(from: s.b, now: s.net.now)
+        s.b.learn(from: s.a, now: s.net.now)
+        #expect(s.net.run(s.endpoints, until: s.net.now + .seconds(20)) { s.bothConnected }, "b: \(s.b.agent.state)")
+        #expect(s.exchange(4) == (4, 4))
+    }
+
     /// An ICE-lite peer only answers checks; MeetKit becomes controlling and nominates.
     @Test func liteRemoteMakesUsControlling() {
         let net = SimulatedNetwork(seed: 2)

@@ -186,8 +186,26 @@ extension LiveKitRoomSignaling {
     public func sendText(_ text: String, topic: String, attributes: [String: String]) async throws -> String {
         var textHeader = Livekit_DataStream.TextHeader()
         textHeader.operationType = .create
-        return try await sendStream(
-            topic: topic, mimeType: "text/plain", attributes: attributes, content: .textHeader(textHeader),
+        return try await sendText(text, topic: topic, attributes: attributes, header: textHeader, id: nil)
+    }
+
+    /// Sends a new version of the text stream `id`: the same stream id, operation `update`
+    /// and its version — what LiveKit's chat receivers take as an edit of that message.
+    public func sendTextUpdate(
+        _ text: String, id: String, version: Int, topic: String, attributes: [String: String]
+    ) async throws {
+        var textHeader = Livekit_DataStream.TextHeader()
+        textHeader.operationType = .update
+        textHeader.version = Int32(clamping: version)
+        _ = try await sendText(text, topic: topic, attributes: attributes, header: textHeader, id: id)
+    }
+
+    private func sendText(
+        _ text: String, topic: String, attributes: [String: String], header: Livekit_DataStream.TextHeader,
+        id: String?
+    ) async throws -> String {
+        try await sendStream(
+            id: id, topic: topic, mimeType: "text/plain", attributes: attributes, content: .textHeader(header),
             bytes: Data(text.utf8)
         ) { Self.chunks(of: text, maxBytes: Self.textChunkSize).map { Data($0.utf8) } }
     }
@@ -228,10 +246,10 @@ extension LiveKitRoomSignaling {
     /// recipient reads that and the header stays within a chunk's size, else as a header,
     /// chunks and a trailer: the compressed content cut anywhere, or `uncompressedChunks`.
     private func sendStream(
-        topic: String, mimeType: String, attributes: [String: String],
+        id: String? = nil, topic: String, mimeType: String, attributes: [String: String],
         content: Livekit_DataStream.Header.OneOf_ContentHeader, bytes: Data, uncompressedChunks: () -> [Data]
     ) async throws -> String {
-        let id = UUID().uuidString
+        let id = id ?? UUID().uuidString
         var header = Livekit_DataStream.Header()
         header.streamID = id
         header.timestamp = Int64(Date().timeIntervalSince1970 * 1000)

@@ -166,9 +166,9 @@ public final class LiveKitRoomSignaling: RoomSignaling {
 
     /// Opens the signalling connection for a join (or a resume, with this participant's
     /// sid): `/rtc/v1` as the mode says, `/rtc` when the server has no `/rtc/v1` (404).
-    private func connect(_ endpoint: LiveKitEndpoint, resuming: Bool) async throws(LiveKitError)
-        -> LiveKitSignalChannel
-    {
+    private func connect(
+        _ endpoint: LiveKitEndpoint, resuming: Bool, reason: Livekit_ReconnectReason = .rrSignalDisconnected
+    ) async throws(LiveKitError) -> LiveKitSignalChannel {
         let timeout = attemptTimeout
         let (token, sid, single) = state.withLock { ($0.token, $0.join?.participant.sid ?? "", $0.single) }
         let tryV1 = resuming ? single : options.mode != .twoPeerConnections
@@ -187,7 +187,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
             }
         }
         var query = Self.query(token: token)
-        if resuming { query += [("reconnect", "1"), ("sid", sid)] }
+        if resuming { query += [("reconnect", "1"), ("sid", sid), ("reconnect_reason", "\(reason.rawValue)")] }
         return try await LiveKitSignalChannel.open(
             endpoint, path: "/rtc", query: query, timeout: timeout, group: options.group)
     }
@@ -266,7 +266,16 @@ public final class LiveKitRoomSignaling: RoomSignaling {
     /// they are (they do not depend on the WebSocket). A server that answers with a new
     /// session (it no longer knows this one) — or any server, when `full` — gets a new
     /// join: ``RoomSignalingEvent/rejoined(_:)``.
-    private func reconnect(after reason: String, full: Bool = false) async {
+    /// Asks the server to restart the subscriber connection's ICE (`/rtc`, where the server
+    /// offers that connection): a resume with reason RR_SUBSCRIBER_FAILED, after which the
+    /// server sends an offer with new ICE credentials.
+    public func restartSubscriberConnection() async {
+        await reconnect(after: "the subscriber connection failed", cause: .rrSubscriberFailed)
+    }
+
+    private func reconnect(
+        after reason: String, full: Bool = false, cause: Livekit_ReconnectReason = .rrSignalDisconnected
+    ) async {
         guard let endpoint = try? endpoint.get() else { return }
         let (already, channel) = state.withLock { s in
             defer { s.resuming = true }
@@ -280,7 +289,7 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         var last: LiveKitError = .disconnected(reason)
         while ContinuousClock.now < deadline, !state.withLock({ $0.ended }) {
             do {
-                let channel = try await connect(endpoint, resuming: !full)
+                let channel = try await connect(endpoint, resuming: !full, reason: cause)
                 let old = state.withLock { s in
                     defer { s.channel = channel }
                     return s.channel

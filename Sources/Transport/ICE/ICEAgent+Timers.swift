@@ -103,12 +103,14 @@ extension ICEAgent {
             }
         }
         // Controlling: nominate the best valid pair once no better pair can still succeed,
-        // or after the nomination delay (RFC 8445 §8.1.1, regular nomination).
+        // or after the nomination delay (RFC 8445 §8.1.1, regular nomination) — also after a
+        // restart, when the selected pair is not nominated in the new generation even if its
+        // addresses are the best ones again (the peer, maybe failed meanwhile, waits for it).
         if role == .controlling, nominating == nil, remoteCredentials != nil {
             let valid = pairs.values.filter { $0.state == .succeeded }
+            let current = selected.flatMap { pairs[$0] }
             if let best = valid.max(by: { $0.priority < $1.priority }),
-                selected == nil
-                    || (pairs[selected!]?.priority ?? 0) < best.priority && !(pairs[selected!]?.nominated ?? false)
+                current.map({ !$0.nominated && $0.priority <= best.priority }) ?? true
             {
                 let betterPending = pairs.values.contains {
                     $0.priority > best.priority
