@@ -85,6 +85,12 @@ struct PeerConnectionMediaTests {
         return (offer, answer)
     }
 
+    /// The simulated network and two sides on it: a (440 Hz tone) and b (880 Hz).
+    static func pair(seed: UInt64) throws -> (SimulatedNetwork, Side, Side) {
+        let net = network(seed: seed)
+        return (net, try Side("203.0.113.1:5000", frequency: 440), try Side("203.0.113.2:5000", frequency: 880))
+    }
+
     static func network(seed: UInt64, link: SimulatedNetwork.LinkConditions = .init(latency: .milliseconds(20)))
         -> SimulatedNetwork
     {
@@ -95,9 +101,7 @@ struct PeerConnectionMediaTests {
     }
 
     @Test func rawFramesInDecodedFramesOutBothWays() throws {
-        let net = Self.network(seed: 31)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 31)
         let audio = a.pc.addTransceiver(.audio, receive: .decoded(audioSampleRate: 16_000))
         let video = a.pc.addTransceiver(.video, receive: .decoded())
         try Self.negotiate(a, b)
@@ -144,9 +148,7 @@ struct PeerConnectionMediaTests {
     /// so every frame sent is decoded — no keyframe request, no refused frame. (Before, the
     /// only keyframe went nowhere and the receiver lost the first third of a second.)
     @Test func picturesBeforeTheConnectionAreDiscardedAndTheFirstSentIsAKeyframe() throws {
-        let net = Self.network(seed: 37)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 37)
         let audio = a.pc.addTransceiver(.audio, direction: .sendonly)
         let video = a.pc.addTransceiver(.video, direction: .sendonly)
         try Self.negotiate(a, b)
@@ -176,9 +178,7 @@ struct PeerConnectionMediaTests {
     /// stream start with a delta frame asks for a keyframe at once: the receiver loses one
     /// or two frames, not the reorder wait's worth.
     @Test func encodedVideoBeforeTheConnectionAsksItsSourceForAKeyframe() throws {
-        let net = Self.network(seed: 38)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 38)
         let video = a.pc.addTransceiver(.video, direction: .sendonly)
         try Self.negotiate(a, b)
         try b.pc.setReceiveOutput(.decoded(), mid: video)
@@ -214,9 +214,7 @@ struct PeerConnectionMediaTests {
     /// `keyframeRequestInterval`) is paced, not lost: it goes out once the interval is
     /// over (a relay switching simulcast layers depends on it).
     @Test func aKeyframeRequestTooSoonGoesOutLater() throws {
-        let net = Self.network(seed: 39)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 39)
         let video = a.pc.addTransceiver(.video, direction: .sendonly)
         try Self.negotiate(a, b)
         try b.pc.setReceiveOutput(.encoded, mid: video)
@@ -306,9 +304,7 @@ struct PeerConnectionMediaTests {
     /// Two video m-lines share the RTX payload type in one BUNDLE: a retransmission is
     /// routed by its RTX SSRC to the m-line it repairs, not to the first video m-line.
     @Test func retransmissionsReachTheirOwnMLine() throws {
-        let net = Self.network(seed: 36)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 36)
         let first = a.pc.addTransceiver(.video, direction: .sendonly)
         let second = a.pc.addTransceiver(.video, direction: .sendonly)
         let (offer, _) = try Self.negotiate(a, b)
@@ -335,9 +331,7 @@ struct PeerConnectionMediaTests {
     /// another section of their kind (its own send-only microphone), which kept the stream
     /// for good: MeetKit in a LiveKit `/rtc/v1` room then never heard a participant.
     @Test func mediaRacingTheAnswerIsNotClaimedByAnotherSection() throws {
-        let net = Self.network(seed: 37)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 37)
         let microphone = a.pc.addTransceiver(.audio, direction: .sendonly)
         try Self.negotiate(a, b)
         a.sending = [(microphone, .audio)]
@@ -366,9 +360,7 @@ struct PeerConnectionMediaTests {
     }
 
     @Test func trickledCandidatesConnect() throws {
-        let net = Self.network(seed: 33)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 33)
         a.pc.addTransceiver(.audio)
         // Descriptions without candidates: nobody knows where the other is.
         func strip(_ sdp: SessionDescription) throws -> SessionDescription {
@@ -397,9 +389,7 @@ struct PeerConnectionMediaTests {
     }
 
     @Test func iceRestartAndRenegotiationKeepMediaFlowing() throws {
-        let net = Self.network(seed: 34)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 34)
         let audio = a.pc.addTransceiver(.audio, receive: .decoded())
         let (offer, _) = try Self.negotiate(a, b)
         try b.pc.setReceiveOutput(.decoded(), mid: audio)
@@ -430,9 +420,7 @@ struct PeerConnectionMediaTests {
     }
 
     @Test func hostileDatagramsAreDroppedAndCounted() throws {
-        let net = Self.network(seed: 35)
-        let a = try Side("203.0.113.1:5000", frequency: 440)
-        let b = try Side("203.0.113.2:5000", frequency: 880)
+        let (net, a, b) = try Self.pair(seed: 35)
         let audio = a.pc.addTransceiver(.audio, direction: .sendonly)
         try Self.negotiate(a, b)
         net.run([a.node, b.node], until: .seconds(1))
