@@ -4,6 +4,40 @@ import Signaling
 import Transport
 
 extension Room {
+    /// A part of the room's connection that is being brought back.
+    enum Recovery: Hashable {
+        /// The signalling connection (a resume, or a full reconnection).
+        case signal
+        /// The publisher connection (an ICE restart from this side).
+        case publisher
+        /// The subscriber connection (an ICE restart the server makes).
+        case subscriber
+    }
+
+    /// Starts recovering `part`: the room reports `reconnecting` when it was connected —
+    /// once, however many parts fail together.
+    func beginRecovery(_ part: Recovery, reason: String) {
+        let announce = state.withLock { s -> Bool in
+            s.recovering.insert(part)
+            guard s.connection == .connected else { return false }
+            s.connection = .reconnecting
+            return true
+        }
+        if announce { emit(.reconnecting(reason: reason)) }
+    }
+
+    /// `parts` are back: the room reports `reconnected` when nothing else is being recovered.
+    func endRecovery(_ parts: Recovery...) {
+        let announce = state.withLock { s -> Bool in
+            guard !parts.allSatisfy({ !s.recovering.contains($0) }) else { return false }
+            s.recovering.subtract(parts)
+            guard s.recovering.isEmpty, s.connection == .reconnecting else { return false }
+            s.connection = .connected
+            return true
+        }
+        if announce { emit(.reconnected) }
+    }
+
     // MARK: full reconnection
 
     /// The server started a new session (LiveKit's full reconnect): this participant has a
@@ -69,12 +103,15 @@ extension Room {
                 $0.rejoining = false
             }
             try await negotiatePublisher(pc)
-            state.withLock { $0.connection = .connected }
-            emit(.reconnected)
+            // New connections: nothing of the old ones is left to recover.
+            endRecovery(.signal, .publisher, .subscriber)
         } catch {
-            state.withLock { $0.rejoining = false }
+            state.withLock { s in
+                s.rejoining = false
+                s.recovering = []
+                s.connection = .disconnected
+            }
             logger.warning("could not reconnect the media", metadata: ["error": "\(error)"])
-            state.withLock { $0.connection = .disconnected }
             emit(.disconnected(reason: "could not reconnect the media: \(error)"))
         }
     }
@@ -89,36 +126,24 @@ extension Room {
     /// offers it) is restarted by the server, asked by a resume; when that does not bring
     /// it back, by a full reconnection.
     func mediaStateChanged(_ state: PeerConnectionState, publisher: Bool) {
-        guard publisher else {
-            let recover = self.state.withLock { s -> Bool in
-                s.subscriberState = state
-                guard state == .failed, !s.left, !s.rejoining, !s.recoveringSubscriber else { return false }
+        let part: Recovery = publisher ? .publisher : .subscriber
+        let recover = self.state.withLock { s -> Bool in
+            if publisher { s.publisherState = state } else { s.subscriberState = state }
+            guard state == .failed, !s.left, !s.rejoining else { return false }
+            if publisher {
+                guard !s.recoveringPublisher else { return false }
+                s.recoveringPublisher = true
+            } else {
+                guard !s.recoveringSubscriber else { return false }
                 s.recoveringSubscriber = true
-                return true
             }
-            if recover { Task { await self.recoverSubscriber() } }
-            return
+            return true
         }
-        let (recover, announce) = self.state.withLock { s -> (Bool, Bool) in
-            s.publisherState = state
-            guard state == .failed, !s.left, !s.rejoining, !s.recoveringPublisher else { return (false, false) }
-            s.recoveringPublisher = true
-            s.restartingICE = true
-            let announce = s.connection == .connected
-            s.connection = .reconnecting
-            return (true, announce)
+        if recover {
+            beginRecovery(part, reason: "the \(publisher ? "publisher" : "subscriber") connection failed")
+            Task { publisher ? await self.recoverPublisher() : await self.recoverSubscriber() }
         }
-        if announce { emit(.reconnecting(reason: "the media connection failed")) }
-        if recover { Task { await self.recoverPublisher() } }
-        if state == .connected {
-            let restarted = self.state.withLock { s -> Bool in
-                guard s.restartingICE else { return false }
-                s.restartingICE = false
-                if s.connection == .reconnecting { s.connection = .connected }
-                return true
-            }
-            if restarted { emit(.reconnected) }
-        }
+        if state == .connected { endRecovery(part) }
     }
 
     /// Restarts the publisher connection's ICE until it is connected again (every 5 s, at
@@ -134,12 +159,17 @@ extension Room {
 
     /// Asks the server to restart the subscriber connection's ICE, every 5 s while it is
     /// not connected (the network may still be down), at most 6 times; then joins anew.
+    /// Stops when that connection is replaced (a full reconnection made a new one).
     private func recoverSubscriber() async {
         defer { state.withLock { $0.recoveringSubscriber = false } }
+        guard let pc = state.withLock({ $0.subscriber }) else { return }
+        func replaced() -> Bool { state.withLock { $0.left || $0.rejoining || $0.subscriber !== pc } }
         for _ in 0..<6 {
+            if replaced() { return }
             await signaling.restartSubscriberConnection()
             try? await Task.sleep(for: .seconds(5))
-            if state.withLock({ $0.left || $0.rejoining || $0.subscriberState == .connected }) { return }
+            if replaced() { return }
+            if (try? await pc.connectionState()) == .connected { return }
         }
         await signaling.reconnectFully(reason: "the subscriber connection failed")
     }

@@ -84,7 +84,8 @@ public final class Room: Sendable {
         var rejoining = false
         /// The publisher connection failed and restarts ICE (reported as reconnecting
         /// until it is connected again).
-        var restartingICE = false
+        /// What is being recovered: the room is `reconnecting` while this is not empty.
+        var recovering: Set<Recovery> = []
         /// The publisher connection's last state, and whether it is being recovered after
         /// a failure.
         var publisherState: PeerConnectionState?
@@ -322,15 +323,17 @@ public final class Room: Sendable {
             let (old, new) = (VisioRecording(metadata: before), VisioRecording(metadata: metadata))
             if old != new, let new { emit(.recording(new)) }
         case .reconnecting(let reason):
-            state.withLock { $0.connection = .reconnecting }
-            emit(.reconnecting(reason: reason))
+            beginRecovery(.signal, reason: reason)
         case .reconnected:
-            state.withLock { $0.connection = .connected }
-            emit(.reconnected)
+            // During a full reconnection, the new connections' setup ends it.
+            if !state.withLock({ $0.rejoining }) { endRecovery(.signal) }
         case .rejoined(let info):
             rejoined(info)
         case .disconnected(let reason):
-            state.withLock { $0.connection = .disconnected }
+            state.withLock { s in
+                s.connection = .disconnected
+                s.recovering = []
+            }
             emit(.disconnected(reason: reason))
         }
     }
@@ -738,7 +741,7 @@ public final class Room: Sendable {
         do {
             try await send(pc, mid)
         } catch {
-            if state.withLock({ $0.rejoining || $0.publisher !== pc || $0.connection == .reconnecting }) { return }
+            if state.withLock({ $0.rejoining || $0.publisher !== pc || !$0.recovering.isEmpty }) { return }
             throw error
         }
     }
