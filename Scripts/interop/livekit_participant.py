@@ -24,7 +24,7 @@ line on stdout:
     {"cmd": "leave"}
 
 Events: connected, participant_connected/disconnected, track_subscribed/unsubscribed,
-track_muted/unmuted, data, text, bytes (name, topic, size, checksum: the sum of (i + 1) * byte i, mod 2^61 - 1), attributes, active_speakers, room_metadata, disconnected, stats (audio
+track_muted/unmuted, data, text, bytes, metadata, name (name, topic, size, checksum: the sum of (i + 1) * byte i, mod 2^61 - 1), attributes, active_speakers, room_metadata, disconnected, stats (audio
 frames and the dominant frequency of the last second per sender; video frames and the
 last size per sender), error.
 """
@@ -91,6 +91,11 @@ class Participant:
             "participant_attributes_changed",
             lambda changed, p: emit("attributes", identity=p.identity, attributes=dict(p.attributes)),
         )
+        room.on(
+            "participant_metadata_changed",
+            lambda p, old, new: emit("metadata", identity=p.identity, metadata=new),
+        )
+        room.on("participant_name_changed", lambda p, old, new: emit("name", identity=p.identity, name=new))
         room.on(
             "active_speakers_changed",
             lambda speakers: emit("active_speakers", identities=[s.identity for s in speakers]),

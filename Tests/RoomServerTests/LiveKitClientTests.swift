@@ -450,7 +450,8 @@ struct LiveKitClientTests {
         let room = try await OfficialClientRoom(mode: "v1")
         defer { room.close() }
         let group = try await room.namespace.eventLoopGroup(threads: 2)
-        let official = try await room.join("olivia", mode: "v1")
+        let official = try await room.join(
+            "olivia", mode: "v1", grant: VideoGrant(roomJoin: true, room: "demo", canUpdateOwnMetadata: true))
         try official.command(["cmd": "publish_audio", "hz": 550])
         _ = try await official.waitFor("published")
         try official.command(["cmd": "publish_video", "width": 320, "height": 240])
@@ -569,6 +570,20 @@ struct LiveKitClientTests {
         #expect(
             reaction["payload"] as? String == #"{"data":{"emoji":"clapping-hands"},"type":"reactionReceived"}"#
                 || (reaction["payload"] as? String ?? "").contains(#""emoji":"clapping-hands""#), "\(reaction)")
+        // Name and metadata changed by MeetKit, attributes by the official client: each side
+        // sees the other's.
+        try await meetkit.room.updateLocalParticipant(name: "Mika (bot)", metadata: #"{"role":"recorder"}"#)
+        _ = try await official.waitFor("name") {
+            $0["identity"] as? String == "mika" && $0["name"] as? String == "Mika (bot)"
+        }
+        _ = try await official.waitFor("metadata") {
+            $0["identity"] as? String == "mika" && $0["metadata"] as? String == #"{"role":"recorder"}"#
+        }
+        try official.command(["cmd": "attributes", "attributes": ["lang": "fr"]])
+        #expect(
+            await eventually(.seconds(10)) {
+                meetkit.room.remoteParticipants.first { $0.identity == "olivia" }?.attributes["lang"] == "fr"
+            }, "\(meetkit.room.remoteParticipants.map(\.attributes))")
         try await meetkit.room.setHandRaised(true)
         let hand = try await official.waitFor("attributes") { $0["identity"] as? String == "mika" }
         let handAt = (hand["attributes"] as? [String: String])?["handRaisedAt"] ?? ""
