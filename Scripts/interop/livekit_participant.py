@@ -24,7 +24,7 @@ line on stdout:
     {"cmd": "leave"}
 
 Events: connected, participant_connected/disconnected, track_subscribed/unsubscribed,
-track_muted/unmuted, data, text, bytes, metadata, name (name, topic, size, checksum: the sum of (i + 1) * byte i, mod 2^61 - 1), attributes, active_speakers, room_metadata, disconnected, stats (audio
+track_muted/unmuted, data, text, bytes (name, topic, size, checksum: the sum of (i + 1) * byte i, mod 2^61 - 1), metadata, name, attributes, active_speakers, room_metadata, disconnected, stats (audio
 frames and the dominant frequency of the last second per sender; video frames and the
 last size per sender), error.
 """

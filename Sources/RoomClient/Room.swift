@@ -82,12 +82,9 @@ public final class Room: Sendable {
         var localMids: [String: String] = [:]
         /// A full reconnection is under way: sending is skipped meanwhile.
         var rejoining = false
-        /// The publisher connection failed and restarts ICE (reported as reconnecting
-        /// until it is connected again).
         /// What is being recovered: the room is `reconnecting` while this is not empty.
         var recovering: Set<Recovery> = []
-        /// The publisher connection's last state, and whether it is being recovered after
-        /// a failure.
+        /// Each connection's last state, and whether a task is recovering it after a failure.
         var publisherState: PeerConnectionState?
         var recoveringPublisher = false
         var subscriberState: PeerConnectionState?

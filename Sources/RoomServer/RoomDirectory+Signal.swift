@@ -130,7 +130,7 @@ extension RoomDirectory {
     func unpublishStopped(by offer: SessionDescription, of p: Participant) async {
         guard let room = find(p.sid)?.1 else { return }
         let sending = Set(
-            offer.media.filter { $0.port != 0 && [.sendrecv, .sendonly].contains($0.direction ?? .sendrecv) }
+            offer.media.filter { $0.port != 0 && ($0.direction ?? .sendrecv).sends }
                 .compactMap(\.mid))
         let stopped = p.tracks.filter { !$0.mid.isEmpty && !sending.contains($0.mid) }
         guard !stopped.isEmpty else { return }

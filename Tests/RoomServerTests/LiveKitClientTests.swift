@@ -512,13 +512,8 @@ struct LiveKitClientTests {
         let file = try #require(meetkit.snapshot().bytes.first)
         #expect(file.identity == "olivia" && file.name == "notes.bin" && file.topic == "files")
         #expect(file.bytes == (0..<100_000).map { UInt8($0 % 251) }, "the byte stream's content")
-        // Letters of an 8-letter alphabet: compressed (the official client advertises
-        // deflate-raw) to more than one chunk.
-        var seed: UInt32 = 3
-        let sent = (0..<60_000).map { _ -> UInt8 in
-            seed = seed &* 1_664_525 &+ 1_013_904_223
-            return UInt8(ascii: "a") + UInt8(seed >> 29)
-        }
+        // Compressed (the official client advertises deflate-raw) to more than one chunk.
+        let sent = LiveKitDataTests.letters(60_000, seed: 3)
         try await meetkit.room.send(bytes: sent, name: "from-swift.bin", topic: "files")
         let arrived = try await official.waitFor("bytes") { $0["identity"] as? String == "mika" }
         // The same position-sensitive sum as the script's.
@@ -795,7 +790,7 @@ struct LiveKitClientTests {
     /// Alice's network drops everything for 4 s (the server ignores her datagrams): her
     /// connection's consent expires (2 s here), the room restarts ICE with a new offer —
     /// reconnecting, then reconnected — and bob hears her again; nobody sees a leave. Then
-    /// bob's (on `/rtc`): his subscriber connection fails and he reconnects fully.
+    /// bob's (on `/rtc`): his subscriber connection fails and the server restarts its ICE.
     @Test func aMediaOutageIsRecoveredByAnICERestart() async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }

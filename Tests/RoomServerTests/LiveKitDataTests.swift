@@ -144,13 +144,7 @@ struct LiveKitDataTests {
         var inline = header("inline", length: phrase.utf8.count)
         inline.inlineContent = DeflateRaw.compress(Array(phrase.utf8))
         #expect(inline.inlineContent.count < phrase.utf8.count / 5)
-        // Letters of an 8-letter alphabet: three bits of entropy a byte (it compresses, to
-        // several chunks).
-        var seed: UInt32 = 7
-        let file = (0..<200_000).map { _ -> UInt8 in
-            seed = seed &* 1_664_525 &+ 1_013_904_223
-            return UInt8(ascii: "a") + UInt8(seed >> 29)
-        }
+        let file = Self.letters(200_000, seed: 7)
         let compressedFile = DeflateRaw.compress(file)
         #expect(compressedFile.count > LiveKitRoomSignaling.textChunkSize, "more than one chunk")
         var corrupt = header("corrupt")
@@ -179,6 +173,17 @@ struct LiveKitDataTests {
             signaling.dataStreams
                 == LiveKitDataStreamStatistics(received: 2, receivedCompressed: 2, dropped: 4),
             "\(signaling.dataStreams)")
+    }
+
+    /// `count` letters of an 8-letter alphabet, pseudo-random from `seed`: three bits of
+    /// entropy a byte, so deflate-raw compresses them to about 40 % — still several chunks
+    /// for some tens of kilobytes.
+    static func letters(_ count: Int, seed: UInt32) -> [UInt8] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(ascii: "a") + UInt8(state >> 29)
+        }
     }
 
     @Test func deflateRawRoundTripsAndRefusesWhatItCannotRead() throws {

@@ -259,13 +259,6 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         }
     }
 
-    /// Reconnects the signalling connection (`reconnect=1` with this participant's sid)
-    /// until the server resumes the session, for ``LiveKitConnectOptions/resumeWindow``;
-    /// the room reports ``RoomSignalingEvent/reconnecting(reason:)`` then
-    /// ``RoomSignalingEvent/reconnected``, or the end. The media connections are left as
-    /// they are (they do not depend on the WebSocket). A server that answers with a new
-    /// session (it no longer knows this one) — or any server, when `full` — gets a new
-    /// join: ``RoomSignalingEvent/rejoined(_:)``.
     /// Asks the server to restart the subscriber connection's ICE (`/rtc`, where the server
     /// offers that connection): a resume with reason RR_SUBSCRIBER_FAILED, after which the
     /// server sends an offer with new ICE credentials.
@@ -273,6 +266,13 @@ public final class LiveKitRoomSignaling: RoomSignaling {
         await reconnect(after: "the subscriber connection failed", cause: .rrSubscriberFailed)
     }
 
+    /// Reconnects the signalling connection (`reconnect=1` with this participant's sid and
+    /// `cause` as its `reconnect_reason`) until the server resumes the session, for
+    /// ``LiveKitConnectOptions/resumeWindow``; the room reports
+    /// ``RoomSignalingEvent/reconnecting(reason:)`` then ``RoomSignalingEvent/reconnected``,
+    /// or the end. The media connections are left as they are (they do not depend on the
+    /// WebSocket). A server that answers with a new session (it no longer knows this one) —
+    /// or any server, when `full` — gets a new join: ``RoomSignalingEvent/rejoined(_:)``.
     private func reconnect(
         after reason: String, full: Bool = false, cause: Livekit_ReconnectReason = .rrSignalDisconnected
     ) async {

@@ -33,7 +33,7 @@ extension PeerConnectionCore {
         }
         version += 1
         var tracks: [String: LocalTrackIdentity] = [:]
-        for t in transceivers where t.direction == .sendrecv || t.direction == .sendonly { tracks[t.mid] = t.track }
+        for t in transceivers where t.sends { tracks[t.mid] = t.track }
         do {
             return try SessionNegotiation.makeAnswer(
                 to: offer, sessionID: sessionID, version: version, transport: localTransport, tracks: tracks,
@@ -163,8 +163,7 @@ extension PeerConnectionCore {
                 r.nacks = nil
             }
         }
-        let receives = media.direction == .sendrecv || media.direction == .recvonly
-        let identity = receives ? (media.remoteStreamID ?? "", media.remoteTrackID ?? media.mid) : nil
+        let identity = media.direction.receives ? (media.remoteStreamID ?? "", media.remoteTrackID ?? media.mid) : nil
         if let identity, t.announcedRemote.map({ $0 != identity }) ?? true {
             events.append(
                 .remoteTrack(

@@ -186,7 +186,7 @@ public enum SessionNegotiation {
             a.append(SDPAttribute("rtpmap", "\(rtx) rtx/90000"))
             a.append(SDPAttribute("fmtp", "\(rtx) apt=\(codec.payloadType)"))
         }
-        if let track = section.track, section.direction == .sendrecv || section.direction == .sendonly {
+        if let track = section.track, section.direction.sends {
             a.append(SDPAttribute("msid", "\(track.streamID) \(track.trackID)"))
             if let rtx = track.rtxSSRC { a.append(SDPAttribute("ssrc-group", "FID \(track.ssrc) \(rtx)")) }
             for ssrc in [track.ssrc] + (track.rtxSSRC.map { [$0] } ?? []) {

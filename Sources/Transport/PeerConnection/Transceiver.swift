@@ -34,6 +34,6 @@ final class Transceiver {
         receiver = RTPReceiver(assembly: assembly)
     }
 
-    var sends: Bool { direction == .sendrecv || direction == .sendonly }
-    var receives: Bool { direction == .sendrecv || direction == .recvonly }
+    var sends: Bool { direction.sends }
+    var receives: Bool { direction.receives }
 }

@@ -95,6 +95,11 @@ public enum MediaKind: String, Sendable, Hashable {
 /// Media direction (RFC 8866 §6.7).
 public enum MediaDirection: String, Sendable, Hashable, CaseIterable {
     case sendrecv, sendonly, recvonly, inactive
+
+    /// Whether this side sends media (sendrecv, sendonly).
+    public var sends: Bool { self == .sendrecv || self == .sendonly }
+    /// Whether this side receives media (sendrecv, recvonly).
+    public var receives: Bool { self == .sendrecv || self == .recvonly }
 }
 
 extension Substring {
