@@ -30,27 +30,43 @@ struct Record: AsyncParsableCommand {
     func run() async throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let stop = StopSignal()
+        let recorder = try MeetingRecorder(folder: output)
+        let start = ContinuousClock.now
+        @Sendable func elapsed() -> Duration { ContinuousClock.now - start }
+        let ended = Mutex<String?>(nil)
+        let (roomEnded, roomEndedSink) = AsyncStream.makeStream(of: Void.self)
+        // Events go to the recorder as they happen, on the thread that received them: no
+        // task in between (at 150 speakers, handing each packet to a task cost more than
+        // decoding it). Those of the join wait until the recording's first line is written.
+        let joining = Mutex<[(RoomEvent, Duration)]?>([])
+        let recordVideo = !noVideo
         var options = try join.roomOptions()
         options.audioOutput = .both(audioSampleRate: 16_000, audioChannels: 1)
         options.videoOutput = .encoded
+        options.eventHandler = { event in
+            let time = elapsed()
+            joining.withLock { early in
+                if early != nil {
+                    early?.append((event, time))
+                } else {
+                    recorder.handle(event, at: time, recordVideo: recordVideo)
+                }
+            }
+            if case .disconnected(let reason) = event {
+                ended.withLock { $0 = reason }
+                roomEndedSink.finish()
+            }
+        }
         let room = try await join.join(options: options)
-        let recorder = try MeetingRecorder(folder: output)
-        let start = ContinuousClock.now
-        func elapsed() -> Duration { ContinuousClock.now - start }
-        recorder.note(
-            ["event": "started", "room": .string(join.roomName(room)), "self": .string(room.localParticipantID)],
-            at: .zero)
+        joining.withLock { early in
+            recorder.note(
+                ["event": "started", "room": .string(join.roomName(room)), "self": .string(room.localParticipantID)],
+                at: .zero)
+            for (event, time) in early ?? [] { recorder.handle(event, at: time, recordVideo: recordVideo) }
+            early = nil
+        }
         log("meet-bot: recording room \(join.roomName(room)) into \(output) (Ctrl-C to stop)")
 
-        let ended = Mutex<String?>(nil)
-        let (roomEnded, roomEndedSink) = AsyncStream.makeStream(of: Void.self)
-        let consumer = Task {
-            for await event in room.events {
-                recorder.handle(event, at: elapsed(), recordVideo: !noVideo)
-                if case .disconnected(let reason) = event { ended.withLock { $0 = reason } }
-            }
-            roomEndedSink.finish()
-        }
         // On a terminal the status line rewrites itself; in a log it is one line a second.
         let live = isatty(STDERR_FILENO) == 1
         let status = Task {
@@ -72,7 +88,6 @@ struct Record: AsyncParsableCommand {
         await status.value
         recorder.stop(at: elapsed())  // nothing after this instant is written, however long leaving takes
         await room.leave()
-        await consumer.value
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
         for f in files { Console.write(f + "\n", to: .standardOutput) }

@@ -150,7 +150,11 @@ extension Room {
     /// Reports an event to the room's event sequence and to `observers`, read by the caller
     /// (received media reads them with its track, under one lock).
     func emit(_ event: RoomEvent, to observers: Observers?) {
-        sink.yield(event)
+        if let handler = options.eventHandler {
+            handlerTurn.withLock { _ in handler(event) }
+        } else {
+            sink.yield(event)
+        }
         if let observers { for o in observers.values { o.yield(event) } }
     }
 

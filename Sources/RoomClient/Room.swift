@@ -28,7 +28,8 @@ import Transport
 /// }
 /// ```
 public final class Room: Sendable {
-    /// Everything the room reports, until ``leave()`` or a disconnection.
+    /// Everything the room reports, until ``leave()`` or a disconnection (nothing when
+    /// ``RoomOptions/eventHandler`` takes the events).
     public let events: AsyncStream<RoomEvent>
     /// This participant's id on the server (a new one after a full reconnection,
     /// ``RoomEvent/reconnected``).
@@ -39,6 +40,8 @@ public final class Room: Sendable {
     /// ``LiveKitRoomSignaling``), for what is particular to a server.
     public let signaling: any RoomSignaling
     let sink: AsyncStream<RoomEvent>.Continuation
+    /// One call of ``RoomOptions/eventHandler`` at a time.
+    let handlerTurn = Mutex(())
     private let group: any EventLoopGroup
     private let addresses: [IPAddress]
     let state = Mutex(State())
@@ -125,6 +128,7 @@ public final class Room: Sendable {
         self.group = group
         self.addresses = addresses
         (events, sink) = AsyncStream.makeStream(of: RoomEvent.self)
+        if options.eventHandler != nil { sink.finish() }  // the handler takes the events
         (serialWork, serial) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 

@@ -78,6 +78,16 @@ public struct RoomOptions: Sendable {
     public var localAddresses: [IPAddress]?
     /// PeerConnection settings (ICE, NACKs, encoders).
     public var peerConnection = PeerConnectionConfiguration()
+    /// Takes every event of the room instead of ``Room/events`` (which then ends at once;
+    /// ``Room/makeEvents(buffer:)`` and ``Room/frames(participantID:trackID:buffer:)`` still
+    /// work). It is called on the thread that produced the event — a connection's event
+    /// loop for received media —, one event at a time, in the order the room reports them.
+    ///
+    /// For a consumer that keeps up with the media at its rate and wants no task in
+    /// between: a bot recording a room of 150 speakers receives 7 500 packets a second, and
+    /// handing each to a task costs more than decoding it. The handler must return quickly
+    /// (no waiting, no blocking I/O beyond a buffered write) and must not wait for the room.
+    public var eventHandler: (@Sendable (RoomEvent) -> Void)?
 
     /// The defaults: subscribe to everything, decoded audio at 48 kHz mono and decoded video.
     public init() {}

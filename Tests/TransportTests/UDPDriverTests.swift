@@ -54,6 +54,21 @@ struct UDPDriverTests {
     /// 16 calls per wakeup) and handed to the machine one by one, and their outputs are dealt
     /// with once per wakeup, not once per datagram: a pump or a few (each of which may wake
     /// an event consumer) instead of 48. Every datagram is still answered, in order.
+    /// A received datagram's source is read from the socket address's bytes: the same
+    /// address as its text gives, IPv4 and IPv6, and back.
+    @Test func socketAddressesConvertBothWays() throws {
+        for (text, port) in [
+            ("192.0.2.1", 5004), ("127.0.0.1", 1), ("255.255.255.254", 65535), ("2001:db8::1:2", 443),
+            ("::1", 9), ("fe80::a:b:c:d", 50000),
+        ] {
+            let nio = try SocketAddress(ipAddress: text, port: port)
+            let address = try #require(TransportAddress(nio: nio))
+            #expect(address == TransportAddress(ip: try #require(IPAddress(text)), port: UInt16(port)), "\(text)")
+            #expect(try address.nioAddress() == nio, "\(text)")
+        }
+        #expect(TransportAddress(nio: try SocketAddress(unixDomainSocketPath: "/tmp/x")) == nil)
+    }
+
     @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
         let loopback = IPAddress("127.0.0.1")!
         let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)

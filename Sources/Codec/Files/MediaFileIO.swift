@@ -51,18 +51,31 @@ final class FileSink {
 
     deinit { if fd >= 0 { _ = closeDescriptor(fd) } }
 
-    func write(_ bytes: [UInt8]) throws(MediaFileError) {
-        try write(bytes, at: offset)
-        offset += bytes.count
+    /// Appends the memory of `elements` (bytes, or little-endian samples on a
+    /// little-endian machine).
+    func write<T: BitwiseCopyable>(_ elements: [T]) throws(MediaFileError) {
+        try write(elements, at: offset)
+        offset += elements.count * MemoryLayout<T>.stride
     }
 
-    func write(_ bytes: [UInt8], at position: Int) throws(MediaFileError) {
+    func write<T: BitwiseCopyable>(_ elements: [T], at position: Int) throws(MediaFileError) {
+        let failure: MediaFileError? = elements.withUnsafeBytes { raw in
+            do throws(MediaFileError) {
+                try write(raw, at: position)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws(MediaFileError) {
         guard fd >= 0 else { throw .finished }
+        guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(position + done))
-            }
+            let n = pwrite(fd, base + done, bytes.count - done, off_t(position + done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .io(path: path, operation: "write", errno: errno)

@@ -168,9 +168,13 @@ public struct MediaTimeline: Sendable {
             if let offset = s.offset, let clock = s.clockOffset { ds.append(offset - clock) }
         }
         ds.sort()
-        for (name, s) in streams {
-            guard let offset = s.offset, let clock = s.clockOffset else {
-                streams[name]!.aligned = nil
+        // By index, changing the values in place (iterating the dictionary while assigning
+        // to it copied all of it, once per report of a room of 150 speakers).
+        var i = streams.startIndex
+        while i != streams.endIndex {
+            defer { streams.formIndex(after: &i) }
+            guard let offset = streams.values[i].offset, let clock = streams.values[i].clockOffset else {
+                streams.values[i].aligned = nil
                 continue
             }
             let d = offset - clock
@@ -181,7 +185,7 @@ public struct MediaTimeline: Sendable {
                 let mid = (low + high) / 2
                 if ds[mid] < d - configuration.sharedClockTolerance { low = mid + 1 } else { high = mid }
             }
-            streams[name]!.aligned = clock + min(d, ds[min(low, ds.count - 1)])
+            streams.values[i].aligned = clock + min(d, ds[min(low, ds.count - 1)])
         }
     }
 

@@ -275,6 +275,7 @@ extension PeerConnectionCore {
             receiverOutputs.append($0)
         }
         for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
+        noteDeadline(of: r)
         if t.output.forwarded { keepForwarded(packet, of: t, rid: rid, codec: codec.codec) }
     }
 
@@ -314,6 +315,7 @@ extension PeerConnectionCore {
         guard let ssrc = r.remoteSSRC else { return }
         if let last = r.lastKeyframeRequest, now - last < configuration.keyframeRequestInterval {
             r.keyframeRequestDue = r.keyframeRequestDue ?? last + configuration.keyframeRequestInterval
+            noteDeadline(of: r)
             return
         }
         r.keyframeRequestDue = nil

@@ -88,6 +88,12 @@ public final class PeerConnectionCore: DatagramMachine {
     /// What the peer's description said of its data channels.
     var negotiatedApplication: NegotiatedApplication?
     var dataDeadline: Duration?
+    /// The earliest deadline of the receivers (NACKs, frame assembly, paced keyframe
+    /// requests), or earlier: kept up as packets arrive, worked out anew by
+    /// ``handleTimeout(now:)``, so that a wait does not visit every transceiver (a bot
+    /// receiving 150 tracks waits after every few packets). A deadline that went away
+    /// meanwhile costs only an early timeout.
+    var receiversDeadline: Duration?
     var secured = false
     private var dtlsFailed = false
     private var closed = false
@@ -216,6 +222,7 @@ public final class PeerConnectionCore: DatagramMachine {
             sendReports(now: now)
             nextReportAt = now + .seconds(1)
         }
+        receiversDeadline = nil
         for t in transceivers {
             receiverOutputs.removeAll(keepingCapacity: true)
             for r in t.receivers {
@@ -223,6 +230,7 @@ public final class PeerConnectionCore: DatagramMachine {
                 r.poll(output: t.output, stats: &t.stats, now: now) { receiverOutputs.append($0) }
                 for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
                 if let due = r.keyframeRequestDue, due <= now { requestKeyframe(on: t, receiver: r, now: now) }
+                noteDeadline(of: r)
             }
         }
         self.now = now
@@ -234,11 +242,12 @@ public final class PeerConnectionCore: DatagramMachine {
     private func deadline(transport transportDeadline: Duration?) -> Duration? {
         var deadline = earliest(earliest(transportDeadline, nextReportAt), dataDeadline)
         deadline = earliest(deadline, transportFeedback.nextDeadline)
-        for t in transceivers {
-            deadline = earliest(earliest(deadline, t.receiver.nextDeadline), t.receiver.keyframeRequestDue)
-            for r in t.layers.values { deadline = earliest(earliest(deadline, r.nextDeadline), r.keyframeRequestDue) }
-        }
-        return deadline
+        return earliest(deadline, receiversDeadline)
+    }
+
+    /// Takes receiver `r`'s deadlines into ``receiversDeadline`` (after it changed them).
+    func noteDeadline(of r: RTPReceiver) {
+        receiversDeadline = earliest(receiversDeadline, earliest(r.nextDeadline, r.keyframeRequestDue))
     }
 
     /// The connection's next output: datagrams to send, events (its own and those of the
