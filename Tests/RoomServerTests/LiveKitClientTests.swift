@@ -355,6 +355,60 @@ struct LiveKitClientTests {
         #expect(seen.withLock { $0 } == ["subscribed", "left", "end"], "the other consumer: \(seen.withLock { $0 })")
     }
 
+    /// With an event handler, every event goes to it, one call at a time, in the room's
+    /// order — participant, subscription, then the media —, and `events` ends at once.
+    @Test func anEventHandlerTakesEveryEvent() async throws {
+        let server = try await startServer()
+        defer { Task { await server.stop() } }
+        var options = RoomOptions()
+        options.localAddresses = [IPAddress("127.0.0.1")!]
+        options.audioOutput = .decoded(audioSampleRate: 16_000)
+        let alice = try await RoomClient.Room.connect(
+            url: server.url, token: try await server.token(room: "demo", identity: "alice"), options: options)
+        struct Seen {
+            var order: [String] = []
+            var samples: [Int16] = []
+            var overlapping = 0
+        }
+        let seen = Mutex(Seen())
+        let inside = Atomic(false)
+        options.eventHandler = { event in
+            if inside.exchange(true, ordering: .acquiring) { seen.withLock { $0.overlapping += 1 } }
+            defer { inside.store(false, ordering: .releasing) }
+            seen.withLock { s in
+                switch event {
+                case .participantJoined(let p): s.order.append("joined \(p.identity)")
+                case .trackSubscribed: s.order.append("subscribed")
+                case .audio(_, _, let pcm):
+                    if s.order.last != "audio" { s.order.append("audio") }
+                    s.samples += pcm.samples
+                default: break
+                }
+            }
+        }
+        let bob = try await RoomClient.Room.connect(
+            url: server.url, token: try await server.token(room: "demo", identity: "bob"), options: options)
+        var streamed = 0
+        for await _ in bob.events { streamed += 1 }
+        #expect(streamed == 0, "the handler takes the events: the sequence ends at once")
+        let track = try await alice.publish([(.audio, .microphone)])[0]
+        var tone = ToneGenerator(frequency: 440)
+        let start = ContinuousClock.now
+        for tick in 0..<150 {
+            try await alice.send(audio: tone.nextFrame(samplesPerChannel: 960), on: track)
+            try await Task.sleep(until: start + .milliseconds(20 * (tick + 1)))
+        }
+        #expect(await eventually(.seconds(5)) { seen.withLock { $0.samples.count } >= 32_000 })
+        await alice.leave()
+        await bob.leave()
+        let result = seen.withLock { $0 }
+        #expect(result.order == ["joined alice", "subscribed", "audio"], "\(result.order)")
+        #expect(result.overlapping == 0)
+        let heard = SignalAnalysis.dominantFrequency(
+            in: result.samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
+        #expect(abs(heard - 440) <= 10, "\(heard) Hz")
+    }
+
     /// Alice (440 Hz) and bob (660 Hz): MeetKit participants of room "demo" on `server`,
     /// over loopback.
     static func aliceAndBob(on server: RoomServer, mode: LiveKitSignalMode = .automatic) async throws -> (
