@@ -183,7 +183,7 @@ let package = Package(
             path: "Examples/MeetServer"),
         .executableTarget(
             name: "BotRoomBench",
-            dependencies: ["RoomClient", "RoomServer", "Signaling", "Transport", "Codec", "MeetKitTestSupport"],
+            dependencies: ["RoomClient", "RoomServer", "Signaling", "Transport", "Codec", "MeetKitTestSupport", "COpus"],
             path: "Benchmarks/BotRoomBench"),
 
         // MARK: Tests

@@ -11,6 +11,7 @@
 // tick (bring-your-own-media: no encoder cost here), so the bot and Janus do the work
 // measured. CPU is the bot's utime+stime over the measured window, from /proc.
 
+import COpus
 import Codec
 import Foundation
 import MeetKitTestSupport
@@ -28,7 +29,10 @@ func option(_ name: String) -> String? {
 let counts = (option("--counts") ?? "10,50,150").split(separator: ",").compactMap { Int($0) }
 let seconds = Double(option("--seconds") ?? "10") ?? 10
 let onMeetServer = option("--server") == "meet-server"
-let bot = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-bot")
+// `--bot PATH` measures another build of meet-bot (an older checkout's, for a before/after).
+let bot =
+    option("--bot")
+    ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meet-bot")
     .path
 guard FileManager.default.isExecutableFile(atPath: bot) else {
     print("meet-bot is not built beside this benchmark: swift build -c release --product meet-bot")
@@ -55,6 +59,33 @@ func usage(of pid: Int32) -> (cpu: Double, rssKiB: Int)? {
 let encoder = try OpusEncoder()
 var tone = ToneGenerator(frequency: 440)
 let packets = try (0..<50).map { _ in try encoder.encode(tone.nextFrame(samplesPerChannel: 960)) }
+
+/// The reference: bare libopus decoding what the bot decodes — `n` streams of these packets
+/// for one second (50 each), to 16 kHz mono as the bot records — in CPU % of one core,
+/// the best of three rounds. The bot cannot do less than this.
+func bareDecodePercent(streams n: Int) -> Double {
+    var best = Double.infinity
+    var pcm = [Int16](repeating: 0, count: 5760)
+    for _ in 0..<3 {
+        var error: Int32 = 0
+        let decoders = (0..<n).map { _ in opus_decoder_create(16_000, 1, &error)! }
+        defer { for d in decoders { opus_decoder_destroy(d) } }
+        let start = threadCPUSeconds()
+        for tick in 0..<50 {
+            let packet = packets[tick % packets.count].data
+            for d in decoders { _ = opus_decode(d, packet, Int32(packet.count), &pcm, 5760, 0) }
+        }
+        best = min(best, (threadCPUSeconds() - start) * 100)
+    }
+    return best
+}
+
+/// This thread's CPU time, in seconds.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
 
 /// A room of `n` publishers on one server, and a way to start the bot in it.
 struct Setup {
@@ -126,7 +157,10 @@ func meetServerRoom(_ n: Int) async throws -> Setup {
 print(
     "One meet-bot recording N audio publishers on \(onMeetServer ? "meet-server (LiveKit /rtc/v1, loopback)" : "a local Janus") (\(Int(seconds)) s measured per row)"
 )
-print("  N   bot CPU (% of one core)   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded")
+print("(reference: libopus alone decoding the same packets to 16 kHz, in this process, as CPU % of one core)")
+print(
+    "  N   bot CPU (% of one core)   libopus alone   bot ÷ libopus   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded"
+)
 for n in counts {
     let setup = try await onMeetServer ? meetServerRoom(n) : janusRoom(n)
     let everyone = setup.rooms
@@ -156,10 +190,13 @@ for n in counts {
     let wavs = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []).filter { $0.hasSuffix(".wav") }
     if let before, let after {
         let cpu = (after.cpu - before.cpu) / seconds * 100
+        let reference = bareDecodePercent(streams: n)
         print(
             String(
-                format: "%4d   %10.1f               %8.1f            %6.2f        %6.0f    %d of %d", n, cpu,
-                Double(after.rssKiB) / 1024, cpu / Double(n), Double(after.rssKiB) / Double(n), wavs.count, n))
+                format:
+                    "%4d   %10.1f               %8.1f        %8.2f      %8.1f            %6.2f        %6.0f    %d of %d",
+                n, cpu, reference, cpu / reference, Double(after.rssKiB) / 1024, cpu / Double(n),
+                Double(after.rssKiB) / Double(n), wavs.count, n))
     } else {
         print("\(n): the bot exited early; see \(output).log")
     }

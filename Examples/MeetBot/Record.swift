@@ -43,6 +43,9 @@ struct Record: AsyncParsableCommand {
         var options = try join.roomOptions()
         options.audioOutput = .both(audioSampleRate: 16_000, audioChannels: 1)
         options.videoOutput = .encoded
+        // A recording can wait a few milliseconds more for its packets: read the sockets at
+        // most every 5 ms, many datagrams per wakeup.
+        options.peerConnection.readInterval = .milliseconds(5)
         options.eventHandler = { event in
             let time = elapsed()
             joining.withLock { early in

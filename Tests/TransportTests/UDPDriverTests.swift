@@ -50,10 +50,6 @@ struct UDPDriverTests {
         }
     }
 
-    /// 48 datagrams waiting in a socket are read in batches (recvmmsg, up to 16 per call and
-    /// 16 calls per wakeup) and handed to the machine one by one, and their outputs are dealt
-    /// with once per wakeup, not once per datagram: a pump or a few (each of which may wake
-    /// an event consumer) instead of 48. Every datagram is still answered, in order.
     /// A received datagram's source is read from the socket address's bytes: the same
     /// address as its text gives, IPv4 and IPv6, and back.
     @Test func socketAddressesConvertBothWays() throws {
@@ -69,6 +65,10 @@ struct UDPDriverTests {
         #expect(TransportAddress(nio: try SocketAddress(unixDomainSocketPath: "/tmp/x")) == nil)
     }
 
+    /// 48 datagrams waiting in a socket are read in batches (recvmmsg, up to 16 per call and
+    /// 16 calls per wakeup) and handed to the machine one by one, and their outputs are dealt
+    /// with once per wakeup, not once per datagram: a pump or a few (each of which may wake
+    /// an event consumer) instead of 48. Every datagram is still answered, in order.
     @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
         let loopback = IPAddress("127.0.0.1")!
         let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -98,6 +98,40 @@ struct UDPDriverTests {
         #expect(got == (0..<48).map { [UInt8($0)] }, "every datagram echoed, in order")
         let burstPumps = pumps.value.load(ordering: .relaxed) - before
         #expect(burstPumps >= 1 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams")
+        await client.close()
+        await echo.close()
+        try await echoLoop.shutdownGracefully()
+    }
+
+    /// With a read interval, datagrams that keep coming wait in the socket and are read many
+    /// per wakeup: 100 sent one at a time, about 2 ms apart, reach the machine in order in
+    /// a few reads (one per 200 ms at most), where without it each is read on its own.
+    @Test func aReadIntervalReadsManyDatagramsPerWakeup() async throws {
+        let loopback = IPAddress("127.0.0.1")!
+        let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pumps = Counter()
+        let echo = try await UDPDriver<Echo>.start(
+            localAddresses: [loopback], group: echoLoop, readInterval: .milliseconds(200),
+            makeMachine: { Echo(pumps: pumps) })
+        let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
+        let from = client.localAddresses[0]
+        let to = echo.localAddresses[0]
+        let before = pumps.value.load(ordering: .relaxed)
+        for n in 0..<100 {
+            try await client.perform { machine, _ in machine.out.append(Datagram(from: from, to: to, data: [UInt8(n)]))
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        var got: [[UInt8]] = []
+        let end = ContinuousClock.now + .seconds(10)  // a safety net, not a timing assertion
+        while got.count < 100, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(20))
+            got = try await client.perform { machine, _ in machine.received }
+        }
+        #expect(got == (0..<100).map { [UInt8($0)] }, "every datagram echoed, in order")
+        // One read per 200 ms: ~2 for the nominal 200 ms of sending; 25 would take 5 s.
+        let reads = pumps.value.load(ordering: .relaxed) - before
+        #expect(reads >= 1 && reads <= 25, "\(reads) reads for 100 datagrams")
         await client.close()
         await echo.close()
         try await echoLoop.shutdownGracefully()

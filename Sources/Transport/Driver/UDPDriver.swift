@@ -83,9 +83,14 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     /// Creates the machine on the loop, binds a socket on each address (port 0: any), and
     /// calls `started` with the bound addresses. `onEvent` gets each event the machine
     /// hands out, on the loop (e.g. to yield it to an `AsyncStream`).
+    ///
+    /// With `readInterval`, a socket is read at most once per interval while datagrams keep
+    /// coming (they wait in its buffer meanwhile; an idle socket is read as soon as one
+    /// arrives): one wakeup for many datagrams instead of one each, for a receiver of many
+    /// streams that can take that much more delay.
     public static func start(
         localAddresses: [IPAddress], port: UInt16 = 0,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, readInterval: Duration? = nil,
         onEvent: @escaping @Sendable (Machine.Event) -> Void = { _ in },
         started: @escaping @Sendable (Machine, [TransportAddress], Duration) -> Void = { _, _, _ in },
         makeMachine: @escaping @Sendable () throws -> Machine
@@ -109,13 +114,16 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                         // 4 KiB (NIO divides one receive buffer among the messages).
                         .channelOption(.datagramVectorReadMessageCount, value: 16)
                         .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 4096))
+                        .channelOption(.autoRead, value: readInterval == nil)
                         .channelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(DriverHandler(driver: driver))
+                                try channel.pipeline.syncOperations.addHandler(
+                                    DriverHandler(driver: driver, readInterval: readInterval.map(TimeAmount.init)))
                             }
                         }
                         .bind(host: host, port: Int(port))
                 }.get()
+                if readInterval != nil { channel.read() }  // the first read; each read asks for the next
                 guard let local = channel.localAddress.flatMap(TransportAddress.init(nio:)) else {
                     try? await channel.close()
                     throw UDPDriverError.bindFailed(host)
@@ -234,10 +242,19 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let driver: UDPDriver<Machine>
     var local: TransportAddress?
+    /// Reads are asked for by this handler, at most one per interval (nil: NIO reads
+    /// whenever the socket is readable).
+    let readInterval: TimeAmount?
+    /// Datagrams of the current read.
+    var datagramsThisRead = 0
 
-    init(driver: UDPDriver<Machine>) { self.driver = driver }
+    init(driver: UDPDriver<Machine>, readInterval: TimeAmount?) {
+        self.driver = driver
+        self.readInterval = readInterval
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        datagramsThisRead += 1
         let envelope = unwrapInboundIn(data)
         if local == nil { local = context.channel.localAddress.flatMap(TransportAddress.init(nio:)) }
         guard let local, let source = TransportAddress(nio: envelope.remoteAddress) else { return }
@@ -246,6 +263,16 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
 
     func channelReadComplete(context: ChannelHandlerContext) {
         driver.readComplete()
+        guard let readInterval else { return }
+        // A read that took all it may (16 system calls of 16 datagrams) may have left more
+        // behind: read again at once. Otherwise the next read after the interval.
+        let full = datagramsThisRead >= 16 * 16
+        datagramsThisRead = 0
+        if full {
+            context.read()
+        } else {
+            context.eventLoop.assumeIsolated().scheduleTask(in: readInterval) { context.read() }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

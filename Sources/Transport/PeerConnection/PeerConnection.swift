@@ -78,7 +78,7 @@ public final class PeerConnection: Sendable {
         let registry = DataChannelRegistry()
         do {
             let driver = try await UDPDriver<PeerConnectionCore>.start(
-                localAddresses: localAddresses, group: group,
+                localAddresses: localAddresses, group: group, readInterval: configuration.readInterval,
                 onEvent: { event in
                     registry.route(event)
                     onEvent(event)
