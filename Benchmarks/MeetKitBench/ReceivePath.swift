@@ -54,17 +54,24 @@ struct FixedKeyWire {
     let salt: [UInt8]
     let packets: [[UInt8]]
 
-    init(_ profile: SRTPProfile, payloads: [[UInt8]], count: Int) throws {
+    /// Packets of `streams` streams (SSRCs 7, 8, …) taking turns, each stream going through
+    /// `payloads` in order.
+    let streams: Int
+
+    init(_ profile: SRTPProfile, payloads: [[UInt8]], count: Int, streams: Int = 1) throws {
         self.profile = profile
+        self.streams = streams
         salt = (0..<profile.saltLength).map { UInt8(100 + $0) }
         let sender = try SRTPSession(
             keys: SRTPKeyingMaterial(profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
         )
         packets = try (0..<count).map { i in
+            let (n, stream) = i.quotientAndRemainder(dividingBy: streams)
             let header = RTPHeader(
-                payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: i), timestamp: UInt32(i * 960), ssrc: 7)
+                payloadType: 111, sequenceNumber: UInt16(truncatingIfNeeded: n), timestamp: UInt32(n * 960),
+                ssrc: UInt32(7 + stream))
             return try sender.protectRTP(
-                RTPPacket(header: header, payload: payloads[i % payloads.count][...]).serialized())
+                RTPPacket(header: header, payload: payloads[n % payloads.count][...]).serialized())
         }
     }
 
@@ -78,23 +85,25 @@ struct FixedKeyWire {
 
     /// Runs `body` with a fresh bare libsrtp context and libopus decoder (48 kHz,
     /// `channels`), freed afterwards.
-    func withBareReceiver(channels: Int32, _ body: (srtp_t, OpaquePointer) -> Void) {
+    func withBareReceiver(channels: Int32, _ body: (srtp_t, [OpaquePointer]) -> Void) {
         var error: Int32 = 0
         let session = bareSession()
-        let decoder = opus_decoder_create(48_000, channels, &error)!
-        body(session, decoder)
-        opus_decoder_destroy(decoder)
+        let decoders = (0..<streams).map { _ in opus_decoder_create(48_000, channels, &error)! }
+        body(session, decoders)
+        for decoder in decoders { opus_decoder_destroy(decoder) }
         srtp_dealloc(session)
     }
 
     /// The bare receive: each packet copied into one reused buffer, unprotected by libsrtp
     /// and, with a decoder, its payload (after the 12-byte header: no CSRC, no extension)
     /// decoded by libopus into one reused buffer. Returns the packets that got through.
-    func bareReceive(_ session: srtp_t, decoder: OpaquePointer? = nil) -> Int {
+    func bareReceive(_ session: srtp_t, decoders: [OpaquePointer] = []) -> Int {
         var buffer = [UInt8](repeating: 0, count: 2048)
         var pcm = [Int16](repeating: 0, count: 5760 * 2)
         var done = 0
-        for packet in packets {
+        for (i, packet) in packets.enumerated() {
+            // Each stream its own decoder (Opus decoding keeps state per stream).
+            let decoder = decoders.isEmpty ? nil : decoders[i % decoders.count]
             var length = Int32(packet.count)
             buffer.withUnsafeMutableBytes { b in
                 packet.withUnsafeBytes { b.copyMemory(from: $0) }
@@ -234,8 +243,8 @@ func benchPeerConnectionReceive() throws {
     // The bare cost: the same payloads protected with fixed keys, unprotected with libsrtp
     // and decoded with libopus into reused buffers.
     let wire = try FixedKeyWire(.aeadAES128GCM, payloads: opus, count: count)
-    func bare(_ session: srtp_t, _ decoder: OpaquePointer) {
-        precondition(wire.bareReceive(session, decoder: decoder) == count)
+    func bare(_ session: srtp_t, _ decoders: [OpaquePointer]) {
+        precondition(wire.bareReceive(session, decoders: decoders) == count)
     }
     var round = 0
     let times = compare(
@@ -246,8 +255,8 @@ func benchPeerConnectionReceive() throws {
             round += 1
         })
     var bareAllocations: Int?
-    wire.withBareReceiver(channels: 1) { session, decoder in
-        bareAllocations = Allocations.count { bare(session, decoder) }
+    wire.withBareReceiver(channels: 1) { session, decoders in
+        bareAllocations = Allocations.count { bare(session, decoders) }
     }
     let allocations = Allocations.count { pairs[Bench.rounds].receiveAll() }
     row("PeerConnection receive → 48 kHz PCM (vs srtp+opus)", "µs", frames: count, times)

@@ -226,8 +226,15 @@ func benchSecureSetup() async throws {
 
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 // `--receive`: only the receive-path rows; `--data`: only the data channel row.
-// `--forward`: only meet-server's forwarding rows.
+// `--forward`: only meet-server's forwarding rows; `--multistream`: only the rows of 50
+// Opus streams from aiortc.
 let forwardOnly = CommandLine.arguments.contains("--forward")
+if CommandLine.arguments.contains("--multistream") {
+    try await benchMultiStream(handler: false)
+    try await benchMultiStream(handler: true)
+    try await benchMultiStream(handler: true, readInterval: .milliseconds(5))
+    exit(0)
+}
 let dataOnly = CommandLine.arguments.contains("--data") || forwardOnly
 let receiveOnly = CommandLine.arguments.contains("--receive") || dataOnly
 if !receiveOnly {
@@ -241,6 +248,7 @@ if !dataOnly {
     try benchPeerConnectionReceive()
     try await benchMultiStream(handler: false)
     try await benchMultiStream(handler: true)
+    try await benchMultiStream(handler: true, readInterval: .milliseconds(5))
 }
 if !receiveOnly {
     try await benchICE()

@@ -96,7 +96,9 @@ public final class LineProcess: @unchecked Sendable {
     }
 
     /// The next line the process printed, waiting at most `timeout`.
-    public func readLine(timeout: Duration = .seconds(30)) async throws -> String {
+    /// - Parameter poll: how often to look for it (a benchmark measuring this process's CPU
+    ///   while it waits looks seldom).
+    public func readLine(timeout: Duration = .seconds(30), poll: Duration = .milliseconds(2)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         while true {
             let (line, ended) = takeLine()
@@ -106,13 +108,15 @@ public final class LineProcess: @unchecked Sendable {
                 throw Failure.ended(status: process.terminationStatus)
             }
             if ContinuousClock.now >= deadline { throw Failure.timeout(timeout) }
-            try await Task.sleep(for: .milliseconds(2))
+            try await Task.sleep(for: poll)
         }
     }
 
     /// The next line parsed as a JSON object.
-    public func readJSON(timeout: Duration = .seconds(30)) async throws -> [String: Any] {
-        let line = try await readLine(timeout: timeout)
+    public func readJSON(timeout: Duration = .seconds(30), poll: Duration = .milliseconds(2)) async throws
+        -> [String: Any]
+    {
+        let line = try await readLine(timeout: timeout, poll: poll)
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
             throw Failure.launch("not a JSON object: \(line)")
         }
