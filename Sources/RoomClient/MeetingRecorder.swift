@@ -55,7 +55,9 @@ public final class MeetingRecorder: Sendable {
         public var lastFileError: String?
     }
 
-    private struct Speaker {
+    /// A class: the recorder updates one per packet, in place (as a value, each update
+    /// copied it out of the table and back).
+    private final class Speaker {
         var name: String
         var present = true
         var wav: WAVWriter?
@@ -71,6 +73,8 @@ public final class MeetingRecorder: Sendable {
         /// Per video track, the IVF file's name and its first frame's time, until its start
         /// is in the timeline.
         var ivfUnplaced: [String: (file: String, first: MediaTime)] = [:]
+
+        init(name: String) { self.name = name }
     }
 
     private struct State {
@@ -217,6 +221,14 @@ public final class MeetingRecorder: Sendable {
         }
     }
 
+    /// The speaker of identity `key`, added if new.
+    private static func speaker(_ key: String, in s: inout State) -> Speaker {
+        if let speaker = s.speakers[key] { return speaker }
+        let speaker = Speaker(name: "")
+        s.speakers[key] = speaker
+        return speaker
+    }
+
     /// Runs a file operation, counting its failure instead of dropping it silently.
     private static func file<T>(_ s: inout State, _ operation: () throws -> T) -> T? {
         do {
@@ -241,7 +253,7 @@ public final class MeetingRecorder: Sendable {
     /// timeline of its own stream (a participant back with a new id is a new stream).
     private func audio(_ pcm: AudioFrame<Int16>, of id: String, at time: Duration, in s: inout State) {
         let key = s.identities[id] ?? id
-        var speaker = s.speakers[key] ?? Speaker(name: "")
+        let speaker = Self.speaker(key, in: &s)
         if speaker.wav == nil {
             let path = fileName(key, speaker.name) + ".wav"
             speaker.wav = Self.file(&s) {
@@ -258,24 +270,23 @@ public final class MeetingRecorder: Sendable {
             speaker.pending = []
             for (block, arrival, stream) in pending {
                 if let p = s.media.position(of: stream, at: block.timestamp) {
-                    write(block, at: p, to: &speaker, in: &s)
+                    write(block, at: p, to: speaker, in: &s)
                 } else {
                     speaker.pending.append((block, arrival, stream))
                 }
             }
-            write(pcm, at: position, to: &speaker, in: &s)
+            write(pcm, at: position, to: speaker, in: &s)
             if let file = speaker.oggUnplaced, let start = s.media.position(of: id, at: .zero) {
                 speaker.oggUnplaced = nil
                 Self.note(
                     ["event": "file-start", "file": .string(file), "start": .double(start.seconds)], at: time, in: &s)
             }
         }
-        s.speakers[key] = speaker
     }
 
     /// Writes a block at `position`: silence first if the media had a gap, the overlapping
     /// head dropped if it starts before what is already written.
-    private func write(_ pcm: AudioFrame<Int16>, at position: Duration, to speaker: inout Speaker, in s: inout State) {
+    private func write(_ pcm: AudioFrame<Int16>, at position: Duration, to speaker: Speaker, in s: inout State) {
         guard let wav = speaker.wav, pcm.sampleRate == speaker.wavRate, pcm.channels > 0 else { return }
         let rate = Double(speaker.wavRate)
         let index = Int((max(position, .zero).seconds * rate).rounded())
@@ -311,7 +322,7 @@ public final class MeetingRecorder: Sendable {
         _ frame: EncodedFrame, of id: String, track: String, video: Bool, at time: Duration, in s: inout State
     ) {
         let key = s.identities[id] ?? id
-        var speaker = s.speakers[key] ?? Speaker(name: "")
+        let speaker = Self.speaker(key, in: &s)
         s.bytesThisSecond += frame.data.count
         switch frame.codec {
         case .opus:
@@ -350,7 +361,6 @@ public final class MeetingRecorder: Sendable {
             }
         case .vp8: break
         }
-        s.speakers[key] = speaker
     }
 
     // MARK: status and end
@@ -386,12 +396,12 @@ public final class MeetingRecorder: Sendable {
             let end = s.stoppedAt
             Self.note(["event": "stopped"], at: end ?? .zero, in: &s)
             for id in s.speakers.keys.sorted() {
-                var speaker = s.speakers[id]!
+                let speaker = s.speakers[id]!
                 // A stream too short to be anchored: its blocks go where they arrived.
                 for (block, arrival, stream) in speaker.pending {
                     let position =
                         s.media.position(of: stream, at: block.timestamp) ?? (arrival - block.duration.asDuration)
-                    write(block, at: position, to: &speaker, in: &s)
+                    write(block, at: position, to: speaker, in: &s)
                 }
                 speaker.pending = []
                 if let wav = speaker.wav, let end {
@@ -405,7 +415,6 @@ public final class MeetingRecorder: Sendable {
                 if let wav = speaker.wav { _ = Self.file(&s) { try wav.finish() } }
                 if let ogg = speaker.ogg { _ = Self.file(&s) { try ogg.finish() } }
                 for (_, ivf) in speaker.ivf { _ = Self.file(&s) { try ivf.finish() } }
-                s.speakers[id] = speaker
             }
             try? s.timeline.close()
             return s.files
