@@ -29,6 +29,8 @@ func option(_ name: String) -> String? {
 let counts = (option("--counts") ?? "10,50,150").split(separator: ",").compactMap { Int($0) }
 let seconds = Double(option("--seconds") ?? "10") ?? 10
 let onMeetServer = option("--server") == "meet-server"
+/// `--read-interval MS`: passed to the bot as `--read-interval-ms` (older bots lack it).
+let readInterval = option("--read-interval").map { ["--read-interval-ms", $0] } ?? []
 // `--bot PATH` measures another build of meet-bot (an older checkout's, for a before/after).
 let bot =
     option("--bot")
@@ -80,6 +82,18 @@ func bareDecodePercent(streams n: Int) -> Double {
     return best
 }
 
+/// The share of the packets sent that reached the bot, from its last words ("received N
+/// packets, M lost", counted by RTP sequence numbers): a bot that keeps up loses none on
+/// loopback; a machine too busy to send, relay or read them all shows here.
+func receivedShare(log path: String) -> Double? {
+    guard let log = try? String(contentsOfFile: path, encoding: .utf8),
+        let line = log.split(separator: "\n").last(where: { $0.contains(" packets, ") && $0.hasSuffix(" lost") })
+    else { return nil }
+    let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Double($0) }
+    guard numbers.count >= 2, numbers[0] + numbers[1] > 0 else { return nil }
+    return numbers[0] / (numbers[0] + numbers[1])
+}
+
 /// This thread's CPU time, in seconds.
 func threadCPUSeconds() -> Double {
     var t = timespec()
@@ -112,7 +126,8 @@ func janusRoom(_ n: Int) async throws -> Setup {
         rooms: rooms,
         spawnBot: { output in
             try janus.spawn(
-                [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"],
+                [bot, "record", "--url", janus.url, "--address", "\(janus.address)", "--output", output, "--no-video"]
+                    + readInterval,
                 log: output + ".log")
         }, stop: { janus.stop() })
 }
@@ -141,10 +156,11 @@ func meetServerRoom(_ n: Int) async throws -> Setup {
         spawnBot: { output in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: bot)
-            process.arguments = [
-                "record", "--livekit", server.url, "--token", token, "--address", "127.0.0.1", "--output", output,
-                "--no-video",
-            ]
+            process.arguments =
+                [
+                    "record", "--livekit", server.url, "--token", token, "--address", "127.0.0.1", "--output", output,
+                    "--no-video",
+                ] + readInterval
             FileManager.default.createFile(atPath: output + ".log", contents: nil)
             let log = FileHandle(forWritingAtPath: output + ".log")
             process.standardOutput = log
@@ -159,7 +175,7 @@ print(
 )
 print("(reference: libopus alone decoding the same packets to 16 kHz, in this process, as CPU % of one core)")
 print(
-    "  N   bot CPU (% of one core)   libopus alone   bot ÷ libopus   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded"
+    "  N   bot CPU (% of one core)   libopus alone   bot ÷ libopus   bot RSS (MiB)   per publisher: CPU %   RSS KiB   streams recorded   packets received"
 )
 for n in counts {
     let setup = try await onMeetServer ? meetServerRoom(n) : janusRoom(n)
@@ -194,9 +210,9 @@ for n in counts {
         print(
             String(
                 format:
-                    "%4d   %10.1f               %8.1f        %8.2f      %8.1f            %6.2f        %6.0f    %d of %d",
+                    "%4d   %10.1f               %8.1f        %8.2f      %8.1f            %6.2f        %6.0f    %d of %d     %5.1f %%",
                 n, cpu, reference, cpu / reference, Double(after.rssKiB) / 1024, cpu / Double(n),
-                Double(after.rssKiB) / Double(n), wavs.count, n))
+                Double(after.rssKiB) / Double(n), wavs.count, n, (receivedShare(log: output + ".log") ?? .nan) * 100))
     } else {
         print("\(n): the bot exited early; see \(output).log")
     }

@@ -27,6 +27,9 @@ struct Record: AsyncParsableCommand {
     @Flag(help: "Do not record video.")
     var noVideo = false
 
+    @Option(help: "Read the sockets at most every this many milliseconds while packets keep coming (0: as each comes).")
+    var readIntervalMs = 5
+
     func run() async throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let stop = StopSignal()
@@ -44,8 +47,8 @@ struct Record: AsyncParsableCommand {
         options.audioOutput = .both(audioSampleRate: 16_000, audioChannels: 1)
         options.videoOutput = .encoded
         // A recording can wait a few milliseconds more for its packets: read the sockets at
-        // most every 5 ms, many datagrams per wakeup.
-        options.peerConnection.readInterval = .milliseconds(5)
+        // most every few milliseconds, many datagrams per wakeup.
+        options.peerConnection.readInterval = readIntervalMs > 0 ? .milliseconds(readIntervalMs) : nil
         options.eventHandler = { event in
             let time = elapsed()
             joining.withLock { early in
@@ -90,6 +93,16 @@ struct Record: AsyncParsableCommand {
         status.cancel()
         await status.value
         recorder.stop(at: elapsed())  // nothing after this instant is written, however long leaving takes
+        // What reached the bot of what was sent (RTP sequence numbers tell the losses).
+        var (received, lost) = (0, 0)
+        for p in room.remoteParticipants {
+            for t in p.tracks where t.subscribed {
+                guard let stats = try? await room.statistics(participantID: p.sid, trackID: t.sid) else { continue }
+                received += stats.packetsReceived
+                lost += max(0, stats.packetsLost)
+            }
+        }
+        log("meet-bot: received \(received) packets, \(lost) lost")
         await room.leave()
         let files = recorder.finish()
         log("meet-bot: left the room; wrote \(files.count) files:")
