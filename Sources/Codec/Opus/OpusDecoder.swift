@@ -22,8 +22,8 @@ public final class OpusDecoder {
     public let channels: Int
     private let state: OpaquePointer
     /// Reused output buffers sized for the longest Opus packet (120 ms).
-    private var pcm16: [Int16]
-    private var pcmFloat: [Float]
+    /// The longest frame libopus decodes (120 ms), in samples per channel.
+    private let maxFrame: Int
     /// Output position in samples per channel, used to timestamp frames without one.
     private var position: Int64 = 0
 
@@ -41,9 +41,7 @@ public final class OpusDecoder {
         self.state = state
         self.sampleRate = sampleRate
         self.channels = channels
-        let maxSamples = sampleRate * 120 / 1000 * channels
-        pcm16 = [Int16](repeating: 0, count: maxSamples)
-        pcmFloat = [Float](repeating: 0, count: maxSamples)
+        maxFrame = sampleRate * 120 / 1000
     }
 
     deinit { opus_decoder_destroy(state) }
@@ -69,32 +67,35 @@ public final class OpusDecoder {
     public func decode(_ packet: ValidatedOpusPacket, timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<
         Int16
     > {
-        let n = try run16(packet.bytes, frameSize: pcm16.count / channels, fec: false)
-        return frame16(count: n, timestamp: timestamp)
+        // Decoded straight into the frame's own array, sized by the packet's TOC: no scratch
+        // buffer to copy out of (a receiver of 150 streams kept 150 of them).
+        let frameSize = packet.bytes.withUnsafeBufferPointer { p in
+            p.baseAddress.map { Int(opus_packet_get_nb_samples($0, Int32(p.count), Int32(sampleRate))) } ?? -1
+        }
+        guard frameSize > 0 else { throw OpusError(code: Int32(frameSize)) }
+        return try frame16(run16(packet.bytes, frameSize: min(frameSize, maxFrame), fec: false), timestamp: timestamp)
     }
 
     /// Decodes one packet into float PCM. See ``decode(_:timestamp:)``.
     public func decodeFloat(_ packet: [UInt8], timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Float> {
         try OpusPacket.validate(packet)
-        let frameSize = pcmFloat.count / channels
-        let n = packet.withUnsafeBufferPointer { p in
-            pcmFloat.withUnsafeMutableBufferPointer { out in
-                opus_decode_float(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), 0)
+        var n: Int32 = 0
+        let samples = [Float](unsafeUninitializedCapacity: maxFrame * channels) { out, count in
+            n = packet.withUnsafeBufferPointer { p in
+                opus_decode_float(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(maxFrame), 0)
             }
+            count = n > 0 ? Int(n) * channels : 0
         }
         guard n >= 0 else { throw OpusError(code: n) }
-        let ts = stamp(timestamp, count: Int(n))
         return AudioFrame(
-            samples: Array(pcmFloat[0..<(Int(n) * channels)]), sampleRate: sampleRate, channels: channels, timestamp: ts
-        )
+            samples: samples, sampleRate: sampleRate, channels: channels, timestamp: stamp(timestamp, count: Int(n)))
     }
 
     /// Packet-loss concealment: synthesises audio for a packet that never arrived, so
     /// playback has no gap. The output is `samples` long per channel (default: the last
     /// packet's duration), rounded down to a multiple of 2.5 ms.
     public func concealLoss(samples: Int? = nil, timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Int16> {
-        let n = try run16(nil, frameSize: try lossSize(samples), fec: false)
-        return frame16(count: n, timestamp: timestamp)
+        try frame16(run16(nil, frameSize: try lossSize(samples), fec: false), timestamp: timestamp)
     }
 
     /// Rebuilds a lost packet from the in-band FEC data carried by the packet that followed
@@ -110,8 +111,7 @@ public final class OpusDecoder {
     public func recoverLoss(
         using nextPacket: ValidatedOpusPacket, samples: Int? = nil, timestamp: MediaTime? = nil
     ) throws(OpusError) -> AudioFrame<Int16> {
-        let n = try run16(nextPacket.bytes, frameSize: try lossSize(samples), fec: true)
-        return frame16(count: n, timestamp: timestamp)
+        try frame16(run16(nextPacket.bytes, frameSize: try lossSize(samples), fec: true), timestamp: timestamp)
     }
 
     /// Forgets all decoder state, e.g. when the stream's source changes.
@@ -122,25 +122,29 @@ public final class OpusDecoder {
     private func lossSize(_ samples: Int?) throws(OpusError) -> Int {
         let quantum = sampleRate / 400  // 2.5 ms
         let wanted = samples ?? lastPacketDuration
-        let size = Swift.min(wanted, pcm16.count / channels) / quantum * quantum
+        let size = Swift.min(wanted, maxFrame) / quantum * quantum
         guard size > 0 else {
             throw .invalidFrameSize(samplesPerChannel: wanted, sampleRate: sampleRate, channels: channels)
         }
         return size
     }
 
-    private func run16(_ packet: ArraySlice<UInt8>?, frameSize: Int, fec: Bool) throws(OpusError) -> Int {
-        let n: Int32 = pcm16.withUnsafeMutableBufferPointer { out in
+    /// Decodes (or conceals, without a packet) `frameSize` samples per channel at most into
+    /// an array of that capacity, holding what libopus produced.
+    private func run16(_ packet: ArraySlice<UInt8>?, frameSize: Int, fec: Bool) throws(OpusError) -> [Int16] {
+        var n: Int32 = 0
+        let samples = [Int16](unsafeUninitializedCapacity: frameSize * channels) { out, count in
             if let packet {
-                packet.withUnsafeBufferPointer { p in
+                n = packet.withUnsafeBufferPointer { p in
                     opus_decode(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), fec ? 1 : 0)
                 }
             } else {
-                opus_decode(state, nil, 0, out.baseAddress!, Int32(frameSize), 0)
+                n = opus_decode(state, nil, 0, out.baseAddress!, Int32(frameSize), 0)
             }
+            count = n > 0 ? Int(n) * channels : 0
         }
         guard n >= 0 else { throw OpusError(code: n) }
-        return Int(n)
+        return samples
     }
 
     private func stamp(_ timestamp: MediaTime?, count: Int) -> MediaTime {
@@ -149,9 +153,9 @@ public final class OpusDecoder {
         return ts
     }
 
-    private func frame16(count: Int, timestamp: MediaTime?) -> AudioFrame<Int16> {
+    private func frame16(_ samples: [Int16], timestamp: MediaTime?) -> AudioFrame<Int16> {
         AudioFrame(
-            samples: Array(pcm16[0..<(count * channels)]), sampleRate: sampleRate, channels: channels,
-            timestamp: stamp(timestamp, count: count))
+            samples: samples, sampleRate: sampleRate, channels: channels,
+            timestamp: stamp(timestamp, count: samples.count / channels))
     }
 }
