@@ -50,6 +50,40 @@ struct UDPDriverTests {
         }
     }
 
+    /// An echo machine on an event loop of its own (its pumps counted), a client, both on
+    /// loopback, and how to close them.
+    static func echoAndClient(readInterval: Duration? = nil) async throws -> (
+        UDPDriver<Echo>, UDPDriver<Client>, Counter, @Sendable () async throws -> Void
+    ) {
+        let loopback = IPAddress("127.0.0.1")!
+        let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pumps = Counter()
+        let echo = try await UDPDriver<Echo>.start(
+            localAddresses: [loopback], group: echoLoop, readInterval: readInterval,
+            makeMachine: { Echo(pumps: pumps) })
+        let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
+        return (
+            echo, client, pumps,
+            {
+                await client.close()
+                await echo.close()
+                try await echoLoop.shutdownGracefully()
+            }
+        )
+    }
+
+    /// What `client` received once it has `count` datagrams (or after 10 s, a safety net,
+    /// not a timing assertion).
+    static func received(_ count: Int, by client: UDPDriver<Client>) async throws -> [[UInt8]] {
+        var got: [[UInt8]] = []
+        let end = ContinuousClock.now + .seconds(10)
+        while got.count < count, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(20))
+            got = try await client.perform { machine, _ in machine.received }
+        }
+        return got
+    }
+
     /// A received datagram's source is read from the socket address's bytes: the same
     /// address as its text gives, IPv4 and IPv6, and back.
     @Test func socketAddressesConvertBothWays() throws {
@@ -70,14 +104,8 @@ struct UDPDriverTests {
     /// with once per wakeup, not once per datagram: a pump or a few (each of which may wake
     /// an event consumer) instead of 48. Every datagram is still answered, in order.
     @Test func aBurstOfDatagramsIsPumpedOncePerRead() async throws {
-        let loopback = IPAddress("127.0.0.1")!
-        let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let pumps = Counter()
-        let echo = try await UDPDriver<Echo>.start(
-            localAddresses: [loopback], group: echoLoop, makeMachine: { Echo(pumps: pumps) })
-        let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
-        let from = client.localAddresses[0]
-        let to = echo.localAddresses[0]
+        let (echo, client, pumps, close) = try await Self.echoAndClient()
+        let (from, to) = (client.localAddresses[0], echo.localAddresses[0])
 
         // Hold the echo side's loop until the whole burst waits in its socket (a loopback
         // send has delivered when it returns, and `perform` returns after sending).
@@ -89,51 +117,30 @@ struct UDPDriverTests {
         }
         gate.signal()
         try await held.get()
-        var got: [[UInt8]] = []
-        let end = ContinuousClock.now + .seconds(10)  // a safety net, not a timing assertion
-        while got.count < 48, ContinuousClock.now < end {
-            try await Task.sleep(for: .milliseconds(20))
-            got = try await client.perform { machine, _ in machine.received }
-        }
+        let got = try await Self.received(48, by: client)
         #expect(got == (0..<48).map { [UInt8($0)] }, "every datagram echoed, in order")
         let burstPumps = pumps.value.load(ordering: .relaxed) - before
         #expect(burstPumps >= 1 && burstPumps <= 6, "\(burstPumps) pumps for 48 datagrams")
-        await client.close()
-        await echo.close()
-        try await echoLoop.shutdownGracefully()
+        try await close()
     }
 
     /// With a read interval, datagrams that keep coming wait in the socket and are read many
     /// per wakeup: 100 sent one at a time, about 2 ms apart, reach the machine in order in
     /// a few reads (one per 200 ms at most), where without it each is read on its own.
     @Test func aReadIntervalReadsManyDatagramsPerWakeup() async throws {
-        let loopback = IPAddress("127.0.0.1")!
-        let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let pumps = Counter()
-        let echo = try await UDPDriver<Echo>.start(
-            localAddresses: [loopback], group: echoLoop, readInterval: .milliseconds(200),
-            makeMachine: { Echo(pumps: pumps) })
-        let client = try await UDPDriver<Client>.start(localAddresses: [loopback], makeMachine: { Client() })
-        let from = client.localAddresses[0]
-        let to = echo.localAddresses[0]
+        let (echo, client, pumps, close) = try await Self.echoAndClient(readInterval: .milliseconds(200))
+        let (from, to) = (client.localAddresses[0], echo.localAddresses[0])
         let before = pumps.value.load(ordering: .relaxed)
         for n in 0..<100 {
             try await client.perform { machine, _ in machine.out.append(Datagram(from: from, to: to, data: [UInt8(n)]))
             }
             try await Task.sleep(for: .milliseconds(2))
         }
-        var got: [[UInt8]] = []
-        let end = ContinuousClock.now + .seconds(10)  // a safety net, not a timing assertion
-        while got.count < 100, ContinuousClock.now < end {
-            try await Task.sleep(for: .milliseconds(20))
-            got = try await client.perform { machine, _ in machine.received }
-        }
+        let got = try await Self.received(100, by: client)
         #expect(got == (0..<100).map { [UInt8($0)] }, "every datagram echoed, in order")
         // One read per 200 ms: ~2 for the nominal 200 ms of sending; 25 would take 5 s.
         let reads = pumps.value.load(ordering: .relaxed) - before
         #expect(reads >= 1 && reads <= 25, "\(reads) reads for 100 datagrams")
-        await client.close()
-        await echo.close()
-        try await echoLoop.shutdownGracefully()
+        try await close()
     }
 }
