@@ -280,9 +280,7 @@ struct LiveKitClientTests {
     @Test func theRoomIsShapedLikeLiveKits() async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }
-        var options = RoomOptions()
-        options.localAddresses = [IPAddress("127.0.0.1")!]
-        options.audioOutput = .decoded(audioSampleRate: 16_000)
+        let options = Self.loopbackOptions()
         let alice = try await RoomClient.Room.connect(
             url: server.url, token: try await server.token(room: "demo", identity: "alice", name: "Alice"),
             options: options)
@@ -360,9 +358,7 @@ struct LiveKitClientTests {
     @Test func anEventHandlerTakesEveryEvent() async throws {
         let server = try await startServer()
         defer { Task { await server.stop() } }
-        var options = RoomOptions()
-        options.localAddresses = [IPAddress("127.0.0.1")!]
-        options.audioOutput = .decoded(audioSampleRate: 16_000)
+        var options = Self.loopbackOptions()
         let alice = try await RoomClient.Room.connect(
             url: server.url, token: try await server.token(room: "demo", identity: "alice"), options: options)
         struct Seen {
@@ -407,6 +403,14 @@ struct LiveKitClientTests {
         let heard = SignalAnalysis.dominantFrequency(
             in: result.samples.suffix(16_000).map(\.normalized), sampleRate: 16_000, range: 200...1200)
         #expect(abs(heard - 440) <= 10, "\(heard) Hz")
+    }
+
+    /// A MeetKit room's options on loopback, hearing decoded 16 kHz audio.
+    static func loopbackOptions() -> RoomOptions {
+        var options = RoomOptions()
+        options.localAddresses = [IPAddress("127.0.0.1")!]
+        options.audioOutput = .decoded(audioSampleRate: 16_000)
+        return options
     }
 
     /// Alice (440 Hz) and bob (660 Hz): MeetKit participants of room "demo" on `server`,

@@ -21,7 +21,6 @@ public final class OpusDecoder {
     /// Output channels.
     public let channels: Int
     private let state: OpaquePointer
-    /// Reused output buffers sized for the longest Opus packet (120 ms).
     /// The longest frame libopus decodes (120 ms), in samples per channel.
     private let maxFrame: Int
     /// Output position in samples per channel, used to timestamp frames without one.
@@ -67,22 +66,18 @@ public final class OpusDecoder {
     public func decode(_ packet: ValidatedOpusPacket, timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<
         Int16
     > {
-        // Decoded straight into the frame's own array, sized by the packet's TOC: no scratch
-        // buffer to copy out of (a receiver of 150 streams kept 150 of them).
-        let frameSize = packet.bytes.withUnsafeBufferPointer { p in
-            p.baseAddress.map { Int(opus_packet_get_nb_samples($0, Int32(p.count), Int32(sampleRate))) } ?? -1
-        }
-        guard frameSize > 0 else { throw OpusError(code: Int32(frameSize)) }
-        return try frame16(run16(packet.bytes, frameSize: min(frameSize, maxFrame), fec: false), timestamp: timestamp)
+        // Decoded straight into the frame's own array, sized by the packet's duration: no
+        // scratch buffer to copy out of (a receiver of 150 streams kept 150 of them).
+        try frame16(run16(packet.bytes, frameSize: frameSize(of: packet), fec: false), timestamp: timestamp)
     }
 
     /// Decodes one packet into float PCM. See ``decode(_:timestamp:)``.
     public func decodeFloat(_ packet: [UInt8], timestamp: MediaTime? = nil) throws(OpusError) -> AudioFrame<Float> {
-        try OpusPacket.validate(packet)
+        let frameSize = frameSize(of: try ValidatedOpusPacket(packet[...]))
         var n: Int32 = 0
-        let samples = [Float](unsafeUninitializedCapacity: maxFrame * channels) { out, count in
+        let samples = [Float](unsafeUninitializedCapacity: frameSize * channels) { out, count in
             n = packet.withUnsafeBufferPointer { p in
-                opus_decode_float(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(maxFrame), 0)
+                opus_decode_float(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), 0)
             }
             count = n > 0 ? Int(n) * channels : 0
         }
@@ -117,6 +112,12 @@ public final class OpusDecoder {
     /// Forgets all decoder state, e.g. when the stream's source changes.
     public func reset() {
         _ = mk_opus_decoder_reset(state)
+    }
+
+    /// The samples per channel a checked packet decodes to at this decoder's rate (every
+    /// rate divides 48 kHz, and every Opus duration is a multiple of 2.5 ms).
+    private func frameSize(of packet: ValidatedOpusPacket) -> Int {
+        min(packet.samplesPerChannel48k * sampleRate / 48_000, maxFrame)
     }
 
     private func lossSize(_ samples: Int?) throws(OpusError) -> Int {

@@ -109,11 +109,14 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                         // A subscriber connection of a large room receives bursts from
                         // dozens of streams: a roomy socket buffer, several reads per wakeup.
                         .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-                        .channelOption(.maxMessagesPerRead, value: 16)
+                        .channelOption(.maxMessagesPerRead, value: UInt(systemCallsPerRead))
                         // recvmmsg: up to 16 datagrams per system call, each with room for
                         // 4 KiB (NIO divides one receive buffer among the messages).
-                        .channelOption(.datagramVectorReadMessageCount, value: 16)
-                        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 4096))
+                        .channelOption(.datagramVectorReadMessageCount, value: datagramsPerSystemCall)
+                        .channelOption(
+                            .recvAllocator,
+                            value: FixedSizeRecvByteBufferAllocator(capacity: datagramsPerSystemCall * 4096)
+                        )
                         .channelOption(.autoRead, value: readInterval == nil)
                         .channelInitializer { channel in
                             channel.eventLoop.makeCompletedFuture {
@@ -237,6 +240,10 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     }
 }
 
+/// recvmmsg calls per read of a socket, and datagrams per call.
+private let systemCallsPerRead = 16
+private let datagramsPerSystemCall = 16
+
 /// Reads datagrams from one socket into the driver.
 private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -266,7 +273,7 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
         guard let readInterval else { return }
         // A read that took all it may (16 system calls of 16 datagrams) may have left more
         // behind: read again at once. Otherwise the next read after the interval.
-        let full = datagramsThisRead >= 16 * 16
+        let full = datagramsThisRead >= systemCallsPerRead * datagramsPerSystemCall
         datagramsThisRead = 0
         if full {
             context.read()
