@@ -160,6 +160,7 @@ let package = Package(
             name: "MeetKitBench",
             dependencies: [
                 "Codec", "Transport", "MeetKitTestSupport", "RoomServer", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
+                "CMeetKitTestShim",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

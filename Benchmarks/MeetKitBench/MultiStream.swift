@@ -2,6 +2,7 @@
 // public PeerConnection in this process) and by an aiortc receiver at the same time: CPU
 // per decoded frame of each, and MeetKit's against the bare cost measured in this run.
 
+import CMeetKitTestShim
 import COpus
 import CSRTP
 import Foundation
@@ -52,13 +53,19 @@ func bareReceiveMicroseconds(_ packets: [[UInt8]], streams: Int) throws -> Doubl
 /// One run of the row: MeetKit's events read from `PeerConnection.events` (an
 /// `AsyncStream` consumed by a task), or taken by an event handler on the connection's
 /// event loop (`PeerConnection.start(…handler:)`, as a Room takes them); with
-/// `readInterval`, the socket read at most once per interval (as meet-bot reads).
-func benchMultiStream(handler: Bool, readInterval: Duration? = nil) async throws {
+/// `readInterval`, the socket read at most once per interval (as meet-bot reads). The
+/// sender sends to one receiver at a time (MeetKit's window, then aiortc's) unless
+/// `simultaneous`: then both receive and decode at once, and each one's CPU time includes
+/// what losing the cores to the other costs it (aiortc's receiver keeps a core busy).
+func benchMultiStream(handler: Bool, readInterval: Duration? = nil, simultaneous: Bool = false) async throws {
     let python = ".venv/bin/python"
     let title =
-        readInterval != nil
-        ? "  same, handler, socket read every \(readInterval!.components.attoseconds / 1_000_000_000_000_000) ms"
-        : handler ? "  same, events to a handler on the event loop" : "50 Opus streams from aiortc, decoded (CPU/frame)"
+        simultaneous
+        ? "  same, handler, both receivers at once"
+        : readInterval != nil
+            ? "  same, handler, socket read every \(readInterval!.components.attoseconds / 1_000_000_000_000_000) ms"
+            : handler
+                ? "  same, events to a handler on the event loop" : "50 Opus streams from aiortc, decoded (CPU/frame)"
     let name = title.padding(toLength: 50, withPad: " ", startingAt: 0)
     guard FileManager.default.isExecutableFile(atPath: python) else {
         print("\(name) aiortc reference missing: run Scripts/bootstrap")
@@ -70,13 +77,15 @@ func benchMultiStream(handler: Bool, readInterval: Duration? = nil) async throws
         executable: python,
         arguments: [
             "Scripts/interop/aiortc_multistream_bench.py", "--streams", String(streams), "--seconds", String(seconds),
-        ])
+        ] + (simultaneous ? [] : ["--sequential"]))
     defer { sender.terminate() }
     let offer = try await sender.readJSON(timeout: .seconds(60))
     guard let sdp = offer["sdp"] as? String, let hex = offer["opus"] as? [String] else {
         throw BenchError("the aiortc sender's offer line: \(offer)")
     }
     let bareMicroseconds = try bareReceiveMicroseconds(hex.map(bytes(hex:)), streams: streams)
+    let bareRealTime = try bareRealTimeMicroseconds(
+        hex.map(bytes(hex:)), streams: streams, seconds: Bench.quick ? 2 : 4, readInterval: readInterval)
     let decoded = Atomic<Int>(0)
     var configuration = PeerConnectionConfiguration()
     configuration.readInterval = readInterval
@@ -113,8 +122,11 @@ func benchMultiStream(handler: Bool, readInterval: Duration? = nil) async throws
     }
     let (cpu0, frames0, loop0) = (processCPUSeconds(), decoded.load(ordering: .relaxed), try await loopCPU())
     // Looked for seldom: this process's CPU is what is measured meanwhile.
-    let done = try await sender.readJSON(timeout: .seconds(Int64(seconds) + 60), poll: .milliseconds(200))
+    var done = try await sender.readJSON(timeout: .seconds(Int64(seconds) + 60), poll: .milliseconds(200))
     let (cpu1, frames1, loop1) = (processCPUSeconds(), decoded.load(ordering: .relaxed), try await loopCPU())
+    if done["type"] as? String == "stop" {
+        done = try await sender.readJSON(timeout: .seconds(Int64(seconds) + 60), poll: .milliseconds(200))
+    }
     try sender.writeLine("bye")
     consumer.cancel()
     await pc.close()
@@ -130,4 +142,101 @@ func benchMultiStream(handler: Bool, readInterval: Duration? = nil) async throws
     print(
         "  frames decoded of \(Int(expected)) sent: aiortc \(fmt(aiortcFrames / expected * 100, 1)) %, MeetKit \(fmt(meetkitFrames / expected * 100, 1)) %; bare srtp+opus \(fmt(bareMicroseconds)) µs → MeetKit/bare \(fmt(meetkit / bareMicroseconds, 3)); MeetKit's event loop thread alone \(fmt((loop1 - loop0) / meetkitFrames * 1e6)) µs"
     )
+    print(
+        "  bare srtp+opus receiving in real time (UDP, \(readInterval == nil ? "each packet as it comes" : "read as often as MeetKit")) \(fmt(bareRealTime)) µs → MeetKit/bare \(fmt(meetkit / bareRealTime, 3))"
+    )
+}
+
+/// The bare cost of receiving packets as they come: packets of `payloads` on `streams`
+/// streams taking turns, paced in real time by a sender thread over loopback UDP, evenly
+/// spread as the sender's tracks spread them (2 500 a second for 50 streams of 20 ms), to a
+/// bare receiver thread that waits with poll(2), reads what waits with one recvmmsg(2), then
+/// unprotects with libsrtp and decodes with each stream's libopus decoder — the receiver
+/// thread's CPU microseconds per packet. With `readInterval`, it sleeps that long after each
+/// read (as MeetKit's read interval does). Beside the tight loop of
+/// ``bareReceiveMicroseconds(_:streams:)`` this pays what any real-time receiver pays: the
+/// wakeups, the kernel's receive of each packet, and caches gone cold between packets.
+func bareRealTimeMicroseconds(_ payloads: [[UInt8]], streams: Int, seconds: Int, readInterval: Duration?) throws
+    -> Double
+{
+    let count = streams * 50 * seconds
+    let wire = try FixedKeyWire(.aeadAES128GCM, payloads: payloads, count: count, streams: streams)
+    let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer {
+        close(receiver)
+        close(sender)
+    }
+    var bufferSize: Int32 = 4 << 20
+    setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, &bufferSize, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(receiver, $0, length) == 0 && getsockname(receiver, $0, &length) == 0
+                && connect(sender, $0, length) == 0
+        }
+    }
+    guard bound else { throw BenchError("bare real-time receiver: a loopback socket (errno \(errno))") }
+
+    let result = Mutex<(cpu: Double, received: Int)>((0, 0))
+    let receiving = Thread {
+        wire.withBareReceiver(channels: 2) { session, decoders in
+            let capacity = 2048
+            let batch = 64
+            var buffers = [UInt8](repeating: 0, count: capacity * batch)
+            var lengths = [Int32](repeating: 0, count: batch)
+            var pcm = [Int16](repeating: 0, count: 5760 * 2)
+            var received = 0
+            var descriptor = pollfd(fd: receiver, events: Int16(POLLIN), revents: 0)
+            let start = threadCPUSeconds()
+            // Until every packet came, or none for a second (the rest lost).
+            while received < count, poll(&descriptor, 1, 1000) > 0 {
+                if let readInterval { usleep(UInt32(readInterval / .microseconds(1))) }
+                let n = buffers.withUnsafeMutableBufferPointer { b in
+                    mk_receive_datagrams(receiver, b.baseAddress, Int32(capacity), Int32(batch), &lengths)
+                }
+                for i in 0..<max(0, Int(n)) {
+                    received += 1
+                    buffers.withUnsafeMutableBytes { b in
+                        let packet = b.baseAddress!.advanced(by: i * capacity)
+                        var size = lengths[i]
+                        guard srtp_unprotect(session, packet, &size) == srtp_err_status_ok else { return }
+                        let ssrc = packet.loadUnaligned(fromByteOffset: 8, as: UInt32.self).bigEndian
+                        let decoder = decoders[Int(ssrc &- 7) % decoders.count]
+                        let payload = packet.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
+                        _ = opus_decode(decoder, payload, size - 12, &pcm, 5760, 0)
+                    }
+                }
+            }
+            let cpu = threadCPUSeconds() - start
+            result.withLock { $0 = (cpu, received) }
+        }
+    }
+    let done = DispatchSemaphore(value: 0)
+    let sending = Thread {
+        let spacing = 20_000_000 / streams  // nanoseconds between packets
+        var next = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &next)
+        for packet in wire.packets {
+            next.tv_nsec += spacing
+            if next.tv_nsec >= 1_000_000_000 {
+                next.tv_nsec -= 1_000_000_000
+                next.tv_sec += 1
+            }
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nil)
+            _ = packet.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, 0) }
+        }
+        done.signal()
+    }
+    receiving.start()
+    sending.start()
+    done.wait()
+    // The receiver stops when it has all, or a second after the last one came.
+    while !receiving.isFinished { usleep(10_000) }
+    let (cpu, received) = result.withLock { $0 }
+    guard received > count / 2 else { throw BenchError("bare real-time receiver: \(received) of \(count) packets") }
+    return cpu / Double(received) * 1e6
 }

@@ -233,6 +233,7 @@ if CommandLine.arguments.contains("--multistream") {
     try await benchMultiStream(handler: false)
     try await benchMultiStream(handler: true)
     try await benchMultiStream(handler: true, readInterval: .milliseconds(5))
+    try await benchMultiStream(handler: true, simultaneous: true)
     exit(0)
 }
 let dataOnly = CommandLine.arguments.contains("--data") || forwardOnly
@@ -249,6 +250,7 @@ if !dataOnly {
     try await benchMultiStream(handler: false)
     try await benchMultiStream(handler: true)
     try await benchMultiStream(handler: true, readInterval: .milliseconds(5))
+    try await benchMultiStream(handler: true, simultaneous: true)
 }
 if !receiveOnly {
     try await benchICE()

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Reference for meetkit-bench: one aiortc sender, STREAMS Opus streams in one BUNDLE, to
-two receivers at once — MeetKit (the benchmark, over stdin/stdout) and an aiortc receiver
-(this script again, with --receiver, in a process of its own). Both decode everything.
+two receivers — MeetKit (the benchmark, over stdin/stdout) and an aiortc receiver (this
+script again, with --receiver, in a process of its own). Both decode everything.
 
 The sender sends pre-encoded 20 ms Opus packets of a tone (aiortc packs them without
 encoding), paced in real time, so its own cost is small and the same for both receivers.
+By default it sends to both at once; with --sequential it sends to one receiver at a time
+(MeetKit's window, then aiortc's), so neither receiver's CPU time is measured while the
+other's decoding takes the machine's cores (aiortc's receiver keeps one core busy).
 
 Lines on stdout (JSON): {"type": "offer", "sdp", "opus"} (the packets sent, in hex, for the
 benchmark's bare-cost reference; answer expected on stdin), then
-{"type": "start"} when both connections are up and a warm-up has passed, then after
-SECONDS {"type": "done", "aiortc_frames", "aiortc_cpu_seconds", "seconds", "streams"}.
-The aiortc receiver's CPU time is its process time (all its threads) over the window.
+{"type": "start"} when both connections are up and a warm-up has passed (with --sequential,
+when MeetKit's streams alone flow), then after SECONDS {"type": "stop"} (MeetKit's window
+ends; --sequential only, then aiortc's window of SECONDS runs) and
+{"type": "done", "aiortc_frames", "aiortc_cpu_seconds", "seconds", "streams"}.
+The aiortc receiver's CPU time is its process time (all its threads) over its window.
 Only 127.0.0.1 is gathered and no STUN server is configured: nothing leaves the machine.
 """
 import argparse
@@ -63,16 +68,29 @@ class Encoded:
         return self.data
 
 
+class Gate:
+    """Whether the tracks of one receiver send; closed, they wait and then resume in real
+    time (no burst to catch up)."""
+
+    def __init__(self):
+        self.event = asyncio.Event()
+        self.event.set()
+
+
 class Passthrough(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, packets, start):
+    def __init__(self, packets, start, gate):
         super().__init__()
         self.packets = packets
         self.index = 0
         self.start = start
+        self.gate = gate
 
     async def recv(self):
+        if not self.gate.event.is_set():
+            await self.gate.event.wait()
+            self.start = time.monotonic() - self.index * 0.02
         target = self.start + self.index * 0.02
         delay = target - time.monotonic()
         if delay > 0:
@@ -119,7 +137,7 @@ async def receiver():
     await pc.close()
 
 
-async def sender(streams, seconds):
+async def sender(streams, seconds, sequential):
     loop = asyncio.get_running_loop()
     packets = opus_packets()
     child = await asyncio.create_subprocess_exec(
@@ -132,9 +150,10 @@ async def sender(streams, seconds):
     start = time.monotonic() + 1.0
     to_aiortc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     to_meetkit = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    for pc in (to_aiortc, to_meetkit):
+    gates = {"aiortc": Gate(), "meetkit": Gate()}
+    for pc, gate in ((to_aiortc, gates["aiortc"]), (to_meetkit, gates["meetkit"])):
         for _ in range(streams):
-            pc.addTrack(Passthrough(packets, start))
+            pc.addTrack(Passthrough(packets, start, gate))
     await to_aiortc.setLocalDescription(await to_aiortc.createOffer())
     await to_child({"type": "offer", "sdp": to_aiortc.localDescription.sdp})
     answer = json.loads(await child.stdout.readline())
@@ -150,10 +169,23 @@ async def sender(streams, seconds):
         emit({"type": "failed", "aiortc": to_aiortc.connectionState, "meetkit": to_meetkit.connectionState})
         return
     await asyncio.sleep(2.0)  # warm-up: every stream flowing
-    emit({"type": "start"})
-    await to_child("start")
-    await asyncio.sleep(seconds)
-    await to_child("stop")
+    if sequential:
+        gates["aiortc"].event.clear()
+        await asyncio.sleep(1.0)  # what was on its way to aiortc is decoded
+        emit({"type": "start"})
+        await asyncio.sleep(seconds)
+        emit({"type": "stop"})
+        gates["meetkit"].event.clear()
+        gates["aiortc"].event.set()
+        await asyncio.sleep(1.0)
+        await to_child("start")
+        await asyncio.sleep(seconds)
+        await to_child("stop")
+    else:
+        emit({"type": "start"})
+        await to_child("start")
+        await asyncio.sleep(seconds)
+        await to_child("stop")
     result = json.loads(await child.stdout.readline())
     emit({"type": "done", "aiortc_frames": result["frames"], "aiortc_cpu_seconds": result["cpu_seconds"],
           "seconds": seconds, "streams": streams})
@@ -169,8 +201,9 @@ def main():
     parser.add_argument("--receiver", action="store_true")
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sequential", action="store_true")
     args = parser.parse_args()
-    asyncio.run(receiver() if args.receiver else sender(args.streams, args.seconds))
+    asyncio.run(receiver() if args.receiver else sender(args.streams, args.seconds, args.sequential))
 
 
 if __name__ == "__main__":
