@@ -94,29 +94,41 @@ struct FixedKeyWire {
         srtp_dealloc(session)
     }
 
-    /// The bare receive: each packet copied into one reused buffer, unprotected by libsrtp
-    /// and, with a decoder, its payload (after the 12-byte header: no CSRC, no extension)
-    /// decoded by libopus into one reused buffer. Returns the packets that got through.
+    /// The bare receive: each packet copied into one reused buffer, then
+    /// ``bareUnprotectAndDecode(_:length:session:decoders:pcm:)``. Returns the packets that
+    /// got through.
     func bareReceive(_ session: srtp_t, decoders: [OpaquePointer] = []) -> Int {
         var buffer = [UInt8](repeating: 0, count: 2048)
         var pcm = [Int16](repeating: 0, count: 5760 * 2)
         var done = 0
-        for (i, packet) in packets.enumerated() {
-            // Each stream its own decoder (Opus decoding keeps state per stream).
-            let decoder = decoders.isEmpty ? nil : decoders[i % decoders.count]
-            var length = Int32(packet.count)
+        for packet in packets {
             buffer.withUnsafeMutableBytes { b in
                 packet.withUnsafeBytes { b.copyMemory(from: $0) }
-                guard srtp_unprotect(session, b.baseAddress, &length) == srtp_err_status_ok else { return }
-                guard let decoder else {
+                if Self.bareUnprotectAndDecode(
+                    b.baseAddress!, length: Int32(packet.count), session: session, decoders: decoders, pcm: &pcm)
+                {
                     done += 1
-                    return
                 }
-                let payload = b.baseAddress!.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
-                if opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0 { done += 1 }
             }
         }
         return done
+    }
+
+    /// One packet of these (in `packet`, `length` bytes) unprotected in place by libsrtp and,
+    /// with decoders, its payload (after the 12-byte header: no CSRC, no extension) decoded by
+    /// its stream's decoder (by SSRC: Opus decoding keeps state per stream) into `pcm`.
+    /// Whether it got through.
+    static func bareUnprotectAndDecode(
+        _ packet: UnsafeMutableRawPointer, length: Int32, session: srtp_t, decoders: [OpaquePointer],
+        pcm: inout [Int16]
+    ) -> Bool {
+        var length = length
+        guard srtp_unprotect(session, packet, &length) == srtp_err_status_ok else { return false }
+        guard !decoders.isEmpty else { return true }
+        let ssrc = packet.loadUnaligned(fromByteOffset: 8, as: UInt32.self).bigEndian
+        let decoder = decoders[Int(ssrc &- 7) % decoders.count]
+        let payload = packet.advanced(by: 12).assumingMemoryBound(to: UInt8.self)
+        return opus_decode(decoder, payload, length - 12, &pcm, 5760, 0) > 0
     }
 }
 
