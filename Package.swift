@@ -58,6 +58,7 @@ let package = Package(
         // The one C target: wrappers for what Swift cannot call (variadic ctl functions,
         // function-like init macros).
         .target(name: "CMeetKitShim", dependencies: ["COpus", "CVPX"]),
+        .target(name: "CMeetKitSocket"),
 
         // MARK: MeetKit layers
         .target(
@@ -82,6 +83,7 @@ let package = Package(
             name: "Transport",
             dependencies: [
                 "MeetKitNet", "MeetKitSDP", "MeetKitICE", "MeetKitRTP", "MeetKitDTLS", "MeetKitSCTP", "Codec",
+                "CMeetKitSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -160,7 +162,7 @@ let package = Package(
             name: "MeetKitBench",
             dependencies: [
                 "Codec", "Transport", "MeetKitTestSupport", "RoomServer", "COpus", "CVPX", "CMeetKitShim", "CSRTP",
-                "CMeetKitTestShim",
+                "CMeetKitSocket",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,7 +3,7 @@
 // at the same time: CPU per decoded frame of each, and MeetKit's against the bare cost
 // measured in this run, in a tight loop and receiving in real time.
 
-import CMeetKitTestShim
+import CMeetKitSocket
 import COpus
 import CSRTP
 import Foundation
@@ -198,7 +198,7 @@ func bareRealTimeMicroseconds(_ payloads: [[UInt8]], streams: Int, seconds: Int,
             while received < count, poll(&descriptor, 1, 1000) > 0 {
                 if let readInterval { usleep(UInt32(readInterval / .microseconds(1))) }
                 let n = buffers.withUnsafeMutableBufferPointer { b in
-                    mk_receive_datagrams(receiver, b.baseAddress, Int32(capacity), Int32(batch), &lengths)
+                    mk_receive_datagrams(receiver, b.baseAddress, Int32(capacity), Int32(batch), &lengths, nil)
                 }
                 for i in 0..<max(0, Int(n)) {
                     received += 1

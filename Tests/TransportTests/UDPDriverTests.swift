@@ -7,6 +7,10 @@ import Testing
 
 @testable import Transport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The SwiftNIO driver on its own, with two tiny machines: one that echoes every datagram
 /// and one that sends a burst and keeps what comes back.
 @Suite("UDP driver")
@@ -52,10 +56,9 @@ struct UDPDriverTests {
 
     /// An echo machine on an event loop of its own (its pumps counted), a client, both on
     /// loopback, and how to close them.
-    static func echoAndClient(readInterval: Duration? = nil) async throws -> (
-        UDPDriver<Echo>, UDPDriver<Client>, Counter, @Sendable () async throws -> Void
-    ) {
-        let loopback = IPAddress("127.0.0.1")!
+    static func echoAndClient(readInterval: Duration? = nil, loopback: IPAddress = IPAddress("127.0.0.1")!)
+        async throws -> (UDPDriver<Echo>, UDPDriver<Client>, Counter, @Sendable () async throws -> Void)
+    {
         let echoLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pumps = Counter()
         let echo = try await UDPDriver<Echo>.start(
@@ -95,7 +98,20 @@ struct UDPDriverTests {
             let address = try #require(TransportAddress(nio: nio))
             #expect(address == TransportAddress(ip: try #require(IPAddress(text)), port: UInt16(port)), "\(text)")
             #expect(try address.nioAddress() == nio, "\(text)")
+            // As the driver's own reads get it: in a sockaddr_storage.
+            var storage = sockaddr_storage()
+            withUnsafeMutableBytes(of: &storage) { b in
+                switch nio {
+                case .v4(let a): withUnsafeBytes(of: a.address) { b.copyMemory(from: $0) }
+                case .v6(let a): withUnsafeBytes(of: a.address) { b.copyMemory(from: $0) }
+                case .unixDomainSocket: break
+                }
+            }
+            #expect(TransportAddress(storage) == address, "\(text)")
         }
+        var unix = sockaddr_storage()
+        unix.ss_family = sa_family_t(AF_UNIX)
+        #expect(TransportAddress(unix) == nil)
         #expect(TransportAddress(nio: try SocketAddress(unixDomainSocketPath: "/tmp/x")) == nil)
     }
 
@@ -141,6 +157,30 @@ struct UDPDriverTests {
         // One read per 200 ms: ~2 for the nominal 200 ms of sending; 25 would take 5 s.
         let reads = pumps.value.load(ordering: .relaxed) - before
         #expect(reads >= 1 && reads <= 25, "\(reads) reads for 100 datagrams")
+        // The echo side read its socket itself (recvmmsg into its own buffers) while
+        // datagrams kept coming; NIO read only what woke an idle socket.
+        let (directly, byNIO) = try await echo.datagramsRead()
+        #expect(directly + byNIO == 100 && directly > byNIO, "\(directly) read directly, \(byNIO) by NIO")
+        let clientReads = try await client.datagramsRead()
+        #expect(clientReads.directly == 0 && clientReads.byNIO == 100, "without an interval NIO reads")
+        try await close()
+    }
+
+    /// The driver's own reads over IPv6: every datagram echoed, in order, with the right
+    /// source (the echo answers it).
+    @Test func aReadIntervalReadsOverIPv6() async throws {
+        let (echo, client, _, close) = try await Self.echoAndClient(
+            readInterval: .milliseconds(50), loopback: IPAddress("::1")!)
+        let (from, to) = (client.localAddresses[0], echo.localAddresses[0])
+        for n in 0..<40 {
+            try await client.perform { machine, _ in machine.out.append(Datagram(from: from, to: to, data: [UInt8(n)]))
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let got = try await Self.received(40, by: client)
+        #expect(got == (0..<40).map { [UInt8($0)] }, "every datagram echoed, in order")
+        let (directly, byNIO) = try await echo.datagramsRead()
+        #expect(directly + byNIO == 40 && directly > 0, "\(directly) read directly, \(byNIO) by NIO")
         try await close()
     }
 }

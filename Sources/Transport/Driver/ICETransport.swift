@@ -183,22 +183,9 @@ extension TransportAddress {
         // From the socket address's bytes: every received datagram comes through here
         // (formatting and parsing its text cost more than routing the packet).
         switch address {
-        case .v4(let a):
-            self.init(
-                ip: .v4(UInt32(bigEndian: a.address.sin_addr.s_addr)), port: UInt16(bigEndian: a.address.sin_port))
-        case .v6(let a):
-            var raw = a.address.sin6_addr
-            let (high, low) = withUnsafeBytes(of: &raw) { b in
-                (
-                    b.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                    b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                )
-            }
-            self.init(
-                ip: .v6(high: UInt64(bigEndian: high), low: UInt64(bigEndian: low)),
-                port: UInt16(bigEndian: a.address.sin6_port))
-        case .unixDomainSocket:
-            return nil
+        case .v4(let a): self.init(a.address)
+        case .v6(let a): self.init(a.address)
+        case .unixDomainSocket: return nil
         }
     }
 

@@ -62,6 +62,9 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
         /// The buffer each received datagram is copied into and lent to the machine: one
         /// copy out of the socket's buffer, no allocation once it has grown.
         var receiveBuffer: [UInt8] = []
+        /// Datagrams read by the driver itself (with a read interval), and by NIO.
+        var datagramsReadDirectly = 0
+        var datagramsReadByNIO = 0
         init(machine: Machine) { self.machine = machine }
     }
 
@@ -103,8 +106,8 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
             for ip in localAddresses {
                 let host = ip.description
                 // Bound from the loop's thread (a loop in a network namespace binds there).
-                let channel = try await loop.flatSubmit {
-                    DatagramBootstrap(group: loop)
+                let channel = try await loop.flatSubmit { () -> EventLoopFuture<Channel> in
+                    let bootstrap = DatagramBootstrap(group: loop)
                         .channelOption(.socketOption(.so_reuseaddr), value: 1)
                         // A subscriber connection of a large room receives bursts from
                         // dozens of streams: a roomy socket buffer, several reads per wakeup.
@@ -115,16 +118,27 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                         .channelOption(.datagramVectorReadMessageCount, value: datagramsPerSystemCall)
                         .channelOption(
                             .recvAllocator,
-                            value: FixedSizeRecvByteBufferAllocator(capacity: datagramsPerSystemCall * 4096)
+                            value: FixedSizeRecvByteBufferAllocator(capacity: datagramsPerSystemCall * datagramCapacity)
                         )
                         .channelOption(.autoRead, value: readInterval == nil)
-                        .channelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(
-                                    DriverHandler(driver: driver, readInterval: readInterval.map(TimeAmount.init)))
-                            }
+                    // With a read interval the driver reads the socket itself (NIO only
+                    // waits for it when it is idle), so it binds the socket NIO then takes.
+                    var descriptor: Int32?
+                    do {
+                        descriptor = try readInterval.map { _ in try boundUDPSocket(ip, port: port) }
+                    } catch {
+                        return loop.makeFailedFuture(error)
+                    }
+                    let configured = bootstrap.channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                DriverHandler(
+                                    driver: driver, readInterval: readInterval.map(TimeAmount.init),
+                                    descriptor: descriptor))
                         }
-                        .bind(host: host, port: Int(port))
+                    }
+                    return descriptor.map { configured.withBoundSocket($0) }
+                        ?? configured.bind(host: host, port: Int(port))
                 }.get()
                 if readInterval != nil { channel.read() }  // the first read; each read asks for the next
                 guard let local = channel.localAddress.flatMap(TransportAddress.init(nio:)) else {
@@ -176,12 +190,23 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     /// socket hands over many datagrams per wakeup, and their transmits, events and the
     /// next deadline are then dealt with once — one wakeup of an event consumer per burst
     /// instead of one per datagram.
-    fileprivate func received(_ data: ByteBuffer, from source: TransportAddress, on local: TransportAddress) {
+    fileprivate func received(
+        _ data: UnsafeRawBufferPointer, from source: TransportAddress, on local: TransportAddress, directly: Bool
+    ) {
         let state = self.state.value
         guard !state.closed else { return }
-        data.withUnsafeReadableBytes { state.receiveBuffer.overwrite(with: $0) }
+        if directly { state.datagramsReadDirectly += 1 } else { state.datagramsReadByNIO += 1 }
+        state.receiveBuffer.overwrite(with: data)
         state.machine.handleDatagram(&state.receiveBuffer, from: source, to: local, now: now())
         state.unpumped = true
+    }
+
+    /// The datagrams read so far by the driver itself (with a read interval) and by NIO.
+    func datagramsRead() async throws -> (directly: Int, byNIO: Int) {
+        try await eventLoop.submit {
+            let state = self.state.value
+            return (state.datagramsReadDirectly, state.datagramsReadByNIO)
+        }.get()
     }
 
     /// A socket has no more datagrams for now.
@@ -240,9 +265,10 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     }
 }
 
-/// recvmmsg calls per read of a socket, and datagrams per call.
+/// recvmmsg calls per read of a socket, datagrams per call, and the room for each.
 private let systemCallsPerRead = 16
-private let datagramsPerSystemCall = 16
+let datagramsPerSystemCall = 16
+let datagramCapacity = 4096
 
 /// Reads datagrams from one socket into the driver.
 private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandler {
@@ -252,34 +278,69 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
     /// Reads are asked for by this handler, at most one per interval (nil: NIO reads
     /// whenever the socket is readable).
     let readInterval: TimeAmount?
+    /// The socket, when the handler reads it itself (with a read interval): NIO then reads
+    /// only to wait for an idle socket.
+    let descriptor: Int32?
+    let reader = DirectReader()
     /// Datagrams of the current read.
     var datagramsThisRead = 0
 
-    init(driver: UDPDriver<Machine>, readInterval: TimeAmount?) {
+    init(driver: UDPDriver<Machine>, readInterval: TimeAmount?, descriptor: Int32?) {
         self.driver = driver
         self.readInterval = readInterval
+        self.descriptor = descriptor
+    }
+
+    private func localAddress(_ context: ChannelHandlerContext) -> TransportAddress? {
+        if local == nil { local = context.channel.localAddress.flatMap(TransportAddress.init(nio:)) }
+        return local
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         datagramsThisRead += 1
         let envelope = unwrapInboundIn(data)
-        if local == nil { local = context.channel.localAddress.flatMap(TransportAddress.init(nio:)) }
-        guard let local, let source = TransportAddress(nio: envelope.remoteAddress) else { return }
-        driver.received(envelope.data, from: source, on: local)
+        guard let local = localAddress(context), let source = TransportAddress(nio: envelope.remoteAddress) else {
+            return
+        }
+        envelope.data.withUnsafeReadableBytes { driver.received($0, from: source, on: local, directly: false) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         driver.readComplete()
-        guard let readInterval else { return }
-        // A read that took all it may (16 system calls of 16 datagrams) may have left more
-        // behind: read again at once. Otherwise the next read after the interval.
-        let full = datagramsThisRead >= systemCallsPerRead * datagramsPerSystemCall
+        guard readInterval != nil else { return }
+        let count = datagramsThisRead
         datagramsThisRead = 0
-        if full {
-            context.read()
-        } else {
-            context.eventLoop.assumeIsolated().scheduleTask(in: readInterval) { context.read() }
+        readAgain(context: context, after: count)
+    }
+
+    /// After a read of `count` datagrams: one that took all it may (16 system calls of 16
+    /// datagrams) may have left more behind, so the next read comes at once; otherwise after
+    /// the interval.
+    private func readAgain(context: ChannelHandlerContext, after count: Int) {
+        let loop = context.eventLoop.assumeIsolated()
+        if count >= systemCallsPerRead * datagramsPerSystemCall {
+            loop.execute { self.read(context: context) }
+        } else if let readInterval {
+            loop.scheduleTask(in: readInterval) { self.read(context: context) }
         }
+    }
+
+    /// Reads the socket itself when it has it and datagrams wait; otherwise asks NIO to
+    /// read, which waits for the next datagram and hands it through ``channelRead``.
+    private func read(context: ChannelHandlerContext) {
+        guard let descriptor, context.channel.isActive, let local = localAddress(context) else {
+            context.read()
+            return
+        }
+        let count = reader.read(descriptor, calls: systemCallsPerRead) { data, source in
+            driver.received(data, from: source, on: local, directly: true)
+        }
+        guard count > 0 else {
+            context.read()
+            return
+        }
+        driver.readComplete()
+        readAgain(context: context, after: count)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
