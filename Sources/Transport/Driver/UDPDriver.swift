@@ -90,7 +90,9 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
     /// With `readInterval`, a socket is read at most once per interval while datagrams keep
     /// coming (they wait in its buffer meanwhile; an idle socket is read as soon as one
     /// arrives): one wakeup for many datagrams instead of one each, for a receiver of many
-    /// streams that can take that much more delay.
+    /// streams that can take that much more delay. The driver then binds the sockets and
+    /// reads them itself (recvmmsg into buffers it keeps, sources from the socket address
+    /// bytes); NIO reads only the datagram that wakes an idle socket, and sends.
     public static func start(
         localAddresses: [IPAddress], port: UInt16 = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, readInterval: Duration? = nil,

@@ -133,8 +133,10 @@ public struct PeerConnectionConfiguration: Sendable {
     /// datagrams keep coming (an idle socket is still read as soon as one arrives): one
     /// wakeup for many datagrams instead of one per datagram, which saves a receiver of
     /// many streams — a bot recording a room of 150 speakers — a third of its CPU outside
-    /// decoding, for up to that much more delay. Keep it a few milliseconds: datagrams wait
-    /// in the socket's buffer meanwhile. Nil (the default) reads each datagram as it comes.
+    /// decoding, for up to that much more delay. The driver then reads the sockets itself
+    /// (recvmmsg into buffers it keeps) instead of through SwiftNIO's channel pipeline. Keep
+    /// it a few milliseconds: datagrams wait in the socket's buffer meanwhile. Nil (the
+    /// default) reads each datagram as it comes.
     public var readInterval: Duration?
 
     /// The defaults.
