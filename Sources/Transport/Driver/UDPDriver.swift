@@ -283,7 +283,8 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
     /// The socket, when the handler reads it itself (with a read interval): NIO then reads
     /// only to wait for an idle socket.
     let descriptor: Int32?
-    let reader = DirectReader()
+    /// Its buffers (64 KiB), only for a socket it reads itself.
+    let reader: DirectReader?
     /// Datagrams of the current read.
     var datagramsThisRead = 0
 
@@ -291,6 +292,7 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
         self.driver = driver
         self.readInterval = readInterval
         self.descriptor = descriptor
+        reader = descriptor.map { _ in DirectReader() }
     }
 
     private func localAddress(_ context: ChannelHandlerContext) -> TransportAddress? {
@@ -330,7 +332,7 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
     /// Reads the socket itself when it has it and datagrams wait; otherwise asks NIO to
     /// read, which waits for the next datagram and hands it through ``channelRead``.
     private func read(context: ChannelHandlerContext) {
-        guard let descriptor, context.channel.isActive, let local = localAddress(context) else {
+        guard let descriptor, let reader, context.channel.isActive, let local = localAddress(context) else {
             context.read()
             return
         }
