@@ -166,6 +166,24 @@ struct UDPDriverTests {
         try await close()
     }
 
+    /// A socket that stays empty for a few read intervals is idle: NIO waits for it and reads
+    /// the next datagram as it comes, instead of the driver looking every interval.
+    @Test func anIdleSocketIsLeftToNIO() async throws {
+        let (echo, client, _, close) = try await Self.echoAndClient(readInterval: .milliseconds(20))
+        let (from, to) = (client.localAddresses[0], echo.localAddresses[0])
+        for n in 0..<3 {
+            try await client.perform { machine, _ in machine.out.append(Datagram(from: from, to: to, data: [UInt8(n)]))
+            }
+            // Far longer than 4 empty reads of 20 ms.
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let got = try await Self.received(3, by: client)
+        #expect(got == [[0], [1], [2]])
+        let (directly, byNIO) = try await echo.datagramsRead()
+        #expect(directly == 0 && byNIO == 3, "\(directly) read directly, \(byNIO) by NIO")
+        try await close()
+    }
+
     /// The driver's own reads over IPv6: every datagram echoed, in order, with the right
     /// source (the echo answers it).
     @Test func aReadIntervalReadsOverIPv6() async throws {

@@ -271,6 +271,9 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
 private let systemCallsPerRead = 16
 let datagramsPerSystemCall = 16
 let datagramCapacity = 4096
+/// Empty reads in a row (one per read interval) after which a socket the driver reads
+/// itself counts as idle: 4 intervals of 5 ms cover the 20 ms between two audio frames.
+private let emptyReadsBeforeIdle = 4
 
 /// Reads datagrams from one socket into the driver.
 private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandler {
@@ -285,6 +288,8 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
     let descriptor: Int32?
     /// Its buffers (64 KiB), only for a socket it reads itself.
     let reader: DirectReader?
+    /// Reads of its own in a row that found nothing.
+    var emptyReads = 0
     /// Datagrams of the current read.
     var datagramsThisRead = 0
 
@@ -340,9 +345,19 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
             driver.received(data, from: source, on: local, directly: true)
         }
         guard count > 0 else {
-            context.read()
+            // Streams come in bursts (a frame's packets from every track at once): a read
+            // between two finds nothing. Only after a few such reads in a row is the socket
+            // idle and left to NIO, which wakes with its next datagram.
+            emptyReads += 1
+            if emptyReads < emptyReadsBeforeIdle, let readInterval {
+                context.eventLoop.assumeIsolated().scheduleTask(in: readInterval) { self.read(context: context) }
+            } else {
+                emptyReads = 0
+                context.read()
+            }
             return
         }
+        emptyReads = 0
         driver.readComplete()
         readAgain(context: context, after: count)
     }
