@@ -54,11 +54,7 @@ func boundUDPSocket(_ ip: IPAddress, port: UInt16) throws(UDPDriverError) -> Int
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = port.bigEndian
         a.sin_addr.s_addr = value.bigEndian
-        bound = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        bound = bind(fd, to: a)
     case .v6(let high, let low):
         var a = sockaddr_in6()
         a.sin6_family = sa_family_t(AF_INET6)
@@ -67,17 +63,22 @@ func boundUDPSocket(_ ip: IPAddress, port: UInt16) throws(UDPDriverError) -> Int
             b.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
             b.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
         }
-        bound = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-            }
-        }
+        bound = bind(fd, to: a)
     }
     guard bound == 0 else {
         close(fd)
         throw .bindFailed(ip.description)
     }
     return fd
+}
+
+/// bind(2) of `fd` to `address`, a `sockaddr_in` or `sockaddr_in6`.
+private func bind<Address>(_ fd: Int32, to address: Address) -> Int32 {
+    withUnsafePointer(to: address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+        }
+    }
 }
 
 /// Reads datagrams of one socket into a driver with recvmmsg(2), through buffers kept from

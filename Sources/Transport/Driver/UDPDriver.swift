@@ -349,8 +349,8 @@ private final class DriverHandler<Machine: DatagramMachine>: ChannelInboundHandl
             // between two finds nothing. Only after a few such reads in a row is the socket
             // idle and left to NIO, which wakes with its next datagram.
             emptyReads += 1
-            if emptyReads < emptyReadsBeforeIdle, let readInterval {
-                context.eventLoop.assumeIsolated().scheduleTask(in: readInterval) { self.read(context: context) }
+            if emptyReads < emptyReadsBeforeIdle {
+                readAgain(context: context, after: 0)
             } else {
                 emptyReads = 0
                 context.read()
