@@ -192,7 +192,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "CodecTests",
-            dependencies: ["Codec", "MeetKitTestSupport"]),
+            dependencies: ["Codec", "MeetKitTestSupport", "COpus", "CMeetKitShim"]),
         .testTarget(
             name: "TransportTests",
             dependencies: [

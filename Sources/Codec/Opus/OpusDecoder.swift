@@ -25,6 +25,9 @@ public final class OpusDecoder {
     private let maxFrame: Int
     /// Output position in samples per channel, used to timestamp frames without one.
     private var position: Int64 = 0
+    /// The soft-clipping state of 16-bit decoding, one value per channel (see
+    /// `mk_opus_decode_int16`): libopus keeps its own only for its own 16-bit decoding.
+    private let softClip = UnsafeMutablePointer<Float>.allocate(capacity: 2)
 
     /// Creates a decoder producing `sampleRate` Hz (8000, 12000, 16000, 24000 or 48000) with
     /// `channels` channels (1 or 2).
@@ -41,9 +44,13 @@ public final class OpusDecoder {
         self.sampleRate = sampleRate
         self.channels = channels
         maxFrame = sampleRate * 120 / 1000
+        softClip.initialize(repeating: 0, count: 2)
     }
 
-    deinit { opus_decoder_destroy(state) }
+    deinit {
+        opus_decoder_destroy(state)
+        softClip.deallocate()
+    }
 
     /// Samples per channel (at the output rate) of the last packet decoded or concealed;
     /// 20 ms worth before anything was decoded.
@@ -82,6 +89,8 @@ public final class OpusDecoder {
             count = n > 0 ? Int(n) * channels : 0
         }
         guard n >= 0 else { throw OpusError(code: n) }
+        // libopus's float decoding leaves nothing to continue for a later 16-bit frame.
+        softClip.update(repeating: 0, count: 2)
         return AudioFrame(
             samples: samples, sampleRate: sampleRate, channels: channels, timestamp: stamp(timestamp, count: Int(n)))
     }
@@ -112,6 +121,7 @@ public final class OpusDecoder {
     /// Forgets all decoder state, e.g. when the stream's source changes.
     public func reset() {
         _ = mk_opus_decoder_reset(state)
+        softClip.update(repeating: 0, count: 2)
     }
 
     /// The samples per channel a checked packet decodes to at this decoder's rate (every
@@ -131,16 +141,21 @@ public final class OpusDecoder {
     }
 
     /// Decodes (or conceals, without a packet) `frameSize` samples per channel at most into
-    /// an array of that capacity, holding what libopus produced.
+    /// an array of that capacity, holding what libopus's `opus_decode` produces (through
+    /// `mk_opus_decode_int16`, which skips soft clipping when it would change nothing).
     private func run16(_ packet: ArraySlice<UInt8>?, frameSize: Int, fec: Bool) throws(OpusError) -> [Int16] {
         var n: Int32 = 0
+        let (state, channels, softClip) = (state, channels, softClip)
         let samples = [Int16](unsafeUninitializedCapacity: frameSize * channels) { out, count in
+            func run(_ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32 {
+                mk_opus_decode_int16(
+                    state, bytes, Int32(length), out.baseAddress!, Int32(frameSize), Int32(channels), fec ? 1 : 0,
+                    softClip)
+            }
             if let packet {
-                n = packet.withUnsafeBufferPointer { p in
-                    opus_decode(state, p.baseAddress, Int32(p.count), out.baseAddress!, Int32(frameSize), fec ? 1 : 0)
-                }
+                n = packet.withUnsafeBufferPointer { run($0.baseAddress, $0.count) }
             } else {
-                n = opus_decode(state, nil, 0, out.baseAddress!, Int32(frameSize), 0)
+                n = run(nil, 0)
             }
             count = n > 0 ? Int(n) * channels : 0
         }
