@@ -116,28 +116,34 @@ public struct MediaTimeline: Sendable {
         let media = start.asDuration
         // The offset this block would give if it had come with no delay at all.
         let raw = arrival - media - duration.asDuration
-        if streams[stream]?.sawBlock != true {
+        // One lookup of the stream per block; its state is changed in place (a room of 150
+        // speakers places 7 500 blocks a second).
+        var found = streams.index(forKey: stream)
+        if found.map({ !streams.values[$0].sawBlock }) ?? true {
             // The first block (a report may have come before it): settling starts.
-            streams[stream] = Stream(clockOffset: streams[stream]?.clockOffset, settleStart: arrival, best: raw)
+            let clockOffset = found.flatMap { streams.values[$0].clockOffset }
+            streams[stream] = Stream(clockOffset: clockOffset, settleStart: arrival, best: raw)
+            found = streams.index(forKey: stream)
         }
-        var s = streams[stream]!
-        guard let offset = s.offset else {
-            s.best = min(s.best, raw)
-            streams[stream] = s
-            let waited = arrival - s.settleStart
+        let i = found!
+        guard let offset = streams.values[i].offset else {
+            streams.values[i].best = min(streams.values[i].best, raw)
+            let waited = arrival - streams.values[i].settleStart
             guard waited >= configuration.settling,
-                s.clockOffset != nil || waited >= configuration.senderReportWait
+                streams.values[i].clockOffset != nil || waited >= configuration.senderReportWait
             else { return .settling }
-            return anchor(stream, raw: s.best, start: media, at: arrival)
+            return anchor(stream, raw: streams.values[i].best, start: media, at: arrival)
         }
         let delay = raw - offset
         if delay > configuration.discontinuity || delay < .zero - configuration.discontinuity {
             statistics.discontinuities += 1
             return anchor(stream, raw: raw, start: media, at: arrival)
         }
-        follow(&s, delay: delay, at: arrival)
-        streams[stream] = s
-        return .at(media + effectiveOffset(stream))
+        if Self.follow(&streams.values[i], delay: delay, at: arrival, configuration: configuration) {
+            statistics.driftCorrections += 1
+            alignmentStale = true
+        }
+        return .at(media + effectiveOffset(at: i))
     }
 
     /// A sender report for `stream`: the sender's clock read `wallClock` at media time
@@ -153,9 +159,10 @@ public struct MediaTimeline: Sendable {
 
     /// The offset a stream's blocks are placed with: aligned by its sender's clock when
     /// that clock is shared with others, else its own.
-    private mutating func effectiveOffset(_ stream: String) -> Duration {
+    private mutating func effectiveOffset(at i: [String: Stream].Index) -> Duration {
+        // Realigning changes values in place: the index stays valid.
         if alignmentStale { realign() }
-        return streams[stream]?.aligned ?? streams[stream]?.offset ?? .zero
+        return streams.values[i].aligned ?? streams.values[i].offset ?? .zero
     }
 
     /// For every anchored stream with a report: d = own offset − clock offset (its path
@@ -192,8 +199,8 @@ public struct MediaTimeline: Sendable {
     /// Where media time `time` of an anchored stream lies on the recording; nil before it
     /// is anchored.
     public mutating func position(of stream: String, at time: MediaTime) -> Duration? {
-        guard streams[stream]?.offset != nil else { return nil }
-        return time.asDuration + effectiveOffset(stream)
+        guard let i = streams.index(forKey: stream), streams.values[i].offset != nil else { return nil }
+        return time.asDuration + effectiveOffset(at: i)
     }
 
     /// Forgets a stream (its sender left); a stream of the same name later is anchored anew.
@@ -206,25 +213,28 @@ public struct MediaTimeline: Sendable {
         streams[stream] = Stream(
             offset: raw, clockOffset: clock, settleStart: arrival, best: raw, bucketStart: arrival)
         alignmentStale = true
-        return .at(start + effectiveOffset(stream))
+        return .at(start + effectiveOffset(at: streams.index(forKey: stream)!))
     }
 
     /// Tracks the smallest delay per tenth of the drift window; once the window is full,
-    /// moves the offset when that smallest delay has drifted past the tolerance.
-    private mutating func follow(_ s: inout Stream, delay: Duration, at arrival: Duration) {
+    /// moves the offset when that smallest delay has drifted past the tolerance. Whether
+    /// it moved.
+    private static func follow(
+        _ s: inout Stream, delay: Duration, at arrival: Duration, configuration: Configuration
+    ) -> Bool {
         let bucket = configuration.driftWindow / 10
         s.bucketMin = min(s.bucketMin ?? delay, delay)
-        guard arrival - s.bucketStart >= bucket, let bucketMin = s.bucketMin else { return }
+        guard arrival - s.bucketStart >= bucket, let bucketMin = s.bucketMin else { return false }
         s.minima.append(bucketMin)
         if s.minima.count > 10 { s.minima.removeFirst() }
         s.bucketStart = arrival
         s.bucketMin = nil
-        guard s.minima.count == 10, let smallest = s.minima.min() else { return }
-        if smallest > configuration.driftTolerance || smallest < .zero - configuration.driftTolerance {
-            s.offset! += smallest
-            s.minima = s.minima.map { $0 - smallest }
-            statistics.driftCorrections += 1
-            alignmentStale = true
+        guard s.minima.count == 10, let smallest = s.minima.min() else { return false }
+        guard smallest > configuration.driftTolerance || smallest < .zero - configuration.driftTolerance else {
+            return false
         }
+        s.offset! += smallest
+        s.minima = s.minima.map { $0 - smallest }
+        return true
     }
 }

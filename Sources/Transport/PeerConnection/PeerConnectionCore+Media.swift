@@ -268,7 +268,7 @@ extension PeerConnectionCore {
             t = r
         case nil: return
         }
-        guard let codec = t.negotiated?.codec, packet.header.payloadType == codec.payloadType else { return }
+        guard let (payloadType, codec) = t.receiveCodec, packet.header.payloadType == payloadType else { return }
         guard let r = receiver ?? (t.layers.isEmpty ? t.receiver : nil) else { return }
         receiverOutputs.removeAll(keepingCapacity: true)
         r.receive(packet, codec: codec, output: t.output, stats: &t.stats, now: now) {
@@ -276,7 +276,7 @@ extension PeerConnectionCore {
         }
         for output in receiverOutputs { handle(output, of: t, receiver: r, now: now) }
         noteDeadline(of: r)
-        if t.output.forwarded { keepForwarded(packet, of: t, rid: rid, codec: codec.codec) }
+        if t.output.forwarded { keepForwarded(packet, of: t, rid: rid, codec: codec) }
     }
 
     /// Hands out or sends what a receiver (of `t`, or of one of its layers) produced.

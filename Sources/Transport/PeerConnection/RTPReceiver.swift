@@ -51,13 +51,15 @@ final class RTPReceiver {
 
     /// Takes one RTP packet of this stream (already matched to it, RTX unwrapped).
     func receive(
-        _ packet: RTPPacket, codec: NegotiatedCodec, output: ReceiveOutput,
+        _ packet: RTPPacket, codec: MediaCodec, output: ReceiveOutput,
         stats: inout PeerConnectionCore.TransceiverStatistics, now: Duration, emit: (Output) -> Void
     ) {
         let header = packet.header
         stats.packetsReceived += 1
         let extended = sequence.unwrap(UInt64(header.sequenceNumber))
-        if statistics == nil { statistics = RTPReceiveStatistics(ssrc: header.ssrc, clockRate: codec.clockRate) }
+        if statistics == nil {
+            statistics = RTPReceiveStatistics(ssrc: header.ssrc, clockRate: Int(codec.rtpClockRate))
+        }
         statistics?.record(
             extendedSequenceNumber: extended, rtpTimestamp: header.timestamp, arrival: now,
             payloadBytes: packet.payload.count)
@@ -65,11 +67,11 @@ final class RTPReceiver {
             emit(.nack(lost))
         }
         if output.forwarded {
-            stats.framesReceived += header.marker || codec.codec == .opus ? 1 : 0
+            stats.framesReceived += header.marker || codec == .opus ? 1 : 0
             emit(.forward)
             return
         }
-        switch codec.codec {
+        switch codec {
         case .opus:
             guard let opus = try? OpusRTPDepacketizer.depacketize(payload: packet.payload) else { return }
             stats.framesReceived += 1

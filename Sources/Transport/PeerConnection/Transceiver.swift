@@ -8,7 +8,12 @@ final class Transceiver {
     var direction: MediaDirection
     var track: LocalTrackIdentity
     var output = ReceiveOutput.encoded
-    var negotiated: NegotiatedMedia?
+    var negotiated: NegotiatedMedia? {
+        didSet { receiveCodec = negotiated.map { ($0.codec.payloadType, $0.codec.codec) } }
+    }
+    /// What the receive path reads of `negotiated` for every packet, kept apart: reading
+    /// `negotiated` copies its strings and arrays out of this object (a retain each).
+    private(set) var receiveCodec: (payloadType: UInt8, codec: MediaCodec)?
     /// The remote (stream, track) last announced by a remoteTrack event.
     var announcedRemote: (String, String)?
 
