@@ -94,6 +94,12 @@ public struct MediaTimeline: Sendable {
         var bucketStart: Duration = .zero
         var bucketMin: Duration?
         var minima: [Duration] = []
+
+        /// A stream anchored at `offset` by a block that arrived at `arrival`, its sender's
+        /// clock kept.
+        static func anchored(at offset: Duration, clockOffset: Duration?, arrival: Duration) -> Stream {
+            Stream(offset: offset, clockOffset: clockOffset, settleStart: arrival, best: offset, bucketStart: arrival)
+        }
     }
 
     /// Settings.
@@ -163,13 +169,12 @@ public struct MediaTimeline: Sendable {
             guard waited >= configuration.settling,
                 s.clockOffset != nil || waited >= configuration.senderReportWait
             else { return .settling }
-            s = Stream(
-                offset: s.best, clockOffset: s.clockOffset, settleStart: arrival, best: s.best, bucketStart: arrival)
+            s = .anchored(at: s.best, clockOffset: s.clockOffset, arrival: arrival)
             return .anchored
         }
         let delay = raw - offset
         if delay > configuration.discontinuity || delay < .zero - configuration.discontinuity {
-            s = Stream(offset: raw, clockOffset: s.clockOffset, settleStart: arrival, best: raw, bucketStart: arrival)
+            s = .anchored(at: raw, clockOffset: s.clockOffset, arrival: arrival)
             return .discontinuity
         }
         return .placed(corrected: follow(&s, delay: delay, at: arrival, configuration: configuration))
