@@ -156,26 +156,46 @@ func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
         }
         precondition(frames == count)
     }
-    // Each round receives the packets afresh, with contexts made before timing starts.
+    // Each round receives the packets afresh, with contexts made just before it (untimed)
+    // and freed after it (untimed). Made together: libsrtp's crypto back end (NSS here)
+    // keeps process-wide state whose cost per packet depends on what was made and freed
+    // before, so two pools of contexts made at different times differ by up to a fifth
+    // with the very same code (the control row below measures the method against itself).
     let rounds = Bench.quick ? 21 : 101
-    var bareSessions = (0..<rounds).map { _ in wire.bareSession() }
-    var sessions = try (0..<rounds).map { _ in try SRTPSession(keys: wire.keys) }
+    var bare: srtp_t?
+    var other: srtp_t?
+    var session: SRTPSession?
+    func freeRound() {
+        if let bare { srtp_dealloc(bare) }
+        if let other { srtp_dealloc(other) }
+        (bare, other, session) = (nil, nil, nil)
+    }
     let times = try compare(
         rounds: rounds,
-        {
-            // Freed in the round, as MeetKit's session is when the round lets go of it.
-            let session = bareSessions.removeLast()
-            precondition(wire.bareReceive(session) == count)
-            srtp_dealloc(session)
+        prepare: {
+            freeRound()
+            bare = wire.bareSession()
+            session = try! SRTPSession(keys: wire.keys)
         },
-        { try meetKit(sessions.removeLast()) })
-    for session in bareSessions { srtp_dealloc(session) }
+        { precondition(wire.bareReceive(bare!) == count) },
+        { try meetKit(session!) })
+    // The control: bare libsrtp against itself, both contexts made as above.
+    let control = compare(
+        rounds: rounds,
+        prepare: {
+            freeRound()
+            bare = wire.bareSession()
+            other = wire.bareSession()
+        },
+        { precondition(wire.bareReceive(bare!) == count) },
+        { precondition(wire.bareReceive(other!) == count) })
+    freeRound()
     // Allocations of one more run each, sessions made outside the count. libsrtp itself
     // allocates per packet with some crypto back ends (Debian's is built on NSS): MeetKit's
     // own share is the difference.
-    let session = wire.bareSession()
-    let bareAllocations = Allocations.count { _ = wire.bareReceive(session) }
-    srtp_dealloc(session)
+    let counting = wire.bareSession()
+    let bareAllocations = Allocations.count { _ = wire.bareReceive(counting) }
+    srtp_dealloc(counting)
     let counted = try SRTPSession(keys: wire.keys)
     let allocations = try Allocations.count { try meetKit(counted) }
     let reference = Double(count) / times.reference
@@ -184,6 +204,9 @@ func benchReceivePath(_ profile: SRTPProfile, aiortc: [String: Double]) throws {
     let name = "Receive path \(profileName) (unprotect+parse+depacketize)"
     print(
         "\(name.padding(toLength: 50, withPad: " ", startingAt: 0)) libsrtp \(fmt(reference / 1000)) kpkt/s  MeetKit \(fmt(meetkit / 1000)) kpkt/s  ratio \(fmt(1 / times.ratio, 3))  allocations/packet: libsrtp \(Allocations.perItem(bareAllocations, count)), MeetKit \(Allocations.perItem(allocations, count))"
+    )
+    print(
+        "\("  control: bare libsrtp against itself".padding(toLength: 50, withPad: " ", startingAt: 0)) ratio \(fmt(1 / control.ratio, 3)) (the method's own bias; 1 is none)"
     )
     let python = aiortc[profileName] ?? .nan
     print(

@@ -32,12 +32,15 @@ struct Comparison {
 /// Runs `reference` and `candidate` alternately for `rounds` rounds (the run's default).
 /// Short rounds in larger numbers make the ratio steadier on a shared machine: a burst of
 /// another tenant's work then spoils a few rounds, not the median.
+/// `prepare`, untimed, runs before each round (to make the round's fresh state for both).
 func compare(
-    rounds: Int = Bench.rounds, _ reference: () throws -> Void, _ candidate: () throws -> Void
+    rounds: Int = Bench.rounds, prepare: () -> Void = {}, _ reference: () throws -> Void,
+    _ candidate: () throws -> Void
 ) rethrows -> Comparison {
     var r: [Double] = []
     var c: [Double] = []
     for _ in 0..<rounds {
+        prepare()
         var start = clock.now
         try reference()
         r.append((clock.now - start).seconds)
@@ -58,7 +61,9 @@ func row(_ name: String, _ unit: String, frames: Int, _ times: Comparison) {
     )
 }
 
+/// `v` with `digits` decimals; "n/a" for a value not measured (NaN, infinite).
 func fmt(_ v: Double, _ digits: Int = 2) -> String {
+    guard v.isFinite else { return "n/a" }
     var s = "\(Double(Int((v * pow(10, Double(digits))).rounded())) / pow(10, Double(digits)))"
     while s.split(separator: ".").last!.count < digits { s += "0" }
     return s

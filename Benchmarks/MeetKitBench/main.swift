@@ -227,13 +227,19 @@ func benchSecureSetup() async throws {
 print("MeetKit benchmarks (median of rounds; ratio = MeetKit / reference, below 1 is faster)")
 // `--receive`: only the receive-path rows; `--data`: only the data channel row.
 // `--forward`: only meet-server's forwarding rows; `--multistream`: only the rows of 50
-// Opus streams from aiortc.
+// Opus streams from aiortc; `--receive-path`: only the two rows of the bare receive path.
 let forwardOnly = CommandLine.arguments.contains("--forward")
 if CommandLine.arguments.contains("--multistream") {
     try await benchMultiStream(handler: false)
     try await benchMultiStream(handler: true)
     try await benchMultiStream(handler: true, readInterval: .milliseconds(5))
     try await benchMultiStream(handler: true, simultaneous: true)
+    exit(0)
+}
+if CommandLine.arguments.contains("--receive-path") {
+    let aiortcReceive = try await aiortcReceiveRates()
+    try benchReceivePath(.aeadAES128GCM, aiortc: aiortcReceive)
+    try benchReceivePath(.aes128CMHMACSHA1_80, aiortc: aiortcReceive)
     exit(0)
 }
 let dataOnly = CommandLine.arguments.contains("--data") || forwardOnly

@@ -135,13 +135,15 @@ public struct RTPPacket: Sendable, Equatable {
             guard pad >= 1, pad <= count - offset else { throw .badLength("padding of \(pad) bytes") }
             payloadEnd -= pad
         }
-        header = RTPHeader(
+        var header = RTPHeader(
             payloadType: second & 0x7F, sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc,
-            marker: second & 0x80 != 0, extensionProfile: profile,
-            receivedExtensions: extensionBlock.map { data[$0] },
-            csrcs: csrcCount == 0 ? [] : (0..<csrcCount).map { be32(data, 12 + 4 * $0) })
-        payload = data[offset..<payloadEnd]
-        paddingLength = count - payloadEnd
+            marker: second & 0x80 != 0)
+        if first & 0x1F != 0 {
+            header.extensionProfile = profile
+            header.receivedExtensions = extensionBlock.map { data[$0] }
+            if csrcCount > 0 { header.csrcs = (0..<csrcCount).map { be32(data, 12 + 4 * $0) } }
+        }
+        self.init(header: header, payload: data[offset..<payloadEnd], paddingLength: count - payloadEnd)
     }
 
     /// The packet's bytes. Extensions use the one-byte form when every ID is 1–14 and every

@@ -64,7 +64,8 @@ public final class SRTPSession {
     /// The profile in use.
     public let profile: SRTPProfile
     /// Counters.
-    public private(set) var statistics = Statistics()
+    /// (Not checked for exclusive access at run time: the session is used from one task.)
+    @exclusivity(unchecked) public private(set) var statistics = Statistics()
     private let outbound: srtp_t
     private let inbound: srtp_t
     private var scratch = [UInt8](repeating: 0, count: 2048)
