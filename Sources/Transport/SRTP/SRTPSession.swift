@@ -68,14 +68,26 @@ public final class SRTPSession {
     @exclusivity(unchecked) public private(set) var statistics = Statistics()
     private let outbound: srtp_t
     private let inbound: srtp_t
+    /// Received RTP with AES-GCM, decrypted on OpenSSL rather than by `inbound` (libsrtp
+    /// still does SRTCP and everything sent).
+    private let gcmReceiver: SRTPGCMReceiver?
     private var scratch = [UInt8](repeating: 0, count: 2048)
 
     private static let initialised: Bool = srtp_init() == srtp_err_status_ok
 
     /// Creates the outbound and inbound contexts from DTLS-exported keys.
-    public init(keys: SRTPKeyingMaterial) throws(SRTPError) {
+    public convenience init(keys: SRTPKeyingMaterial) throws(SRTPError) {
+        try self.init(keys: keys, libsrtpReceivesRTP: false)
+    }
+
+    /// With `libsrtpReceivesRTP`, received RTP goes through libsrtp with either profile (the
+    /// reference the tests and benchmarks compare MeetKit's own AES-GCM receiver with).
+    package init(keys: SRTPKeyingMaterial, libsrtpReceivesRTP: Bool) throws(SRTPError) {
         guard Self.initialised else { throw .setup("srtp_init") }
         profile = keys.profile
+        gcmReceiver =
+            keys.profile == .aeadAES128GCM && !libsrtpReceivesRTP
+            ? try SRTPGCMReceiver(masterKey: keys.remoteKey, masterSalt: keys.remoteSalt) : nil
         let outbound = try Self.makeSession(
             key: keys.localKey + keys.localSalt, profile: keys.profile, outbound: true)
         do {
@@ -123,7 +135,9 @@ public final class SRTPSession {
 
     /// Verifies and decrypts an SRTP packet.
     public func unprotectRTP(_ packet: [UInt8]) throws(SRTPError) -> [UInt8] {
-        try run(packet, minimum: 12, extra: 0) { srtp_unprotect(inbound, $0, $1) }
+        var clear = packet
+        try unprotect(&clear, minimum: 12, rtcp: false)
+        return clear
     }
 
     /// Verifies and decrypts an SRTP packet in its own buffer, without allocating: on
@@ -157,6 +171,17 @@ public final class SRTPSession {
             statistics.malformed += 1
             throw .malformed
         }
+        if !rtcp, let gcmReceiver {
+            let clear = packet.withUnsafeMutableBytes { bytes in
+                Result { () throws(SRTPError) in try gcmReceiver.unprotect(bytes.baseAddress!, length: bytes.count) }
+            }
+            switch clear {
+            case .success(let length): packet.removeLast(packet.count - length)
+            case .failure(let error): throw counted(error)
+            }
+            statistics.unprotected += 1
+            return
+        }
         var length = Int32(packet.count)
         // Called directly (not through a closure): this is once per received packet.
         let status = packet.withUnsafeMutableBytes { [inbound] bytes in
@@ -164,7 +189,7 @@ public final class SRTPSession {
                 ? srtp_unprotect_rtcp(inbound, bytes.baseAddress!, &length)
                 : srtp_unprotect(inbound, bytes.baseAddress!, &length)
         }
-        guard status == srtp_err_status_ok else { throw refused(status) }
+        guard status == srtp_err_status_ok else { throw counted(SRTPError(status)) }
         packet.removeLast(packet.count - Int(length))
         statistics.unprotected += 1
     }
@@ -179,9 +204,8 @@ public final class SRTPSession {
         try run(packet, minimum: 8, extra: 0) { srtp_unprotect_rtcp(inbound, $0, $1) }
     }
 
-    /// Counts a refusal and returns its typed error.
-    private func refused(_ status: srtp_err_status_t) -> SRTPError {
-        let error = SRTPError(status)
+    /// Counts a refusal and returns its error.
+    private func counted(_ error: SRTPError) -> SRTPError {
         switch error {
         case .authenticationFailed: statistics.authenticationFailures += 1
         case .replayed: statistics.replays += 1
@@ -205,7 +229,7 @@ public final class SRTPSession {
             packet.withUnsafeBytes { buffer.copyMemory(from: $0) }
             return body(buffer.baseAddress!, &length)
         }
-        guard status == srtp_err_status_ok else { throw refused(status) }
+        guard status == srtp_err_status_ok else { throw counted(SRTPError(status)) }
         if protecting { statistics.protected += 1 } else { statistics.unprotected += 1 }
         return Array(scratch[0..<Int(length)])
     }
