@@ -59,6 +59,7 @@ let package = Package(
         // function-like init macros).
         .target(name: "CMeetKitShim", dependencies: ["COpus", "CVPX"]),
         .target(name: "CMeetKitSocket"),
+        .target(name: "CMeetKitCrypto", linkerSettings: [.linkedLibrary("crypto")]),
 
         // MARK: MeetKit layers
         .target(
@@ -73,7 +74,7 @@ let package = Package(
             sources: ["STUN", "ICE"]),
         .target(name: "MeetKitRTP", dependencies: ["MeetKitNet", "Codec"], path: "Sources/Transport/RTP"),
         .target(
-            name: "MeetKitDTLS", dependencies: ["MeetKitNet", "MeetKitRTP", "COpenSSL", "CSRTP"],
+            name: "MeetKitDTLS", dependencies: ["MeetKitNet", "MeetKitRTP", "COpenSSL", "CSRTP", "CMeetKitCrypto"],
             path: "Sources/Transport", sources: ["DTLS", "SRTP"]),
         .target(
             name: "MeetKitSCTP",

@@ -4,19 +4,21 @@ import Testing
 @testable import MeetKitDTLS
 @testable import Transport
 
-/// MeetKit's own AES-GCM receiver (OpenSSL) against libsrtp's inbound context, fed the
+/// MeetKit's own SRTP receiver (OpenSSL) against libsrtp's inbound context, fed the
 /// same datagrams: libsrtp protects (it stays the sender), and each datagram delivered —
 /// reordered, duplicated, very late, tampered with, cut short — must get the same answer
 /// from both: the same clear bytes, or the same refusal.
-@Suite("SRTP AES-GCM receiver against libsrtp")
-struct SRTPGCMReceiverTests {
-    /// A sender and the two receivers of its packets (one fixed-key association).
-    static func sessions(seed: UInt64) throws -> (sender: SRTPSession, own: SRTPSession, libsrtp: SRTPSession) {
+@Suite("SRTP receiver against libsrtp")
+struct SRTPReceiverTests {
+    /// A sender and the two receivers of its packets (one fixed-key association of `profile`).
+    static func sessions(_ profile: SRTPProfile, seed: UInt64) throws -> (
+        sender: SRTPSession, own: SRTPSession, libsrtp: SRTPSession
+    ) {
         var rng = SplitMix64(seed: seed)
-        let key = (0..<16).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let salt = (0..<12).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let key = (0..<profile.keyLength).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let salt = (0..<profile.saltLength).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let keys = SRTPKeyingMaterial(
-            profile: .aeadAES128GCM, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
+            profile: profile, localKey: key, localSalt: salt, remoteKey: key, remoteSalt: salt)
         return (
             try SRTPSession(keys: keys), try SRTPSession(keys: keys),
             try SRTPSession(keys: keys, libsrtpReceivesRTP: true)
@@ -58,9 +60,9 @@ struct SRTPGCMReceiverTests {
         }
     }
 
-    @Test(arguments: [1, 2, 3] as [UInt64])
-    func decidesAsLibsrtpDoesPacketByPacket(seed: UInt64) throws {
-        let (sender, own, libsrtp) = try Self.sessions(seed: seed)
+    @Test(arguments: SRTPProfile.allCases, [1, 2, 3] as [UInt64])
+    func decidesAsLibsrtpDoesPacketByPacket(profile: SRTPProfile, seed: UInt64) throws {
+        let (sender, own, libsrtp) = try Self.sessions(profile, seed: seed)
         var rng = SplitMix64(seed: seed &* 977)
         // Three streams; one starts just before its sequence number wraps, one in the
         // upper half (the first packets' rollover counter is 0 either way).
@@ -109,21 +111,28 @@ struct SRTPGCMReceiverTests {
         #expect(accepted > 2_500, "most packets are authentic and fresh")
     }
 
-    @Test func refusedPacketsLeaveNoUnauthenticatedPlaintext() throws {
-        let (sender, own, _) = try Self.sessions(seed: 9)
+    @Test(arguments: SRTPProfile.allCases)
+    func refusedPacketsLeaveNoUnauthenticatedPlaintext(profile: SRTPProfile) throws {
+        let (sender, own, _) = try Self.sessions(profile, seed: 9)
         let clear = rtpPacket(seq: 10, payload: [UInt8](repeating: 0x5A, count: 64))
         var forged = try sender.protectRTP(clear)
         forged[forged.count - 1] ^= 0x80  // the tag
+        let ciphertext = Array(forged[12..<76])
         #expect(throws: SRTPError.authenticationFailed) { try own.unprotectRTP(inPlace: &forged) }
-        #expect(forged[12..<76].allSatisfy { $0 == 0 }, "the payload is zeroed, not left decrypted")
+        if profile == .aeadAES128GCM {
+            #expect(forged[12..<76].allSatisfy { $0 == 0 }, "the payload is zeroed, not left decrypted")
+        } else {
+            #expect(Array(forged[12..<76]) == ciphertext, "the tag is checked before anything is decrypted")
+        }
         // The forgery changed nothing: the genuine packet is still fresh.
         var genuine = try sender.protectRTP(clear)
         genuine = try own.unprotectRTP(genuine)
         #expect(genuine == clear)
     }
 
-    @Test func replayWindowEdges() throws {
-        let (sender, own, _) = try Self.sessions(seed: 10)
+    @Test(arguments: SRTPProfile.allCases)
+    func replayWindowEdges(profile: SRTPProfile) throws {
+        let (sender, own, _) = try Self.sessions(profile, seed: 10)
         var wire: [UInt16: [UInt8]] = [:]
         for seq in UInt16(0)...2_000 { wire[seq] = try sender.protectRTP(rtpPacket(seq: seq)) }
         _ = try own.unprotectRTP(wire[0]!)
@@ -139,8 +148,9 @@ struct SRTPGCMReceiverTests {
         #expect(own.statistics.replays == 2 && own.statistics.unprotected == 6)
     }
 
-    @Test func latePacketsFromBeforeTheWrapKeepTheirRolloverCounter() throws {
-        let (sender, own, libsrtp) = try Self.sessions(seed: 13)
+    @Test(arguments: SRTPProfile.allCases)
+    func latePacketsFromBeforeTheWrapKeepTheirRolloverCounter(profile: SRTPProfile) throws {
+        let (sender, own, libsrtp) = try Self.sessions(profile, seed: 13)
         var wire: [UInt16: [UInt8]] = [:]
         for seq in (UInt16(65_530)...65_535).map({ $0 }) + (0...5) {
             wire[seq] = try sender.protectRTP(rtpPacket(seq: seq))
@@ -159,14 +169,18 @@ struct SRTPGCMReceiverTests {
         // above shows libsrtp agrees. This pins the PRF itself to the RFC's vectors.
         let masterKey = hex("E1F97A0D3E018BE0D64FA32C06DE4139")
         let masterSalt = hex("0EC675AD498AFEEBB6960B3AABE6")
-        let key = try SRTPGCMReceiver.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x00, length: 16)
+        let key = try SRTPReceiver.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x00, length: 16)
         #expect(key == hex("C61E7A93744F39EE10734AFE3FF7A087"))
-        let salt = try SRTPGCMReceiver.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x02, length: 14)
+        let salt = try SRTPReceiver.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x02, length: 14)
         #expect(salt == hex("30CBBC08863D8C85D49DB34A9AE1"))
+        // 20 bytes: two blocks of the key stream.
+        let authKey = try SRTPReceiver.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x01, length: 20)
+        #expect(authKey == hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"))
     }
 
-    @Test func hostileDatagramsAreRefusedWithoutHarm() throws {
-        let (_, own, libsrtp) = try Self.sessions(seed: 11)
+    @Test(arguments: SRTPProfile.allCases)
+    func hostileDatagramsAreRefusedWithoutHarm(profile: SRTPProfile) throws {
+        let (_, own, libsrtp) = try Self.sessions(profile, seed: 11)
         var rng = SplitMix64(seed: 12)
         for _ in 0..<5_000 {
             var bytes = (0..<Int(rng.next() % 120)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }

@@ -1,20 +1,18 @@
 import COpenSSL
 
-/// The receiving side of SRTP for RTP packets protected with AEAD_AES_128_GCM (RFC 7714),
-/// on OpenSSL's AES-GCM: the session key and salt derived from the master key and salt
-/// (RFC 3711 §4.3.1, AES-CM PRF; RFC 7714 §11), the packet index estimated per SSRC
-/// (RFC 3711 §3.3.1), a replay window of 1024 packets per SSRC (§3.3.2), the 12-byte IV of
-/// RFC 7714 §8.1 and the RTP header (with CSRCs and extensions) authenticated as associated
-/// data (§7.1).
+/// The receiving side of SRTP for RTP packets (RFC 3711), on OpenSSL: the session keys
+/// derived from the master key and salt (§4.3.1, the AES-CM PRF), the packet index
+/// estimated per SSRC (§3.3.1), a replay window of 1024 packets per SSRC (§3.3.2), then the
+/// profile's cipher — AEAD_AES_128_GCM (RFC 7714: the 12-byte IV of §8.1, the header
+/// authenticated as associated data) or AES_CM_128_HMAC_SHA1_80 (HMAC-SHA1 over the packet
+/// and the rollover counter, checked before AES counter mode decrypts).
 ///
 /// It decides as libsrtp's inbound context does — the same index guess, the same window,
 /// state changed only by an authentic packet (tests compare the two packet by packet) — at
-/// about half the cost of Debian's libsrtp2, whose AES-GCM goes through NSS with five
-/// allocations and a new cipher context per packet. It allocates nothing per packet once a
+/// a fraction of the cost of Debian's libsrtp2, whose ciphers go through NSS with 5
+/// (AES-GCM) or 14 (AES-CM) allocations per packet. It allocates nothing per packet once a
 /// stream is known. Not thread-safe: one owner (``SRTPSession``).
-final class SRTPGCMReceiver {
-    /// Bytes of the authentication tag after the ciphertext.
-    static let tagLength = 16
+final class SRTPReceiver {
     /// Packets of the replay window (as SRTPSession configures libsrtp).
     static let windowSize = 1024
 
@@ -27,7 +25,7 @@ final class SRTPGCMReceiver {
 
         init(first index: UInt64) {
             highest = index
-            seen = [UInt64](repeating: 0, count: SRTPGCMReceiver.windowSize / 64)
+            seen = [UInt64](repeating: 0, count: SRTPReceiver.windowSize / 64)
             mark(index)
         }
 
@@ -50,7 +48,7 @@ final class SRTPGCMReceiver {
         /// inside the window and not seen yet.
         func fresh(_ delta: Int) -> Bool {
             if delta > 0 { return true }
-            guard -delta < SRTPGCMReceiver.windowSize else { return false }
+            guard -delta < SRTPReceiver.windowSize else { return false }
             return !isMarked(highest &+ UInt64(bitPattern: Int64(delta)))
         }
 
@@ -60,7 +58,7 @@ final class SRTPGCMReceiver {
                 mark(highest &+ UInt64(bitPattern: Int64(delta)))
                 return
             }
-            if delta >= SRTPGCMReceiver.windowSize {
+            if delta >= SRTPReceiver.windowSize {
                 for i in seen.indices { seen[i] = 0 }
             } else {
                 // The indices skipped over leave the window's old meaning behind.
@@ -71,82 +69,83 @@ final class SRTPGCMReceiver {
         }
 
         private func isMarked(_ index: UInt64) -> Bool {
-            let bit = Int(index & UInt64(SRTPGCMReceiver.windowSize - 1))
+            let bit = Int(index & UInt64(SRTPReceiver.windowSize - 1))
             return seen[bit >> 6] & (1 << UInt64(bit & 63)) != 0
         }
 
         private mutating func mark(_ index: UInt64) {
-            let bit = Int(index & UInt64(SRTPGCMReceiver.windowSize - 1))
+            let bit = Int(index & UInt64(SRTPReceiver.windowSize - 1))
             seen[bit >> 6] |= 1 << UInt64(bit & 63)
         }
 
         private mutating func unmark(_ index: UInt64) {
-            let bit = Int(index & UInt64(SRTPGCMReceiver.windowSize - 1))
+            let bit = Int(index & UInt64(SRTPReceiver.windowSize - 1))
             seen[bit >> 6] &= ~(1 << UInt64(bit & 63))
         }
     }
 
-    /// OpenSSL's AES-128-GCM context, keyed once with the session key.
-    private let cipher: OpaquePointer
-    /// The session salt (12 bytes) as two big-endian words, for the IV.
-    private let saltHigh: UInt64
-    private let saltLow: UInt32
-    /// The IV of the packet at hand (12 bytes, reused).
-    private let iv: UnsafeMutableRawPointer
+    /// The profile's cipher, keyed with the session keys.
+    private enum Cipher {
+        case gcm(SRTPGCMCipher)
+        case cm(SRTPCMCipher)
+    }
+    private let cipher: Cipher
+    /// Bytes of the authentication tag after the payload.
+    let tagLength: Int
     /// Per SSRC, what its authentic packets established.
     private(set) var streams: [UInt32: Stream] = [:]
 
-    /// A receiver for the sender whose master key is `masterKey` (16 bytes) and master salt
-    /// `masterSalt` (12 bytes).
-    init(masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
-        guard masterKey.count == 16, masterSalt.count == 12 else { throw .setup("AES-GCM master key or salt length") }
-        let sessionKey = try Self.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x00, length: 16)
-        let sessionSalt = try Self.derive(masterKey: masterKey, masterSalt: masterSalt, label: 0x02, length: 12)
-        guard let cipher = EVP_CIPHER_CTX_new() else { throw .setup("EVP_CIPHER_CTX_new") }
-        guard EVP_DecryptInit_ex(cipher, EVP_aes_128_gcm(), nil, sessionKey, nil) == 1 else {
-            EVP_CIPHER_CTX_free(cipher)
-            throw .setup("AES-GCM key")
+    /// A receiver of `profile` for the sender whose master key is `masterKey` and master
+    /// salt `masterSalt` (16 and 12 bytes for AES-GCM, 16 and 14 for AES-CM).
+    init(profile: SRTPProfile, masterKey: [UInt8], masterSalt: [UInt8]) throws(SRTPError) {
+        guard masterKey.count == profile.keyLength, masterSalt.count == profile.saltLength else {
+            throw .setup("master key or salt length")
         }
-        self.cipher = cipher
-        saltHigh = sessionSalt[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-        saltLow = sessionSalt[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
-        iv = UnsafeMutableRawPointer.allocate(byteCount: 12, alignment: 8)
+        func derive(_ label: UInt8, _ length: Int) throws(SRTPError) -> [UInt8] {
+            try Self.derive(masterKey: masterKey, masterSalt: masterSalt, label: label, length: length)
+        }
+        switch profile {
+        case .aeadAES128GCM:
+            cipher = .gcm(try SRTPGCMCipher(key: try derive(0x00, 16), salt: try derive(0x02, 12)))
+            tagLength = SRTPGCMCipher.tagLength
+        case .aes128CMHMACSHA1_80:
+            cipher = .cm(
+                try SRTPCMCipher(key: try derive(0x00, 16), salt: try derive(0x02, 14), authKey: try derive(0x01, 20)))
+            tagLength = SRTPCMCipher.tagLength
+        }
     }
 
-    deinit {
-        EVP_CIPHER_CTX_free(cipher)
-        iv.deallocate()
-    }
-
-    /// A session key or salt (RFC 3711 §4.3.1 with a key derivation rate of 0): the first
-    /// `length` bytes of AES-CM keyed with the master key, its counter block the master salt
-    /// (placed at the front of the 14-byte AES-CM salt, as libsrtp places a 12-byte one)
-    /// with `label` at byte 7.
+    /// A session key, salt or authentication key (RFC 3711 §4.3.1 with a key derivation
+    /// rate of 0): the first `length` bytes (at most 32) of AES-CM keyed with the master
+    /// key, its counter block the master salt (at the front of the 14-byte AES-CM salt, as
+    /// libsrtp places a 12-byte one) with `label` at byte 7.
     static func derive(masterKey: [UInt8], masterSalt: [UInt8], label: UInt8, length: Int) throws(SRTPError)
         -> [UInt8]
     {
-        var block = [UInt8](repeating: 0, count: 16)
-        block.replaceSubrange(0..<masterSalt.count, with: masterSalt)
-        block[7] ^= label
-        var out = [UInt8](repeating: 0, count: 32)
+        var blocks = [UInt8](repeating: 0, count: 32)
+        blocks.replaceSubrange(0..<masterSalt.count, with: masterSalt)
+        blocks[7] ^= label
+        blocks.replaceSubrange(16..<32, with: blocks[0..<16])
+        blocks[31] = 1  // the second block's counter
+        var out = [UInt8](repeating: 0, count: 48)
         var written: Int32 = 0
         guard let context = EVP_CIPHER_CTX_new() else { throw .setup("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
         guard EVP_EncryptInit_ex(context, EVP_aes_128_ecb(), nil, masterKey, nil) == 1,
             EVP_CIPHER_CTX_set_padding(context, 0) == 1,
-            EVP_EncryptUpdate(context, &out, &written, block, 16) == 1, written == 16
+            EVP_EncryptUpdate(context, &out, &written, blocks, 32) == 1, written == 32
         else { throw .setup("AES key derivation") }
         return Array(out[0..<length])
     }
 
     /// Verifies and decrypts the SRTP packet of `length` bytes at `packet` in place and
     /// returns the clear packet's length (the tag dropped). A refused packet changes no
-    /// state, and its payload is zeroed rather than left decrypted but unauthenticated.
+    /// state and leaves no unauthenticated plaintext behind.
     /// - Throws: ``SRTPError/malformed`` (not RTP, or shorter than its header and tag say),
     ///   ``SRTPError/replayed`` (seen, or older than the window),
     ///   ``SRTPError/authenticationFailed``.
     func unprotect(_ packet: UnsafeMutableRawPointer, length: Int) throws(SRTPError) -> Int {
-        guard length >= 12 + Self.tagLength else { throw .malformed }
+        guard length >= 12 + tagLength else { throw .malformed }
         let first = packet.load(as: UInt8.self)
         guard first >> 6 == 2 else { throw .malformed }
         var headerLength = 12 + 4 * Int(first & 0x0F)
@@ -155,8 +154,7 @@ final class SRTPGCMReceiver {
             let words = UInt16(bigEndian: packet.loadUnaligned(fromByteOffset: headerLength + 2, as: UInt16.self))
             headerLength += 4 + 4 * Int(words)
         }
-        let cipherLength = length - headerLength - Self.tagLength
-        guard cipherLength >= 0 else { throw .malformed }
+        guard length - headerLength - tagLength >= 0 else { throw .malformed }
         let sequenceNumber = UInt16(bigEndian: packet.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         let ssrc = UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
 
@@ -171,32 +169,25 @@ final class SRTPGCMReceiver {
         } else {
             (roc, delta) = (0, 0)
         }
-
-        // IV = (0x0000 || SSRC || ROC || SEQ) XOR salt (RFC 7714 §8.1).
-        iv.storeBytes(of: ((UInt64(ssrc) << 16 | UInt64(roc >> 16)) ^ saltHigh).bigEndian, as: UInt64.self)
-        iv.storeBytes(
-            of: ((UInt32(roc & 0xFFFF) << 16 | UInt32(sequenceNumber)) ^ saltLow).bigEndian, toByteOffset: 8,
-            as: UInt32.self)
-        let body = packet + headerLength
-        var written: Int32 = 0
+        let packetIndex = SRTPPacketIndex(ssrc: ssrc, rolloverCounter: roc, sequenceNumber: sequenceNumber)
         let authentic =
-            EVP_DecryptInit_ex(cipher, nil, nil, nil, iv.assumingMemoryBound(to: UInt8.self)) == 1
-            && EVP_DecryptUpdate(cipher, nil, &written, packet.assumingMemoryBound(to: UInt8.self), Int32(headerLength))
-                == 1
-            && EVP_DecryptUpdate(
-                cipher, body.assumingMemoryBound(to: UInt8.self), &written, body.assumingMemoryBound(to: UInt8.self),
-                Int32(cipherLength)) == 1
-            && EVP_CIPHER_CTX_ctrl(cipher, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagLength), body + cipherLength) == 1
-            && EVP_DecryptFinal_ex(cipher, (body + cipherLength).assumingMemoryBound(to: UInt8.self), &written) == 1
-        guard authentic else {
-            body.initializeMemory(as: UInt8.self, repeating: 0, count: cipherLength)
-            throw .authenticationFailed
-        }
+            switch cipher {
+            case .gcm(let gcm): gcm.open(packet, headerLength: headerLength, length: length, index: packetIndex)
+            case .cm(let cm): cm.open(packet, headerLength: headerLength, length: length, index: packetIndex)
+            }
+        guard authentic else { throw .authenticationFailed }
         if let known {
             streams.values[known].accept(delta)
         } else {
             streams[ssrc] = Stream(first: UInt64(sequenceNumber))
         }
-        return length - Self.tagLength
+        return length - tagLength
     }
+}
+
+/// What a packet's IV is made of.
+struct SRTPPacketIndex {
+    var ssrc: UInt32
+    var rolloverCounter: UInt32
+    var sequenceNumber: UInt16
 }
