@@ -108,7 +108,7 @@ public final class RoomServer: Sendable {
         let (bound, boundSink) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: .init(maxFrameSize: maxSize)) { request, _, _ in
+            server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maxSize))) { request, _, _ in
                 guard let path = request.path, let kind = SignalPath(path, singlePeerConnection: singlePC) else {
                     return .dontUpgrade
                 }
