@@ -161,7 +161,7 @@ func meetServerRoom(_ n: Int) async throws -> Setup {
                     "record", "--livekit", server.url, "--token", token, "--address", "127.0.0.1", "--output", output,
                     "--no-video",
                 ] + readInterval
-            FileManager.default.createFile(atPath: output + ".log", contents: nil)
+            _ = FileManager.default.createFile(atPath: output + ".log", contents: nil)
             let log = FileHandle(forWritingAtPath: output + ".log")
             process.standardOutput = log
             process.standardError = log

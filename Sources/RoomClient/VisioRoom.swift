@@ -176,7 +176,7 @@ public enum VisioRoom {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await fetchUncancelled(request)
         } catch {
             throw .unreachable("\(error)")
         }

@@ -112,7 +112,7 @@ final class LiveKitSignalChannel: Sendable {
         }
         var request = URLRequest(url: url)
         request.timeoutInterval = 10
-        guard let (data, response) = try? await URLSession.shared.data(for: request),
+        guard let (data, response) = try? await fetchUncancelled(request),
             let status = (response as? HTTPURLResponse)?.statusCode
         else { return .unreachable(fallback) }
         let text = String(decoding: data.prefix(4096), as: UTF8.self)
