@@ -18,9 +18,9 @@
 
 extension Array where Element == UInt8 {
     /// Makes this array a copy of `bytes`, reusing its storage: a `memcpy` once the array
-    /// has grown (appended as typed bytes; a raw buffer, or zeros to fill, go byte by byte).
+    /// has grown. One replacement of the whole contents by typed bytes (a raw buffer goes
+    /// byte by byte; emptying, then appending, cost a fifth more per datagram).
     @inlinable package mutating func overwrite(with bytes: UnsafeRawBufferPointer) {
-        // One replacement (a fifth cheaper per datagram than emptying, then appending).
         replaceSubrange(0..<count, with: bytes.assumingMemoryBound(to: UInt8.self))
     }
 }

@@ -112,8 +112,10 @@ public struct RTPPacket: Sendable, Equatable {
             )
         }
         guard first >> 6 == 2 else { throw .badVersion(Int(first >> 6)) }
-        // Lengths first, then every stored property once: building the header and then
-        // amending it made the optimiser copy the whole packet out of the initialiser.
+        // Lengths first; then the header of a packet without CSRCs or extensions is built
+        // from its five fields alone (the others are amended only when present), and the
+        // packet by its memberwise initialiser: assigning the packet's properties one by
+        // one made the optimiser copy the whole packet out of this initialiser.
         let csrcCount = Int(first & 0x0F)
         var offset = 12 + 4 * csrcCount
         guard count >= offset else { throw .truncated(needed: offset, available: count) }
@@ -244,21 +246,6 @@ public struct RTPHeader: Sendable, Hashable {
         self.timestamp = timestamp
         self.ssrc = ssrc
         self.marker = marker
-    }
-
-    /// A parsed header: its extension block as received, CSRCs out of line when any.
-    init(
-        payloadType: UInt8, sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, marker: Bool,
-        extensionProfile: UInt16?, receivedExtensions: ArraySlice<UInt8>?, csrcs: [UInt32]
-    ) {
-        self.payloadType = payloadType
-        self.sequenceNumber = sequenceNumber
-        self.timestamp = timestamp
-        self.ssrc = ssrc
-        self.marker = marker
-        self.extensionProfile = extensionProfile
-        self.receivedExtensions = receivedExtensions
-        rare = csrcs.isEmpty ? nil : Rare(csrcs, [])
     }
 
     /// The data of extension `id`, if present.
