@@ -1,5 +1,6 @@
 import CMeetKitCrypto
 import COpenSSL
+import MeetKitNet
 
 /// AEAD_AES_128_GCM for received RTP (RFC 7714): OpenSSL's AES-GCM keyed once with the
 /// session key; per packet the IV, the header as associated data, the payload decrypted in
@@ -21,8 +22,8 @@ final class SRTPGCMCipher {
             throw .setup("AES-GCM key")
         }
         self.context = context
-        saltHigh = salt[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-        saltLow = salt[8..<12].reduce(0) { $0 << 8 | UInt32($1) }
+        saltHigh = UInt64(be32(salt, 0)) << 32 | UInt64(be32(salt, 4))
+        saltLow = be32(salt, 8)
         iv = UnsafeMutableRawPointer.allocate(byteCount: 12, alignment: 8)
     }
 
@@ -83,8 +84,8 @@ final class SRTPCMCipher {
         self.counterMode = counterMode
         self.mac = mac
         let padded = salt + [0, 0]
-        saltHigh = padded[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-        saltLow = padded[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+        saltHigh = UInt64(be32(padded, 0)) << 32 | UInt64(be32(padded, 4))
+        saltLow = UInt64(be32(padded, 8)) << 32 | UInt64(be32(padded, 12))
         scratch = UnsafeMutableRawPointer.allocate(byteCount: 40, alignment: 8)
     }
 
