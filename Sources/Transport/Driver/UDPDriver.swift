@@ -125,7 +125,7 @@ public final class UDPDriver<Machine: DatagramMachine>: @unchecked Sendable {
                         .channelOption(.autoRead, value: readInterval == nil)
                     // With a read interval the driver reads the socket itself (NIO only
                     // waits for it when it is idle), so it binds the socket NIO then takes.
-                    var descriptor: Int32?
+                    let descriptor: Int32?
                     do {
                         descriptor = try readInterval.map { _ in try boundUDPSocket(ip, port: port) }
                     } catch {
